@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` and `make test`. Each builds its own .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The stamps make reinstalling cheap: they are rebuilt only when the package metadata changes.
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	mkdir -p var
+	CDS_PROFILE=development $(BIN)/cds-service serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/python -m flake8 cds_service hooks tests
+	$(BIN)/python -m isort --check-only cds_service hooks tests
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

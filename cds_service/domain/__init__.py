@@ -1,0 +1,1 @@
+"""Pure clinical logic: facts, units, codes, thresholds, rules, findings. Standard library only."""

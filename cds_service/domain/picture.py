@@ -1,0 +1,517 @@
+"""The clinical picture: evidence derived once from the facts and shared by every rule.
+
+Rules receive a ``ClinicalPicture`` (facts + ``now`` + site policy). Derived values are cached
+properties, so the B12 status is decided once per invocation, in one place, and every rule that
+speaks of it speaks of the same evidence. Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from functools import cached_property
+
+from .facts import ConditionFact, Facts, LabResult, MedicationExposure
+from .policy import DEFAULT_POLICY, Policy
+from .units import NG_L_TO_PMOL_L, PMOL_L_TO_NG_L, format_number, to_canonical
+from .vocabulary import (
+    B12_FAMILY,
+    MALABSORPTION_CAUSES,
+    POSSIBLE_NEUROLOGICAL,
+    Analyte,
+    ConditionKind,
+    DrugClass,
+    Sex,
+)
+
+DAYS_PER_MONTH = 30.4375
+
+
+def months_between(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / 86400 / DAYS_PER_MONTH
+
+
+class Band(Enum):
+    """Where one B12-family result falls (RULES.md section 2)."""
+
+    DEFICIENT = "deficient"
+    INDETERMINATE = "indeterminate"
+    UNLIKELY = "deficiency unlikely"
+    UNINTERPRETABLE = "not interpretable"
+
+
+class B12Status(Enum):
+    """The patient's B12 status from the current diagnostic evidence."""
+
+    DEFICIENT = "deficient"
+    FUNCTIONAL_DEFICIENCY = "functional deficiency"
+    INDETERMINATE = "indeterminate"
+    UNLIKELY = "deficiency unlikely"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_deficient(self) -> bool:
+        return self in (B12Status.DEFICIENT, B12Status.FUNCTIONAL_DEFICIENCY)
+
+
+def total_b12_band(result: LabResult, policy: Policy) -> Band:
+    """Against the pair of the *reported* unit: never convert then compare."""
+    t = policy.thresholds
+    if result.value is None or not result.unit_recognised:
+        return Band.UNINTERPRETABLE
+    if result.unit == "pmol/L":
+        low, high, value = t.total_b12_deficient_below_pmol_l, t.total_b12_unlikely_above_pmol_l, result.value
+    else:
+        # ng/L, pg/mL and ng/mL (x1000) are one mass scale: the mass pair applies.
+        low, high = t.total_b12_deficient_below_ng_l, t.total_b12_unlikely_above_ng_l
+        value = result.canonical_value
+    return _band(value, low, high)
+
+
+def active_b12_band(result: LabResult, policy: Policy) -> Band:
+    t = policy.thresholds
+    if result.value is None or not result.unit_recognised:
+        return Band.UNINTERPRETABLE
+    return _band(
+        result.canonical_value, t.active_b12_deficient_below_pmol_l, t.active_b12_unlikely_above_pmol_l
+    )
+
+
+def _band(value: float, deficient_below: float, unlikely_above: float) -> Band:
+    if value < deficient_below:
+        return Band.DEFICIENT
+    if value > unlikely_above:
+        return Band.UNLIKELY
+    return Band.INDETERMINATE
+
+
+def mma_limit_nmol_l(result: LabResult, policy: Policy) -> float:
+    """The lab's upper limit (converted to nmol/L) when given, else the default (NICE)."""
+    if result.reference_high is not None:
+        converted = to_canonical(Analyte.MMA, result.reference_high, result.unit)
+        if converted is not None and converted > 0:
+            return converted
+    return policy.thresholds.mma_upper_limit_nmol_l
+
+
+def describe(result: LabResult) -> str:
+    """Evidence as a card names it: value in both units for B12, date, resource."""
+    return f"{result_value_text(result)} on {result.effective.date().isoformat()} ({result.resource_id})"
+
+
+def result_value_text(result: LabResult) -> str:
+    if result.value is None:
+        return result.text_value or "no value"
+    reported = f"{format_number(result.value)} {result.unit or ''}".strip()
+    if result.analyte is Analyte.TOTAL_B12 and result.unit_recognised:
+        if result.unit == "pmol/L":
+            other = f"{round(result.value * PMOL_L_TO_NG_L)} ng/L"
+        else:
+            ng_l = result.canonical_value
+            other = f"{round(ng_l * NG_L_TO_PMOL_L)} pmol/L"
+            if result.unit != "ng/L":
+                other = f"{format_number(ng_l)} ng/L, {other}"
+        return f"{reported} ({other})"
+    if result.analyte is Analyte.MMA and result.unit_recognised and result.unit != "nmol/L":
+        return f"{reported} ({format_number(result.canonical_value)} nmol/L)"
+    return reported
+
+
+@dataclass(frozen=True)
+class B12Assessment:
+    status: B12Status
+    total: LabResult | None = None
+    total_band: Band | None = None
+    active: LabResult | None = None
+    active_band: Band | None = None
+    mma: LabResult | None = None
+    mma_raised: bool | None = None
+    #: MMA is raised but eGFR < 60 makes it non-specific.
+    mma_renal_caveat: bool = False
+    #: Plain-language statement of discordant evidence, when there is one.
+    conflict: str | None = None
+    #: The results that decided the status, most specific first.
+    deciding: tuple[LabResult, ...] = ()
+
+    @property
+    def key_result(self) -> LabResult | None:
+        return self.deciding[0] if self.deciding else None
+
+
+@dataclass(frozen=True)
+class RiskFactor:
+    text: str
+    evidence: str | None = None  # resource id
+
+
+class ClinicalPicture:
+    """Facts, the evaluation time and the site policy, with derived evidence."""
+
+    def __init__(self, facts: Facts, now: datetime, policy: Policy = DEFAULT_POLICY) -> None:
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        self.facts = facts
+        self.now = now
+        self.policy = policy
+
+    # --- time -----------------------------------------------------------------------------
+    @cached_property
+    def window_start(self) -> datetime:
+        return self.now - timedelta(days=self.policy.windows.lookback_months * DAYS_PER_MONTH)
+
+    def is_current(self, result: LabResult) -> bool:
+        return self.window_start <= result.effective <= self.now + timedelta(days=1)
+
+    def months_on(self, medication: MedicationExposure) -> float | None:
+        if medication.start is None:
+            return None
+        return max(0.0, months_between(medication.start, self.now))
+
+    # --- medications ------------------------------------------------------------------------
+    def medications_of(self, *classes: DrugClass, drafts: bool | None = None) -> tuple[MedicationExposure, ...]:
+        wanted = set(classes)
+        return tuple(
+            m
+            for m in self.facts.medications
+            if m.classes & wanted and m.active and (drafts is None or m.is_draft == drafts)
+        )
+
+    @cached_property
+    def b12_therapy(self) -> tuple[MedicationExposure, ...]:
+        """Active B12 products the patient is on (not drafts)."""
+        return tuple(m for m in self.facts.medications if m.is_b12_product and m.active and not m.is_draft)
+
+    @cached_property
+    def b12_drafts(self) -> tuple[MedicationExposure, ...]:
+        return tuple(m for m in self.facts.medications if m.is_b12_product and m.is_draft and m.active)
+
+    @cached_property
+    def has_b12_therapy(self) -> bool:
+        """RULES.md section 3: an active B12 product, or one among the draft orders."""
+        return bool(self.b12_therapy or self.b12_drafts)
+
+    @cached_property
+    def b12_therapy_start(self) -> datetime | None:
+        """When B12 replacement began: results drawn after it are not diagnostic (NICE).
+
+        Active therapy without a start date counts as started before every result: we cannot
+        show a result predates it, so none may rule deficiency in or out.
+        """
+        starts = []
+        for m in self.facts.medications:
+            if not m.is_b12_product or m.is_draft:
+                continue
+            if m.start is not None:
+                starts.append(m.start)
+            elif m.active:
+                return datetime.min.replace(tzinfo=self.now.tzinfo)
+        return min(starts) if starts else None
+
+    def drawn_on_therapy(self, result: LabResult) -> bool:
+        start = self.b12_therapy_start
+        return start is not None and result.effective >= start
+
+    # --- labs -------------------------------------------------------------------------------
+    def results(self, analyte: Analyte) -> tuple[LabResult, ...]:
+        """All results for an analyte, newest first."""
+        return self._results_by_analyte.get(analyte, ())
+
+    @cached_property
+    def _results_by_analyte(self) -> dict[Analyte, tuple[LabResult, ...]]:
+        grouped: dict[Analyte, list[LabResult]] = {}
+        for lab in self.facts.labs:
+            grouped.setdefault(lab.analyte, []).append(lab)
+        return {
+            k: tuple(sorted(v, key=lambda r: r.effective, reverse=True)) for k, v in grouped.items()
+        }
+
+    def latest_current(self, analyte: Analyte, *, numeric: bool = True) -> LabResult | None:
+        for result in self.results(analyte):
+            if not self.is_current(result):
+                continue
+            if numeric and (result.value is None or not result.unit_recognised):
+                continue
+            return result
+        return None
+
+    def diagnostic(self, analyte: Analyte) -> LabResult | None:
+        """Latest current, interpretable B12-family result drawn before therapy began."""
+        for result in self.results(analyte):
+            if (
+                self.is_current(result)
+                and result.value is not None
+                and result.unit_recognised
+                and not self.drawn_on_therapy(result)
+            ):
+                return result
+        return None
+
+    @cached_property
+    def on_therapy_results(self) -> tuple[LabResult, ...]:
+        """Current B12-family results drawn after B12 therapy began (not diagnostic)."""
+        return tuple(
+            r
+            for a in (Analyte.TOTAL_B12, Analyte.ACTIVE_B12, Analyte.MMA)
+            for r in self.results(a)
+            if self.is_current(r) and self.drawn_on_therapy(r)
+        )
+
+    @cached_property
+    def unrecognised_b12_results(self) -> tuple[LabResult, ...]:
+        return tuple(
+            r
+            for a in B12_FAMILY
+            for r in self.results(a)
+            if r.value is not None and not r.unit_recognised and self.is_current(r)
+        )
+
+    @cached_property
+    def stale_b12(self) -> LabResult | None:
+        """The latest total/active B12 that is not current diagnostic evidence."""
+        candidates = [
+            r
+            for a in (Analyte.TOTAL_B12, Analyte.ACTIVE_B12)
+            for r in self.results(a)
+            if r.value is not None and (not self.is_current(r) or self.drawn_on_therapy(r))
+        ]
+        return max(candidates, key=lambda r: r.effective, default=None)
+
+    @cached_property
+    def egfr(self) -> LabResult | None:
+        return self.latest_current(Analyte.EGFR)
+
+    @cached_property
+    def renal_impairment(self) -> bool:
+        egfr = self.egfr
+        if egfr is not None and egfr.canonical_value < self.policy.thresholds.egfr_impaired_below:
+            return True
+        return bool(self.conditions_of(ConditionKind.CKD, ConditionKind.DIALYSIS))
+
+    @cached_property
+    def egfr_impaired(self) -> bool:
+        egfr = self.egfr
+        return egfr is not None and egfr.canonical_value < self.policy.thresholds.egfr_impaired_below
+
+    @cached_property
+    def macrocytosis(self) -> LabResult | None:
+        mcv = self.latest_current(Analyte.MCV)
+        if mcv is not None and mcv.canonical_value > self.policy.thresholds.mcv_macrocytosis_above_fl:
+            return mcv
+        return None
+
+    @cached_property
+    def low_haemoglobin(self) -> LabResult | None:
+        hb = self.latest_current(Analyte.HAEMOGLOBIN)
+        if hb is None:
+            return None
+        t = self.policy.thresholds
+        sex = self.facts.patient.sex if self.facts.patient else Sex.UNKNOWN
+        limit = t.haemoglobin_low_male_g_dl if sex is Sex.MALE else t.haemoglobin_low_female_g_dl
+        return hb if hb.canonical_value < limit else None
+
+    @cached_property
+    def anaemia(self) -> bool:
+        return self.low_haemoglobin is not None or bool(
+            self.conditions_of(ConditionKind.ANAEMIA, ConditionKind.MEGALOBLASTIC_ANAEMIA)
+        )
+
+    @cached_property
+    def megaloblastic_picture(self) -> bool:
+        """Anaemia with macrocytosis, or a recorded megaloblastic anaemia."""
+        return (self.anaemia and self.macrocytosis is not None) or bool(
+            self.conditions_of(ConditionKind.MEGALOBLASTIC_ANAEMIA)
+        )
+
+    @cached_property
+    def potassium(self) -> LabResult | None:
+        return self.latest_current(Analyte.POTASSIUM)
+
+    # --- conditions -------------------------------------------------------------------------
+    def conditions_of(self, *kinds: ConditionKind) -> tuple[ConditionFact, ...]:
+        wanted = set(kinds)
+        return tuple(c for c in self.facts.conditions if c.kinds & wanted)
+
+    @cached_property
+    def neurological(self) -> tuple[ConditionFact, ...]:
+        """Conditions in the site's neurological-involvement set (RULES.md section 1)."""
+        return self.conditions_of(*self.policy.neurological_involvement)
+
+    @cached_property
+    def neuro_possible_only(self) -> bool:
+        """Involvement rests only on headache / back pain: the card must say so plainly."""
+        return bool(self.neurological) and all(
+            not (c.kinds & (self.policy.neurological_involvement - POSSIBLE_NEUROLOGICAL))
+            for c in self.neurological
+        )
+
+    @cached_property
+    def scd_recorded(self) -> bool:
+        return bool(self.conditions_of(ConditionKind.SUBACUTE_COMBINED_DEGENERATION))
+
+    @cached_property
+    def malabsorption(self) -> tuple[ConditionFact, ...]:
+        return self.conditions_of(*MALABSORPTION_CAUSES)
+
+    @cached_property
+    def if_antibody_positive(self) -> LabResult | None:
+        for result in self.results(Analyte.IF_ANTIBODY):
+            text = (result.text_value or "").lower()
+            if any(w in text for w in ("positive", "detected", "present", "reactive")) and not any(
+                w in text for w in ("not detected", "negative", "absent", "non-reactive", "nonreactive")
+            ):
+                return result
+        return None
+
+    @cached_property
+    def has_malabsorption_cause(self) -> bool:
+        return bool(self.malabsorption) or self.if_antibody_positive is not None
+
+    @cached_property
+    def pregnant(self) -> bool:
+        if self.facts.patient is not None and self.facts.patient.sex is Sex.MALE:
+            return False
+        return self.facts.pregnancy_observed or bool(self.conditions_of(ConditionKind.PREGNANCY))
+
+    @cached_property
+    def planning_pregnancy(self) -> bool:
+        return bool(self.conditions_of(ConditionKind.PRECONCEPTION))
+
+    @cached_property
+    def age(self) -> int | None:
+        return self.facts.patient.age_years(self.now) if self.facts.patient else None
+
+    # --- B12 status -------------------------------------------------------------------------
+    @cached_property
+    def b12(self) -> B12Assessment:
+        return assess_b12(self)
+
+    # --- risk factors (b12-screening-due, b12-cause-workup) ---------------------------------
+    @cached_property
+    def drug_risk_factors(self) -> tuple[RiskFactor, ...]:
+        w = self.policy.windows
+        found: list[RiskFactor] = []
+        for cls, minimum, label in (
+            (DrugClass.METFORMIN, w.metformin_months, "metformin"),
+            (DrugClass.PPI, w.acid_suppression_months, "a proton pump inhibitor"),
+            (DrugClass.H2_BLOCKER, w.acid_suppression_months, "an H2 blocker"),
+        ):
+            best = None
+            for m in self.medications_of(cls, drafts=False):
+                months = self.months_on(m)
+                if months is not None and months >= minimum and (best is None or months > best[0]):
+                    best = (months, m)
+            if best:
+                found.append(RiskFactor(f"on {label} for {duration_text(best[0])}", best[1].resource_id))
+        for cls, label in (
+            (DrugClass.COLCHICINE, "colchicine"),
+            (DrugClass.AMINOSALICYLIC_ACID, "para-aminosalicylic acid"),
+        ):
+            for m in self.medications_of(cls, drafts=False)[:1]:
+                found.append(RiskFactor(f"on {label}", m.resource_id))
+        return tuple(found)
+
+    @cached_property
+    def other_risk_factors(self) -> tuple[RiskFactor, ...]:
+        found: list[RiskFactor] = []
+        if self.age is not None and self.age > self.policy.thresholds.age_risk_above_years:
+            found.append(RiskFactor(f"age {self.age}", self.facts.patient.resource_id))
+        for kind, label in (
+            (ConditionKind.VEGAN_DIET, "vegan / strict vegetarian diet"),
+            (ConditionKind.ALCOHOL_USE_DISORDER, "heavy alcohol use"),
+        ):
+            for c in self.conditions_of(kind)[:1]:
+                found.append(RiskFactor(label, c.resource_id))
+        for c in self.malabsorption:
+            found.append(RiskFactor(c.name, c.resource_id))
+        return tuple(found)
+
+
+def duration_text(months: float) -> str:
+    if months >= 24:
+        return f"{int(months // 12)} years"
+    if months >= 12:
+        return "1 year" if months < 13 else f"{int(months)} months"
+    whole = int(months)
+    return f"{whole} month{'s' if whole != 1 else ''}"
+
+
+def assess_b12(p: ClinicalPicture) -> B12Assessment:
+    """B12 status from current diagnostic results (RULES.md section 2, "Conflicts").
+
+    The most specific current evidence wins: active B12 over total B12; MMA above its limit with
+    eGFR >= 60 outranks an indeterminate or normal total B12 (antibody interference can make
+    total B12 falsely normal). A raised MMA with eGFR < 60 is not specific (renal impairment
+    raises MMA on its own). Results drawn after B12 therapy began never count.
+    """
+    total = p.diagnostic(Analyte.TOTAL_B12)
+    active = p.diagnostic(Analyte.ACTIVE_B12)
+    mma = p.diagnostic(Analyte.MMA)
+    total_band = total_b12_band(total, p.policy) if total else None
+    active_band = active_b12_band(active, p.policy) if active else None
+    mma_raised = None
+    renal_caveat = False
+    if mma is not None:
+        mma_raised = mma.canonical_value > mma_limit_nmol_l(mma, p.policy)
+        renal_caveat = mma_raised and p.egfr_impaired
+    mma_decisive = bool(mma_raised) and not renal_caveat
+    base = dict(
+        total=total,
+        total_band=total_band,
+        active=active,
+        active_band=active_band,
+        mma=mma,
+        mma_raised=mma_raised,
+        mma_renal_caveat=renal_caveat,
+    )
+
+    if active_band is Band.DEFICIENT:
+        conflict = None
+        if total_band is Band.UNLIKELY:
+            conflict = (
+                f"Total B12 is normal ({result_value_text(total)}) but active B12 is low "
+                f"({result_value_text(active)}): active B12 is the more specific test "
+                "(antibody interference can make total B12 falsely normal)."
+            )
+        return B12Assessment(B12Status.DEFICIENT, conflict=conflict, deciding=(active,) + _opt(total), **base)
+    if active_band is Band.UNLIKELY:
+        conflict = None
+        if total_band is Band.DEFICIENT:
+            conflict = (
+                f"Total B12 is low ({result_value_text(total)}) but active B12 is normal "
+                f"({result_value_text(active)}): active B12 is the more specific test."
+            )
+        if mma_decisive:
+            conflict = (
+                f"Active B12 is normal ({result_value_text(active)}) but MMA is raised "
+                f"({result_value_text(mma)}) with normal renal function: treat as functional deficiency."
+            )
+            return B12Assessment(B12Status.FUNCTIONAL_DEFICIENCY, conflict=conflict, deciding=(mma, active), **base)
+        return B12Assessment(B12Status.UNLIKELY, conflict=conflict, deciding=(active,) + _opt(total), **base)
+    if total_band is Band.DEFICIENT:
+        return B12Assessment(B12Status.DEFICIENT, deciding=(total,) + _opt(active), **base)
+
+    # Total indeterminate / unlikely / absent, active indeterminate / absent.
+    indeterminate = total_band is Band.INDETERMINATE or active_band is Band.INDETERMINATE
+    if mma_decisive:
+        conflict = None
+        if total_band is Band.UNLIKELY:
+            conflict = (
+                f"Total B12 is normal ({result_value_text(total)}) but MMA is raised "
+                f"({result_value_text(mma)}) with normal renal function: total B12 can be falsely "
+                "normal (antibody interference); MMA is the more specific test."
+            )
+        deciding = (mma,) + _opt(active) + _opt(total)
+        return B12Assessment(B12Status.FUNCTIONAL_DEFICIENCY, conflict=conflict, deciding=deciding, **base)
+    if indeterminate:
+        if mma is not None and not mma_raised:
+            # A normal MMA settles an indeterminate result.
+            return B12Assessment(B12Status.UNLIKELY, deciding=(mma,) + _opt(active) + _opt(total), **base)
+        return B12Assessment(B12Status.INDETERMINATE, deciding=_opt(active) + _opt(total) + _opt(mma), **base)
+    if total_band is Band.UNLIKELY:
+        return B12Assessment(B12Status.UNLIKELY, deciding=(total,), **base)
+    return B12Assessment(B12Status.UNKNOWN, deciding=_opt(mma), **base)
+
+
+def _opt(result: LabResult | None) -> tuple[LabResult, ...]:
+    return (result,) if result is not None else ()

@@ -1,0 +1,176 @@
+"""Site policy: every clinical number the rules use, with its default and source.
+
+RULES.md: "Every number below is a default. Sites must be able to override thresholds and
+windows in configuration without code changes; the card must then still cite the source of
+the default." A site file (YAML or JSON, loaded outside this layer) is a mapping of sections::
+
+    thresholds: {total_b12_deficient_below_ng_l: 200}
+    windows: {lookback_months: 18}
+    neurological_involvement: [paraesthesia, peripheral neuropathy, ...]
+    formulary: cyanocobalamin
+
+Unknown sections or keys and wrong types are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .vocabulary import DEFINITE_NEUROLOGICAL, POSSIBLE_NEUROLOGICAL, ConditionKind
+
+
+class Formulary(Enum):
+    """Which cobalamin the service suggests: BNF/NICE hydroxocobalamin, or the US product."""
+
+    HYDROXOCOBALAMIN = "hydroxocobalamin"
+    CYANOCOBALAMIN = "cyanocobalamin"
+
+
+class PolicyError(ValueError):
+    """A site policy value is wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    # NICE NG239 mass pair (ng/L = pg/mL); AAFP 2025 agrees.
+    total_b12_deficient_below_ng_l: float = 180.0
+    total_b12_unlikely_above_ng_l: float = 350.0
+    # NICE NG239 molar pair, its own (not a conversion of the mass pair).
+    total_b12_deficient_below_pmol_l: float = 133.0
+    total_b12_unlikely_above_pmol_l: float = 258.0
+    # NICE NG239 holotranscobalamin.
+    active_b12_deficient_below_pmol_l: float = 25.0
+    active_b12_unlikely_above_pmol_l: float = 70.0
+    # MMA: lab upper limit first (NICE); 271 nmol/L default (seed 003 / AAFP).
+    mma_upper_limit_nmol_l: float = 271.0
+    # eGFR below this is impaired renal function (raises MMA; matters for cyanocobalamin).
+    egfr_impaired_below: float = 60.0
+    haemoglobin_low_male_g_dl: float = 13.0
+    haemoglobin_low_female_g_dl: float = 12.0
+    mcv_macrocytosis_above_fl: float = 100.0
+    # Cyanocobalamin injection label: hypokalaemia after starting treatment.
+    potassium_critical_below_mmol_l: float = 3.0
+    # Folic acid above this dose counts for folate-before-b12.
+    folic_acid_min_mg_per_day: float = 0.1
+    # Pregnancy / pre-conception folic acid up to this dose is the exception.
+    pregnancy_folic_acid_max_mg_per_day: float = 5.0
+    # AAFP 2017: age over 75 is a risk factor for testing.
+    age_risk_above_years: float = 75.0
+    # Cyanocobalamin doses that count for cyanocobalamin-renal (DIVINe used 1 mg).
+    cyanocobalamin_renal_min_ug: float = 1000.0
+    # Oral dose below this with a malabsorption cause does not fit (NICE / AAFP).
+    oral_min_ug_per_day_malabsorption: float = 1000.0
+
+
+@dataclass(frozen=True)
+class Windows:
+    lookback_months: int = 12
+    metformin_months: int = 4
+    acid_suppression_months: int = 12
+    established_im_months: int = 3
+    recent_b12_start_days: int = 7
+    if_antibody_after_injection_days: int = 14
+    im_max_interval_months: int = 3
+
+
+@dataclass(frozen=True)
+class Policy:
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    windows: Windows = field(default_factory=Windows)
+    neurological_involvement: frozenset[ConditionKind] = DEFINITE_NEUROLOGICAL | POSSIBLE_NEUROLOGICAL
+    formulary: Formulary = Formulary.HYDROXOCOBALAMIN
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> Policy:
+        """Defaults overridden by a site mapping; raises PolicyError naming the bad key."""
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise PolicyError("site policy: expected a mapping of sections at the top level")
+        known = {"thresholds", "windows", "neurological_involvement", "formulary"}
+        for key in data:
+            if key not in known:
+                raise PolicyError(f"site policy: unknown section {key!r} (known: {sorted(known)})")
+        thresholds = _override(Thresholds(), data.get("thresholds"), "thresholds")
+        windows = _override(Windows(), data.get("windows"), "windows")
+        neuro = cls.neurological_involvement
+        if "neurological_involvement" in data:
+            neuro = _condition_set(data["neurological_involvement"], "neurological_involvement")
+        formulary = cls.formulary
+        if "formulary" in data:
+            try:
+                formulary = Formulary(data["formulary"])
+            except ValueError:
+                allowed = [f.value for f in Formulary]
+                raise PolicyError(
+                    f"site policy key 'formulary': {data['formulary']!r} is not one of {allowed}"
+                ) from None
+        policy = cls(thresholds, windows, neuro, formulary)
+        policy.check()
+        return policy
+
+    def check(self) -> None:
+        t = self.thresholds
+        pairs = (
+            ("total_b12_deficient_below_ng_l", "total_b12_unlikely_above_ng_l"),
+            ("total_b12_deficient_below_pmol_l", "total_b12_unlikely_above_pmol_l"),
+            ("active_b12_deficient_below_pmol_l", "active_b12_unlikely_above_pmol_l"),
+        )
+        for low, high in pairs:
+            if getattr(t, low) > getattr(t, high):
+                raise PolicyError(f"site policy key 'thresholds.{low}' must not exceed {high}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """What is in effect, for governance listings (``cds-service rules``)."""
+        return {
+            "thresholds": dataclasses.asdict(self.thresholds),
+            "windows": dataclasses.asdict(self.windows),
+            "neurological_involvement": sorted(k.value for k in self.neurological_involvement),
+            "formulary": self.formulary.value,
+        }
+
+
+def _override(defaults: Any, data: Any, section: str) -> Any:
+    if data is None:
+        return defaults
+    if not isinstance(data, Mapping):
+        raise PolicyError(f"site policy key {section!r}: expected a mapping")
+    types = {f.name: f.type for f in dataclasses.fields(defaults)}
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in types:
+            raise PolicyError(f"site policy: unknown key '{section}.{key}'")
+        wants_int = types[key] in (int, "int")
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if wants_int:
+            ok = ok and float(value).is_integer()
+        if not ok or value < 0 or value != value or value == float("inf"):
+            kind = "a whole number" if wants_int else "a number"
+            raise PolicyError(
+                f"site policy key '{section}.{key}': expected {kind} >= 0, got {value!r}"
+            )
+        changes[key] = int(value) if wants_int else float(value)
+    return dataclasses.replace(defaults, **changes)
+
+
+def _condition_set(data: Any, key: str) -> frozenset[ConditionKind]:
+    if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+        raise PolicyError(f"site policy key {key!r}: expected a list of condition names")
+    by_name = {kind.value.lower(): kind for kind in ConditionKind}
+    by_name.update({kind.name.lower(): kind for kind in ConditionKind})
+    allowed = DEFINITE_NEUROLOGICAL | POSSIBLE_NEUROLOGICAL
+    kinds = set()
+    for item in data:
+        kind = by_name.get(item.strip().lower())
+        if kind is None or kind not in allowed:
+            names = sorted(k.value for k in allowed)
+            raise PolicyError(f"site policy key {key!r}: {item!r} is not one of {names}")
+        kinds.add(kind)
+    return frozenset(kinds)
+
+
+DEFAULT_POLICY = Policy()

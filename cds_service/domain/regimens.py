@@ -1,0 +1,180 @@
+"""B12 treatment regimens (RULES.md section 3, ``b12-deficiency-untreated``; BNF; NICE NG239).
+
+The default formulary is hydroxocobalamin (BNF/NICE). A US formulary setting swaps in
+cyanocobalamin 1000 micrograms IM (US label), on the same loading schedule, monthly maintenance.
+"""
+
+from __future__ import annotations
+
+from .codes import (
+    RXNORM_CYANOCOBALAMIN_INJECTION,
+    RXNORM_CYANOCOBALAMIN_ORAL_1000,
+    RXNORM_HYDROXOCOBALAMIN_INJECTION,
+)
+from .facts import MedicationExposure
+from .findings import DosePhase, OrderMedication, Regimen, Suggestion
+from .picture import ClinicalPicture
+from .policy import Formulary
+from .vocabulary import DrugClass, Route
+
+MG = 1000.0  # micrograms
+
+_ALTERNATE_DAYS = DosePhase("1 mg IM on alternate days until no further improvement", MG, every=2)
+_THREE_A_WEEK = DosePhase(
+    "1 mg IM three times a week for 2 weeks", MG, frequency=3, every=1, unit="wk", count=6,
+    duration=2, duration_unit="wk",
+)
+_EVERY_2_MONTHS = DosePhase("then 1 mg IM every 2 months", MG, every=2, unit="mo")
+_EVERY_2_3_MONTHS = DosePhase("then 1 mg IM every 2-3 months", MG, every=2, every_max=3, unit="mo")
+_MONTHLY = DosePhase("then 1000 micrograms IM monthly", MG, every=1, unit="mo")
+
+
+def _hydroxo(key: str, label: str, phases: tuple[DosePhase, ...], text: str) -> Regimen:
+    return Regimen(
+        key, label, DrugClass.HYDROXOCOBALAMIN, RXNORM_HYDROXOCOBALAMIN_INJECTION,
+        Route.INTRAMUSCULAR, phases, text,
+    )
+
+
+def _cyano_im(key: str, label: str, first: DosePhase, text: str) -> Regimen:
+    first = DosePhase(
+        first.text.replace("1 mg", "1000 micrograms"), MG, first.frequency, first.every,
+        first.every_max, first.unit, first.count, first.duration, first.duration_unit,
+    )
+    return Regimen(
+        key, label, DrugClass.CYANOCOBALAMIN, RXNORM_CYANOCOBALAMIN_INJECTION,
+        Route.INTRAMUSCULAR, (first, _MONTHLY), text,
+    )
+
+
+def neurological_regimen(formulary: Formulary) -> Regimen:
+    text = (
+        "Hydroxocobalamin 1 mg IM on alternate days until no further improvement, then 1 mg IM "
+        "every 2 months; lifelong if the cause is irreversible."
+    )
+    if formulary is Formulary.CYANOCOBALAMIN:
+        return _cyano_im(
+            "im-neurological", "Cyanocobalamin 1000 mcg IM (neurological regimen)", _ALTERNATE_DAYS,
+            "Cyanocobalamin 1000 micrograms IM on alternate days until no further improvement, "
+            "then 1000 micrograms IM monthly; lifelong if the cause is irreversible.",
+        )
+    return _hydroxo(
+        "im-neurological", "Hydroxocobalamin 1 mg IM (neurological regimen)",
+        (_ALTERNATE_DAYS, _EVERY_2_MONTHS), text,
+    )
+
+
+def standard_regimen(formulary: Formulary) -> Regimen:
+    text = (
+        "Hydroxocobalamin 1 mg IM three times a week for 2 weeks, then 1 mg IM every 2-3 months."
+    )
+    if formulary is Formulary.CYANOCOBALAMIN:
+        return _cyano_im(
+            "im-standard", "Cyanocobalamin 1000 mcg IM", _THREE_A_WEEK,
+            "Cyanocobalamin 1000 micrograms IM three times a week for 2 weeks, then 1000 "
+            "micrograms IM monthly.",
+        )
+    return _hydroxo(
+        "im-standard", "Hydroxocobalamin 1 mg IM", (_THREE_A_WEEK, _EVERY_2_3_MONTHS), text
+    )
+
+
+ORAL_REGIMEN = Regimen(
+    "oral-daily",
+    "Oral cyanocobalamin 1000 mcg daily",
+    DrugClass.CYANOCOBALAMIN,
+    RXNORM_CYANOCOBALAMIN_ORAL_1000,
+    Route.ORAL,
+    (DosePhase("1000 micrograms by mouth once daily (1000-2000 micrograms daily)", MG),),
+    "Cyanocobalamin 1000-2000 micrograms by mouth daily (no neurological involvement, no "
+    "malabsorption, not severe).",
+)
+
+
+def maintenance_regimen(p: ClinicalPicture) -> Regimen:
+    """Lifelong maintenance (b12-lifelong-therapy): IM every 2 months with neurological
+    involvement, every 2-3 months without (BNF); monthly cyanocobalamin on a US formulary."""
+    neuro = bool(p.neurological)
+    if p.policy.formulary is Formulary.CYANOCOBALAMIN:
+        return Regimen(
+            "im-maintenance", "Cyanocobalamin 1000 mcg IM monthly (maintenance)",
+            DrugClass.CYANOCOBALAMIN, RXNORM_CYANOCOBALAMIN_INJECTION, Route.INTRAMUSCULAR,
+            (DosePhase("1000 micrograms IM monthly, lifelong", MG, every=1, unit="mo"),),
+            "Cyanocobalamin 1000 micrograms IM monthly, lifelong.",
+        )
+    phase = (
+        DosePhase("1 mg IM every 2 months, lifelong", MG, every=2, unit="mo")
+        if neuro
+        else DosePhase("1 mg IM every 2-3 months, lifelong", MG, every=2, every_max=3, unit="mo")
+    )
+    return _hydroxo(
+        "im-maintenance", "Hydroxocobalamin 1 mg IM (maintenance)", (phase,),
+        f"Hydroxocobalamin {phase.text}.",
+    )
+
+
+def severe(p: ClinicalPicture) -> bool:
+    """Severe deficiency for the choice of route: anaemia, or total B12 far below the limit."""
+    return p.anaemia or p.scd_recorded
+
+
+def treatment_options(p: ClinicalPicture) -> tuple[Suggestion, ...]:
+    """The regimens for an untreated deficiency, exactly one recommended (``at-most-one``).
+
+    Neurological involvement -> the neurological IM regimen; none -> the standard IM regimen;
+    no neurological involvement, no malabsorption cause and not severe -> oral is offered as
+    an alternative (NICE NG239; AAFP 2025).
+    """
+    formulary = p.policy.formulary
+    if p.neurological:
+        regimen = neurological_regimen(formulary)
+        return (_suggest(regimen, recommended=True),)
+    options = [_suggest(standard_regimen(formulary), recommended=True)]
+    if not p.has_malabsorption_cause and not severe(p):
+        options.append(_suggest(ORAL_REGIMEN, recommended=False))
+    return tuple(options)
+
+
+def recommended_regimen(p: ClinicalPicture) -> Regimen:
+    return (
+        neurological_regimen(p.policy.formulary) if p.neurological else standard_regimen(p.policy.formulary)
+    )
+
+
+def same_schedule_hydroxocobalamin(draft: MedicationExposure) -> Regimen:
+    """Hydroxocobalamin at the schedule of a drafted cyanocobalamin order (cyanocobalamin-renal)."""
+    dose = draft.dose_ug or MG
+    every, unit = _interval(draft.interval_days)
+    dose_text = f"{dose / MG:g} mg" if dose >= MG else f"{dose:g} micrograms"
+    phase = DosePhase(
+        f"{dose_text} IM every {every:g} {_unit_words(unit, every)}", dose, every=every, unit=unit
+    )
+    return _hydroxo(
+        "hydroxocobalamin-same-schedule",
+        "Hydroxocobalamin instead of cyanocobalamin",
+        (phase,),
+        f"Hydroxocobalamin {phase.text} (in place of the cyanocobalamin order).",
+    )
+
+
+def _interval(days: float | None) -> tuple[float, str]:
+    if not days:
+        return 1.0, "mo"
+    if days >= 28 and round(days / 30.4375, 1).is_integer():
+        return round(days / 30.4375), "mo"
+    if days >= 7 and (days / 7).is_integer():
+        return days / 7, "wk"
+    return days, "d"
+
+
+def _unit_words(unit: str, every: float) -> str:
+    word = {"d": "day", "wk": "week", "mo": "month"}[unit]
+    return word if every == 1 else word + "s"
+
+
+def _suggest(regimen: Regimen, *, recommended: bool) -> Suggestion:
+    return Suggestion(
+        label=f"Order {regimen.label}",
+        actions=(OrderMedication(regimen, regimen.text),),
+        is_recommended=recommended,
+    )
