@@ -1,0 +1,1 @@
+"""The CDS Hooks protocol: schemas, services, prefetch, cards, feedback, errors."""

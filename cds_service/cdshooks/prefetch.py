@@ -1,0 +1,193 @@
+"""Prefetch: classify what the client sent per key, and get what is missing.
+
+PROTOCOL.md, "Prefetch". Each declared key is one of:
+- absent: the client did not run it -> fetch it from ``fhirServer`` (when a fetcher is set);
+- ``null`` or a Bundle with no entries: the query ran and found nothing -> no data, no fetch;
+- an OperationOutcome: the client's query failed -> unavailable, fetch it ourselves if we can;
+- a resource, or a searchset Bundle (possibly paginated: ``next`` links are followed by the
+  fetcher within its limits).
+A required key that cannot be obtained raises ``PrefetchUnavailable`` (412); an optional one
+is recorded as missing so that cards can say which data were missing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from cds_service.domain.vocabulary import DataCategory
+
+from .errors import PrefetchUnavailable
+from .service import ServiceDefinition
+
+
+class KeyState(Enum):
+    RESOURCE = "resource"
+    BUNDLE = "bundle"
+    NULL = "null"
+    EMPTY = "empty"
+    FAILED = "operation-outcome"
+    ABSENT = "absent"
+    INVALID = "invalid"
+
+    @property
+    def needs_fetch(self) -> bool:
+        return self in (KeyState.ABSENT, KeyState.FAILED, KeyState.INVALID)
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    state: KeyState
+    resources: tuple[dict[str, Any], ...] = ()
+    next_url: str | None = None
+
+
+def classify(value: Any, present: bool = True) -> KeyValue:
+    if not present:
+        return KeyValue(KeyState.ABSENT)
+    if value is None:
+        return KeyValue(KeyState.NULL)
+    if not isinstance(value, dict):
+        return KeyValue(KeyState.INVALID)
+    kind = value.get("resourceType")
+    if kind == "OperationOutcome":
+        return KeyValue(KeyState.FAILED)
+    # Lenient: a Bundle without ``type`` (or without resourceType but with entries) is a Bundle.
+    if kind == "Bundle" or (kind is None and "entry" in value):
+        entries = value.get("entry")
+        resources = tuple(
+            e["resource"]
+            for e in (entries if isinstance(entries, list) else [])
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+        )
+        next_url = None
+        links = value.get("link")
+        if isinstance(links, list):
+            for link in links:
+                if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+                    next_url = link["url"]
+        if not resources and next_url is None:
+            return KeyValue(KeyState.EMPTY)
+        return KeyValue(KeyState.BUNDLE, resources, next_url)
+    if isinstance(kind, str):
+        return KeyValue(KeyState.RESOURCE, (value,))
+    return KeyValue(KeyState.INVALID)
+
+
+_TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
+
+
+def render(template: str, context: Mapping[str, Any]) -> str | None:
+    """A prefetch template with the request's context; ``None`` when a token has no value."""
+    values: dict[str, str] = {}
+    for key, value in context.items():
+        if isinstance(value, str):
+            values[f"context.{key}"] = value
+    user = context.get("userId")
+    if isinstance(user, str) and "/" in user:
+        kind, _, ident = user.partition("/")
+        values[f"user{kind}Id"] = ident
+    missing = False
+
+    def substitute(match: re.Match[str]) -> str:
+        nonlocal missing
+        token = match.group(1)
+        if token not in values:
+            missing = True
+            return ""
+        return quote(values[token], safe="")
+
+    rendered = _TOKEN.sub(substitute, template)
+    return None if missing else rendered
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    """What the fetcher got for one key: resources, or why not (a reason safe to show)."""
+
+    resources: tuple[dict[str, Any], ...] = ()
+    error: str | None = None
+
+
+class Fetcher(Protocol):
+    def fetch(
+        self,
+        fhir_server: str,
+        access_token: str | None,
+        queries: Mapping[str, str],
+        continuations: Mapping[str, tuple[tuple[dict[str, Any], ...], str]],
+        *,
+        client: Any = None,
+    ) -> Mapping[str, FetchOutcome]:
+        """Run ``queries`` (key -> relative URL) and follow ``continuations`` (key -> resources
+        so far and the ``next`` URL), within the fetcher's time budget. For a continuation the
+        outcome holds only the resources of the pages it fetched."""
+
+
+@dataclass
+class Resolution:
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    missing: set[DataCategory] = field(default_factory=set)
+    states: dict[str, KeyState] = field(default_factory=dict)
+    fetched: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def resolve(
+    service: ServiceDefinition,
+    prefetch: Mapping[str, Any] | None,
+    context: Mapping[str, Any],
+    *,
+    fhir_server: str | None,
+    access_token: str | None,
+    fetcher: Fetcher | None,
+    client: Any = None,
+) -> Resolution:
+    prefetch = prefetch or {}
+    result = Resolution()
+    queries: dict[str, str] = {}
+    continuations: dict[str, tuple[tuple[dict[str, Any], ...], str]] = {}
+    for key, declared in service.prefetch.items():
+        value = classify(prefetch.get(key), key in prefetch)
+        result.states[key] = value.state
+        result.resources.extend(value.resources)
+        if value.state.needs_fetch:
+            query = render(declared.template, context)
+            if query is not None:
+                queries[key] = query
+            else:
+                result.failed[key] = "the prefetch template needs context the request lacks"
+        elif value.next_url:
+            continuations[key] = (value.resources, value.next_url)
+
+    if (queries or continuations) and fetcher is not None and fhir_server:
+        outcomes = fetcher.fetch(fhir_server, access_token, queries, continuations, client=client)
+        for key, outcome in outcomes.items():
+            if outcome.error is not None:
+                if key in queries:
+                    result.failed[key] = outcome.error
+                # A failed continuation keeps the pages we have.
+                continue
+            result.resources.extend(outcome.resources)
+            result.fetched.append(key)
+    else:
+        reason = "no FHIR server to fetch from" if not fhir_server else "fetching is not enabled"
+        for key in queries:
+            result.failed.setdefault(key, f"not sent in prefetch, and {reason}")
+
+    for key in queries:
+        if key not in result.fetched:
+            result.failed.setdefault(key, "could not be fetched")
+    for key, reason in sorted(result.failed.items()):
+        declared = service.prefetch[key]
+        if declared.required:
+            raise PrefetchUnavailable(
+                f"Required prefetch '{key}' could not be obtained: {reason}.",
+                expression=[f"prefetch.{key}"],
+            )
+        result.missing.add(declared.provides)
+    return result

@@ -1,0 +1,154 @@
+"""``cds-service``: serve, evaluate a request offline, list the rules, report feedback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cds_service import logs
+from cds_service.cdshooks.errors import CdsError, operation_outcome
+from cds_service.config import ConfigError, Settings, load_settings
+
+
+def _parse_now(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SystemExit(f"--now: {text!r} is not an ISO date or date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from cds_service.bootstrap import announce, build_app
+
+    logs.configure(settings.log_level)
+    announce(settings)
+    app = build_app(settings)  # fail fast on bad configuration, before forking workers
+    workers = args.workers or settings.workers
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 4)
+            self.cfg.set("timeout", 30)
+            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("keepalive", 5)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("errorlog", "-")
+
+        def load(self) -> Any:
+            return app
+
+    Server().run()
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from cds_service.bootstrap import load_registry
+    from cds_service.cdshooks.application import CdsApplication
+
+    try:
+        body = json.loads(Path(args.request).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"cannot read {args.request}: {exc}", file=sys.stderr)
+        return 2
+    registry = load_registry(settings.services_module)
+    service_id = args.service or _service_for(registry, body)
+    if service_id is None:
+        print("--service is required: no service answers this request's hook", file=sys.stderr)
+        return 2
+    core = CdsApplication(registry=registry, store=None, policy=settings.policy)
+    try:
+        response = core.invoke(service_id, body, now=_parse_now(args.now))
+    except CdsError as error:
+        print(json.dumps(operation_outcome(error), indent=2))
+        return 1
+    print(json.dumps(response, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _service_for(registry, body: Any) -> str | None:
+    hook = body.get("hook") if isinstance(body, dict) else None
+    return next((s.id for s in registry if s.hook.value == hook), None)
+
+
+def cmd_feedback_report(args: argparse.Namespace, settings: Settings) -> int:
+    from cds_service.storage import open_store
+
+    store = open_store(settings.database_url)
+    reports = store.feedback_report()
+    if args.json:
+        print(json.dumps([r.__dict__ for r in reports], indent=2))
+        return 0
+    print(f"{'rule':32} {'issued':>7} {'accepted':>9} {'overridden':>11}  override reasons")
+    for r in reports:
+        reasons = "; ".join(f"{k} ({v})" for k, v in sorted(r.override_reasons.items(), key=lambda i: -i[1]))
+        print(f"{r.rule_id:32} {r.issued:>7} {r.accepted:>9} {r.overridden:>11}  {reasons}")
+    if not reports:
+        print("(no cards issued and no feedback yet)")
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace, settings: Settings) -> int:
+    from cds_service.domain.catalogue import catalogue
+
+    entries = catalogue(settings.policy)
+    if args.json:
+        print(json.dumps(entries, indent=2, ensure_ascii=False))
+        return 0
+    for entry in entries:
+        print(f"{entry['id']}  {entry['title']}")
+        for source in entry["sources"]:
+            print(f"    source: {source['label']} <{source['url']}>")
+        for key, value in entry["settings"].items():
+            print(f"    {key} = {value}")
+        print()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service under gunicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=None, help="default: CDS_WORKERS or the CPU count")
+    evaluate = sub.add_parser("evaluate", help="print the response to a request file, offline")
+    evaluate.add_argument("request", help="a CDS Hooks request JSON file (e.g. fixtures/scenarios/*/request.json)")
+    evaluate.add_argument("--service", help="service id (default: the one for the request's hook)")
+    evaluate.add_argument("--now", help="evaluation time, ISO 8601 (default: now)")
+    report = sub.add_parser("feedback-report", help="accepted / overridden counts per rule")
+    report.add_argument("--json", action="store_true")
+    rules = sub.add_parser("rules", help="the knowledge base with thresholds in effect")
+    rules.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    commands = {
+        "serve": cmd_serve,
+        "evaluate": cmd_evaluate,
+        "feedback-report": cmd_feedback_report,
+        "rules": cmd_rules,
+    }
+    try:
+        return commands[args.command](args, settings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

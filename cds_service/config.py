@@ -1,0 +1,139 @@
+"""Settings: ``CDS_*`` environment variables over an optional config file, validated at start-up.
+
+A bad value stops the service with a message that names the variable; nothing is guessed.
+The optional file (``CDS_CONFIG_FILE``, YAML or JSON) holds the same names in lower case
+without the prefix (``max_body_bytes: 1000000``); the environment wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cds_service.domain.policy import Policy, PolicyError
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names it."""
+
+
+PROFILES = ("development", "production")
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str = "production"
+    database_url: str = "sqlite:///var/cds.sqlite3"
+    max_body_bytes: int = 5 * 1024 * 1024
+    cors_origins: tuple[str, ...] = ()
+    site_policy_file: str | None = None
+    policy: Policy = field(default_factory=Policy)
+    services_module: str = "hooks"
+    log_level: str = "INFO"
+    workers: int = 2
+    allow_anonymous: bool = False
+
+    @property
+    def development(self) -> bool:
+        return self.profile == "development"
+
+
+def load_file(path: str | Path, what: str) -> Any:
+    """A YAML or JSON document (JSON is YAML); ConfigError naming the file on failure."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
+    try:
+        if str(path).endswith(".json"):
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{what}: {path} is not valid YAML/JSON ({type(exc).__name__})") from None
+
+
+def _int(name: str, value: Any, minimum: int = 1) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{name}: must be at least {minimum}, got {number}")
+    return number
+
+
+def _bool(name: str, value: Any) -> bool:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name}: expected 1/0, true/false, yes/no, got {value!r}")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    config_file = env.get("CDS_CONFIG_FILE")
+    if config_file:
+        data = load_file(config_file, "CDS_CONFIG_FILE")
+        if not isinstance(data, Mapping):
+            raise ConfigError("CDS_CONFIG_FILE: expected a mapping of settings")
+        for key, value in data.items():
+            values["CDS_" + str(key).upper()] = value
+    values.update({k: v for k, v in env.items() if k.startswith("CDS_")})
+    known = {
+        "CDS_PROFILE", "CDS_DATABASE_URL", "CDS_MAX_BODY_BYTES", "CDS_CORS_ORIGINS",
+        "CDS_SITE_POLICY", "CDS_SERVICES_MODULE", "CDS_LOG_LEVEL", "CDS_WORKERS",
+        "CDS_ALLOW_ANONYMOUS", "CDS_CONFIG_FILE",
+    }
+    unknown = sorted(k for k in values if k not in known and k.startswith("CDS_") and k not in EXTRA_KEYS)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown setting (see README, Configuration)")
+
+    profile = str(values.get("CDS_PROFILE", "production")).strip().lower()
+    if profile not in PROFILES:
+        raise ConfigError(f"CDS_PROFILE: expected one of {list(PROFILES)}, got {profile!r}")
+    development = profile == "development"
+    origins_raw = values.get("CDS_CORS_ORIGINS", "*" if development else "")
+    if isinstance(origins_raw, (list, tuple)):
+        origins = tuple(str(o).strip() for o in origins_raw if str(o).strip())
+    else:
+        origins = tuple(o.strip() for o in str(origins_raw).split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ConfigError(f"CDS_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port])")
+    log_level = str(values.get("CDS_LOG_LEVEL", "INFO")).upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"CDS_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+
+    policy_file = values.get("CDS_SITE_POLICY") or None
+    policy = Policy()
+    if policy_file:
+        try:
+            policy = Policy.from_mapping(load_file(policy_file, "CDS_SITE_POLICY"))
+        except PolicyError as exc:
+            raise ConfigError(f"CDS_SITE_POLICY ({policy_file}): {exc}") from None
+
+    return Settings(
+        profile=profile,
+        database_url=str(values.get("CDS_DATABASE_URL", "sqlite:///var/cds.sqlite3")),
+        max_body_bytes=_int("CDS_MAX_BODY_BYTES", values.get("CDS_MAX_BODY_BYTES", 5 * 1024 * 1024)),
+        cors_origins=origins,
+        site_policy_file=policy_file,
+        policy=policy,
+        services_module=str(values.get("CDS_SERVICES_MODULE", "hooks")),
+        log_level=log_level,
+        workers=_int("CDS_WORKERS", values.get("CDS_WORKERS", os.cpu_count() or 1)),
+        allow_anonymous=_bool("CDS_ALLOW_ANONYMOUS", values.get("CDS_ALLOW_ANONYMOUS", "0")),
+    )
+
+
+#: Settings that later modules (authentication, the FHIR fallback) read themselves.
+EXTRA_KEYS: set[str] = set()

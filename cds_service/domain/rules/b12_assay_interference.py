@@ -1,0 +1,166 @@
+"""``b12-assay-interference``: a B12 or folate result that may not mean what it says.
+
+RULES.md section 3: "A B12 or folate result in the window and, at its date, active
+antibiotics, methotrexate or pyrimethamine; or the B12 result was drawn after B12 therapy
+started" -> "This B12 result may be invalid: drawn during methotrexate / after B12 therapy
+began." info; no suggestions.
+
+Sources: US cyanocobalamin injection label ("methotrexate, pyrimethamine, and most antibiotics
+invalidate folic acid and vitamin B12 diagnostic microbiological blood assays"); NICE NG239
+(take samples before replacement starts; RULES.md section 1).
+
+When: a current total B12, active B12, serum or red-cell folate result with a value, drawn
+while a non-draft antibiotic, methotrexate or pyrimethamine exposure was running (start on or
+before the result date, and an end on or after it, or no end and still active); or a current
+B12-family result (total, active B12, MMA) drawn after B12 therapy began
+(``p.on_therapy_results``).
+Then: info card on the latest such result ("+N more" when several), the detail listing each
+result with its interfering exposure (name, id, dates) or the therapy start. No suggestions;
+``concerns`` is empty (the card is about results, not orders: patient-view shows it).
+Source: the cyanocobalamin label when a drug interferes, NICE NG239 otherwise.
+Not when: the result is outside the look-back window; the exposure is a draft, started after
+the result, or ended before it; a completed / stopped exposure without an end date (its
+course cannot be shown to cover the result date: a finished antibiotic course would otherwise
+cover every later result).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..facts import LabResult, MedicationExposure
+from ..findings import Finding
+from ..picture import ClinicalPicture, describe, result_value_text
+from ..sources import CYANOCOBALAMIN_LABEL, NICE_NG239
+from ..vocabulary import Analyte, DrugClass, Indicator
+
+ID = "b12-assay-interference"
+TITLE = "B12 or folate result that may be invalid"
+SOURCES = (CYANOCOBALAMIN_LABEL, NICE_NG239)
+SETTINGS = ("windows.lookback_months",)
+
+_INTERFERING = {
+    DrugClass.ANTIBIOTIC: "antibiotics",
+    DrugClass.METHOTREXATE: "methotrexate",
+    DrugClass.PYRIMETHAMINE: "pyrimethamine",
+}
+_ASSAYED = (Analyte.TOTAL_B12, Analyte.ACTIVE_B12, Analyte.FOLATE, Analyte.RBC_FOLATE)
+_NAMES = {
+    Analyte.TOTAL_B12: "B12",
+    Analyte.ACTIVE_B12: "active B12",
+    Analyte.MMA: "MMA",
+    Analyte.FOLATE: "folate",
+    Analyte.RBC_FOLATE: "red-cell folate",
+}
+
+
+def evaluate(p: ClinicalPicture) -> Finding | None:
+    flagged: dict[LabResult, tuple[list[MedicationExposure], bool]] = {}
+    for analyte in _ASSAYED:
+        for r in p.results(analyte):
+            if r.value is None or not p.is_current(r):
+                continue
+            drugs = [m for m in p.facts.medications if _running_at(m, r.effective)]
+            if drugs:
+                flagged[r] = (drugs, False)
+    for r in p.on_therapy_results:
+        if r.value is None:
+            continue
+        drugs, _ = flagged.get(r, ([], False))
+        flagged[r] = (drugs, True)
+    if not flagged:
+        return None
+
+    ordered = sorted(flagged, key=lambda r: (r.effective, r.resource_id), reverse=True)
+    latest = ordered[0]
+    drugs, on_therapy = flagged[latest]
+    reasons = []
+    if drugs:
+        reasons.append("during " + _join(_drug_labels(drugs)))
+    if on_therapy:
+        reasons.append("after B12 therapy began")
+    more = f" (+{len(ordered) - 1} more)" if len(ordered) > 1 else ""
+    summary = (
+        f"This {_NAMES[latest.analyte]} result ({result_value_text(latest)}, "
+        f"{latest.effective.date().isoformat()}) may be invalid: drawn {' and '.join(reasons)}"
+        f"{more}."
+    )
+    if len(summary) > 139:
+        summary = (
+            f"This {_NAMES[latest.analyte]} result may be invalid: drawn "
+            f"{' and '.join(reasons)}{more}."
+        )
+
+    any_drug = any(flagged[r][0] for r in ordered)
+    source = CYANOCOBALAMIN_LABEL if any_drug else NICE_NG239
+    return Finding(
+        rule_id=ID,
+        indicator=Indicator.INFO,
+        summary=summary,
+        detail=_detail(p, ordered, flagged, any_drug),
+        source=source,
+    )
+
+
+def _running_at(m: MedicationExposure, when: datetime) -> bool:
+    if m.is_draft or not (m.classes & _INTERFERING.keys()) or m.start is None:
+        return False
+    if m.start > when:
+        return False
+    if m.end is not None:
+        return m.end >= when
+    return m.active
+
+
+def _drug_labels(drugs: list[MedicationExposure]) -> list[str]:
+    return [label for cls, label in _INTERFERING.items() if any(cls in m.classes for m in drugs)]
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _detail(
+    p: ClinicalPicture,
+    ordered: list[LabResult],
+    flagged: dict[LabResult, tuple[list[MedicationExposure], bool]],
+    any_drug: bool,
+) -> str:
+    lines = ["Results that may not reflect the patient's B12 or folate status:", ""]
+    for r in ordered:
+        drugs, on_therapy = flagged[r]
+        lines.append(f"- {_NAMES[r.analyte]} {describe(r)}")
+        for m in drugs:
+            end = m.end.date().isoformat() if m.end else "ongoing"
+            lines.append(
+                f"  - drawn during {m.name} ({m.resource_id}; {m.start.date().isoformat()} to "
+                f"{end})"
+            )
+        if on_therapy:
+            lines.append(f"  - drawn after B12 therapy began ({_therapy_start_text(p)})")
+    if any_drug:
+        lines += [
+            "",
+            "Antibiotics, methotrexate and pyrimethamine invalidate microbiological assays of "
+            "B12 and folate (falsely low results). Most laboratories now use immunoassays: ask "
+            "the laboratory which method was used, or repeat the test after the course.",
+        ]
+    if any(flagged[r][1] for r in ordered):
+        lines += [
+            "",
+            "A sample drawn after B12 replacement starts reflects the treatment, not the body's "
+            "stores: it cannot confirm or exclude deficiency, and this service did not use it to "
+            "judge B12 status. Take samples before replacement (NICE NG239).",
+        ]
+    labels = ([CYANOCOBALAMIN_LABEL.label] if any_drug else []) + [NICE_NG239.label]
+    lines += ["", f"Source: {'; '.join(labels)}."]
+    return "\n".join(lines)
+
+
+def _therapy_start_text(p: ClinicalPicture) -> str:
+    start = p.b12_therapy_start
+    therapy = [m for m in p.facts.medications if m.is_b12_product and not m.is_draft]
+    ids = ", ".join(m.resource_id for m in therapy)
+    if start is None or start.year == datetime.min.year:
+        return f"active B12 therapy with no recorded start date: {ids}"
+    return f"first B12 therapy on {start.date().isoformat()}: {ids}"

@@ -1,0 +1,246 @@
+"""``b12-cause-workup``: B12 deficiency with no known cause: look for one.
+
+RULES.md section 3: "Deficiency (any route to it) and no known cause (no malabsorption cause,
+no risk drug, not vegan) and no intrinsic factor antibody result" -> "Find the cause: intrinsic
+factor antibodies, H. pylori, coeliac serology; review diet and medicines." info; order
+intrinsic factor antibody (31444-3); H. pylori test. "Do not order IF antibody within 2 weeks
+of a B12 injection (say so)."
+
+Sources: NICE NG239 (causes of deficiency; test for autoimmune gastritis; coeliac disease).
+
+When: B12 status is deficient or functional deficiency (``p.b12.status.is_deficient``), and no
+known cause is recorded: no malabsorption cause (condition or positive IF antibody), no risk
+drug (``p.drug_risk_factors``: metformin / acid suppression past their windows, colchicine,
+para-aminosalicylic acid), no vegan / strict vegetarian diet, no recreational nitrous oxide
+use; and no intrinsic factor antibody result at any date.
+Then: info card naming the deciding B12 evidence, with two suggestions (``any``): intrinsic
+factor antibody and H. pylori stool antigen. Coeliac serology and a review of diet and medicines
+are in the detail. ``concerns``: drafted B12 products (the IF antibody sample belongs before
+the first injection).
+Exception: a parenteral B12 product started within ``windows.if_antibody_after_injection_days``
+(14) days: the IF antibody order is left out (results can be falsely positive), and the
+detail says when it can be drawn. On longer-running injections the order carries a note to
+draw it at least that long after the last injection.
+Not when: status is not deficient; a cause is recorded; an IF antibody result exists (any
+date, any answer) or an IF antibody test is already among the draft orders.
+Nitrous oxide use (a ``ConditionKind.NITROUS_OXIDE_USE`` record) counts as a known cause
+although RULES.md does not list it: ``nitrous-oxide-b12`` speaks to that patient.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ..codes import LOINC_DISPLAY, LOINC_H_PYLORI_STOOL_AG, LOINC_IF_ANTIBODY
+from ..facts import MedicationExposure
+from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion
+from ..picture import ClinicalPicture, describe, duration_text
+from ..sources import NICE_NG239
+from ..units import format_number
+from ..vocabulary import (
+    B12_PRODUCTS,
+    Analyte,
+    ConditionKind,
+    DataCategory,
+    DrugClass,
+    Indicator,
+    Route,
+)
+
+ID = "b12-cause-workup"
+TITLE = "B12 deficiency without a known cause"
+SOURCES = (NICE_NG239,)
+SETTINGS = (
+    "windows.lookback_months",
+    "windows.metformin_months",
+    "windows.acid_suppression_months",
+    "windows.if_antibody_after_injection_days",
+)
+
+_NAMES = {Analyte.TOTAL_B12: "B12", Analyte.ACTIVE_B12: "active B12", Analyte.MMA: "MMA"}
+
+
+def evaluate(p: ClinicalPicture) -> Finding | None:
+    if not p.b12.status.is_deficient or _known_cause(p):
+        return None
+    if p.results(Analyte.IF_ANTIBODY):
+        return None
+    if any(Analyte.IF_ANTIBODY in d.analytes for d in p.facts.draft_labs):
+        return None
+
+    days = p.policy.windows.if_antibody_after_injection_days
+    recent = _recent_injections(p, days)
+    ongoing = [m for m in p.b12_therapy if _parenteral(m) and m not in recent]
+    drafted = [m for m in p.b12_drafts if _parenteral(m)]
+
+    suggestions = []
+    if not recent:
+        note = None
+        if ongoing:
+            note = f"Draw at least {days} days after the last B12 injection."
+        elif drafted:
+            note = f"Draw before the first B12 injection, or at least {days} days after it."
+        suggestions.append(
+            Suggestion(
+                "Order intrinsic factor antibody",
+                (
+                    OrderLab(
+                        LOINC_IF_ANTIBODY,
+                        LOINC_DISPLAY[LOINC_IF_ANTIBODY],
+                        "Intrinsic factor antibody (autoimmune gastritis)",
+                        note,
+                    ),
+                ),
+            )
+        )
+    ppi = p.medications_of(DrugClass.PPI, drafts=False)
+    suggestions.append(
+        Suggestion(
+            "Order H. pylori stool antigen",
+            (
+                OrderLab(
+                    LOINC_H_PYLORI_STOOL_AG,
+                    LOINC_DISPLAY[LOINC_H_PYLORI_STOOL_AG],
+                    "Helicobacter pylori stool antigen",
+                    "On a proton pump inhibitor: it can make the test falsely negative; stop it "
+                    "2 weeks before if possible." if ppi else None,
+                ),
+            ),
+        )
+    )
+    key = p.b12.key_result
+    summary = (
+        f"Find the cause of B12 deficiency ({_NAMES[key.analyte]} "
+        f"{format_number(key.value)} {key.unit}): intrinsic factor antibodies, H. pylori, "
+        "coeliac serology; review diet and medicines."
+    )
+    if len(summary) > 139:
+        summary = (
+            "Find the cause of B12 deficiency: intrinsic factor antibodies, H. pylori, coeliac "
+            "serology; review diet and medicines."
+        )
+    return Finding(
+        rule_id=ID,
+        indicator=Indicator.INFO,
+        summary=summary,
+        detail=_detail(p, recent, ongoing, drafted, days),
+        source=NICE_NG239,
+        suggestions=tuple(suggestions),
+        selection_behavior=SelectionBehavior.ANY,
+        concerns=frozenset(m.resource_id for m in p.b12_drafts),
+    )
+
+
+def _known_cause(p: ClinicalPicture) -> bool:
+    return bool(
+        p.has_malabsorption_cause
+        or p.drug_risk_factors
+        or p.conditions_of(ConditionKind.VEGAN_DIET, ConditionKind.NITROUS_OXIDE_USE)
+    )
+
+
+def _parenteral(m: MedicationExposure) -> bool:
+    """Injected B12. Hydroxocobalamin without a route is an injection (the only form the BNF
+    and the US market carry)."""
+    if m.route.parenteral:
+        return True
+    return m.route is Route.UNKNOWN and m.classes & B12_PRODUCTS == {DrugClass.HYDROXOCOBALAMIN}
+
+
+def _recent_injections(p: ClinicalPicture, days: int) -> list[MedicationExposure]:
+    since = p.now - timedelta(days=days)
+    return [
+        m
+        for m in p.facts.medications
+        if m.is_b12_product
+        and not m.is_draft
+        and _parenteral(m)
+        and m.start is not None
+        and since <= m.start <= p.now
+    ]
+
+
+def _detail(
+    p: ClinicalPicture,
+    recent: list[MedicationExposure],
+    ongoing: list[MedicationExposure],
+    drafted: list[MedicationExposure],
+    days: int,
+) -> str:
+    b12 = p.b12
+    lines = [f"B12 status: **{b12.status.value}**."]
+    lines += [f"- {_NAMES.get(r.analyte, r.analyte.value)} {describe(r)}" for r in b12.deciding]
+    if b12.conflict:
+        lines += ["", b12.conflict]
+    lines += [
+        "",
+        "No cause is recorded: no malabsorption cause (autoimmune gastritis / pernicious "
+        "anaemia, bariatric surgery, gastrectomy, ileal resection, ileal Crohn's disease), no "
+        "medicine known to lower B12 for long enough, no vegan diet, and no intrinsic factor "
+        "antibody result.",
+        "",
+        "Find the cause (NICE NG239):",
+        "",
+    ]
+    if recent:
+        names = ", ".join(
+            f"{m.name} started {m.start.date().isoformat()} ({m.resource_id})" for m in recent
+        )
+        first_day = (max(m.start for m in recent) + timedelta(days=days)).date().isoformat()
+        lines.append(
+            f"- **Intrinsic factor antibodies: not ordered now.** A B12 injection in the last "
+            f"{days} days ({names}) can make the result falsely positive; test from "
+            f"{first_day}."
+        )
+    elif ongoing:
+        lines.append(
+            "- Intrinsic factor antibodies (autoimmune gastritis). The patient has B12 "
+            f"injections: draw the sample at least {days} days after the last one (falsely "
+            "positive results)."
+        )
+    elif drafted:
+        lines.append(
+            "- Intrinsic factor antibodies (autoimmune gastritis): draw the sample before the "
+            f"first B12 injection, or at least {days} days after it (falsely positive results)."
+        )
+    else:
+        lines.append("- Intrinsic factor antibodies (autoimmune gastritis).")
+    lines.append(
+        "- A negative intrinsic factor antibody does not exclude autoimmune gastritis; if "
+        "suspicion stays high, consider gastrin or parietal cell antibodies."
+    )
+    lines.append("- H. pylori test (stool antigen or breath test).")
+    coeliac = p.conditions_of(ConditionKind.COELIAC)
+    if coeliac:
+        c = coeliac[0]
+        lines.append(
+            f"- Coeliac disease is recorded ({c.name}, {c.resource_id}): review adherence to "
+            "the gluten-free diet."
+        )
+    else:
+        lines.append("- Coeliac serology (tissue transglutaminase IgA with total IgA).")
+    lines.append(
+        "- Review the diet (animal products, dairy, eggs, fortified foods) and medicines."
+    )
+    for m in p.medications_of(
+        DrugClass.METFORMIN, DrugClass.PPI, DrugClass.H2_BLOCKER, drafts=False
+    ):
+        months = p.months_on(m)
+        since = f"for {duration_text(months)}" if months is not None else "(start unknown)"
+        lines.append(
+            f"  - {m.name} {since} ({m.resource_id}): not long enough (or not known to be) to "
+            "count as the cause here, but it may contribute."
+        )
+    for c in p.conditions_of(ConditionKind.ALCOHOL_USE_DISORDER)[:1]:
+        lines.append(f"  - Heavy alcohol use is recorded ({c.resource_id}).")
+    missing = [
+        c.value for c in (DataCategory.CONDITIONS, DataCategory.MEDICATIONS) if c in p.facts.missing
+    ]
+    if missing:
+        lines += [
+            "",
+            f"Not available for this request: {', '.join(missing)}. A cause may be recorded "
+            "there.",
+        ]
+    lines += ["", f"Source: {NICE_NG239.label}."]
+    return "\n".join(lines)

@@ -1,0 +1,246 @@
+"""``b12-deficiency-untreated``: B12 deficiency is confirmed and no B12 therapy is in place.
+
+RULES.md section 3: "Deficient total or active B12, or functional deficiency (MMA above limit
+with indeterminate or discordant total B12), and no B12 therapy" -> "B12 deficiency confirmed
+(value, date): start treatment. Untreated deficiency can cause permanent spinal cord damage
+within about 3 months." warning; **critical** if SCD is recorded. Regimen by situation (one
+recommended, ``at-most-one``): neurological involvement -> hydroxocobalamin 1 mg IM on
+alternate days until no further improvement, then 1 mg every 2 months; none -> 1 mg IM three
+times a week for 2 weeks, then every 2-3 months; no neuro, no malabsorption, not severe ->
+alternative oral cyanocobalamin 1000-2000 micrograms daily (US formulary: cyanocobalamin IM).
+
+Sources: NICE NG239 (diagnosis, management), BNF hydroxocobalamin (regimens), AAFP 2025 (oral
+replacement).
+
+When: B12 status (``p.b12``) is deficient (total or active B12 below its limit, the most
+specific current evidence winning) or functional deficiency (MMA above its limit with eGFR >=
+60), and no B12 therapy is active or among the draft orders (``p.has_b12_therapy`` false).
+Then: warning, critical when subacute combined degeneration is recorded. Summary "B12
+deficiency confirmed (118 ng/L (87 pmol/L), 2026-05-01): start treatment."; detail: spinal
+cord damage within about 3 months, every B12 result with its band, the conflict statement when
+results disagree, neurological involvement (plainly flagged when it rests on headache / back
+pain only), a malabsorption cause (treatment is lifelong), the regimens and why, missing data.
+Suggestions: ``regimens.treatment_options`` (exactly one recommended, ``at-most-one``).
+``concerns``: drafted stop orders of a B12 product (normally none). Supersedes
+b12-indeterminate, b12-normal-but-symptomatic, b12-screening-due and b12-lifelong-therapy: this
+card carries the treatment, and its regimen continues into maintenance.
+Not when: B12 therapy is active or drafted; status indeterminate, unlikely or unknown; a
+raised MMA with eGFR < 60 alone (not specific); results drawn after B12 therapy began (not
+diagnostic, NICE).
+"""
+
+from __future__ import annotations
+
+from ..findings import Finding, SelectionBehavior, Suggestion, shorten
+from ..picture import (
+    B12Status,
+    Band,
+    ClinicalPicture,
+    describe,
+    mma_limit_nmol_l,
+    result_value_text,
+)
+from ..regimens import treatment_options
+from ..sources import AAFP_2025, BNF_HYDROXOCOBALAMIN, NICE_NG239
+from ..units import format_number
+from ..vocabulary import POSSIBLE_NEUROLOGICAL, Analyte, ConditionKind, DataCategory, Indicator
+
+ID = "b12-deficiency-untreated"
+TITLE = "Confirmed B12 deficiency without treatment"
+SOURCES = (NICE_NG239, BNF_HYDROXOCOBALAMIN, AAFP_2025)
+SETTINGS = (
+    "thresholds.total_b12_deficient_below_ng_l",
+    "thresholds.total_b12_deficient_below_pmol_l",
+    "thresholds.active_b12_deficient_below_pmol_l",
+    "thresholds.mma_upper_limit_nmol_l",
+    "thresholds.egfr_impaired_below",
+    "thresholds.haemoglobin_low_male_g_dl",
+    "thresholds.haemoglobin_low_female_g_dl",
+    "windows.lookback_months",
+    "neurological_involvement",
+    "formulary",
+)
+
+_SUPERSEDES = frozenset(
+    {
+        "b12-indeterminate",
+        "b12-normal-but-symptomatic",
+        "b12-screening-due",
+        "b12-lifelong-therapy",
+    }
+)
+
+
+def evaluate(p: ClinicalPicture) -> Finding | None:
+    if not p.b12.status.is_deficient or p.has_b12_therapy:
+        return None
+    options = treatment_options(p)
+    stop_orders = frozenset(
+        m.resource_id
+        for m in p.facts.medications
+        if m.is_b12_product and m.is_draft and m.is_stop_order
+    )
+    return Finding(
+        rule_id=ID,
+        indicator=Indicator.CRITICAL if p.scd_recorded else Indicator.WARNING,
+        summary=_summary(p),
+        detail=_detail(p, options, stop_orders),
+        source=NICE_NG239,
+        suggestions=options,
+        selection_behavior=SelectionBehavior.AT_MOST_ONE,
+        concerns=stop_orders,
+        supersedes=_SUPERSEDES,
+    )
+
+
+def _summary(p: ClinicalPicture) -> str:
+    key = p.b12.key_result
+    when = key.effective.date().isoformat()
+    if p.b12.status is B12Status.FUNCTIONAL_DEFICIENCY:
+        head = f"Functional B12 deficiency (MMA {result_value_text(key)}, {when})"
+    else:
+        label = "active B12 " if key.analyte is Analyte.ACTIVE_B12 else ""
+        head = f"B12 deficiency confirmed ({label}{result_value_text(key)}, {when})"
+    if p.scd_recorded:
+        return shorten(f"{head} with subacute combined degeneration: start treatment now.")
+    return shorten(f"{head}: start treatment.")
+
+
+def _detail(
+    p: ClinicalPicture, options: tuple[Suggestion, ...], stop_orders: frozenset[str]
+) -> str:
+    a = p.b12
+    lines = [
+        "**Start treatment.** Untreated deficiency can cause permanent spinal cord damage "
+        "within about 3 months.",
+        "",
+        f"B12 status: **{a.status.value}**.",
+        "",
+    ]
+    lines += _b12_evidence(p) + [""]
+    if a.conflict:
+        lines += [f"Conflicting results: {a.conflict}", ""]
+    if a.mma_renal_caveat and a.mma is not None:
+        lines.append(
+            f"MMA is raised but eGFR {describe(p.egfr)} is below "
+            f"{format_number(p.policy.thresholds.egfr_impaired_below)}: renal impairment raises "
+            "MMA on its own; the deficiency rests on the B12 result."
+        )
+    if p.scd_recorded:
+        names = ", ".join(
+            f"{c.name} ({c.resource_id})"
+            for c in p.conditions_of(ConditionKind.SUBACUTE_COMBINED_DEGENERATION)
+        )
+        lines.append(f"Subacute combined degeneration recorded: {names}. Treat without delay.")
+    if p.neurological:
+        names = ", ".join(f"{c.name} ({c.resource_id})" for c in p.neurological)
+        lines.append(f"Neurological involvement: {names}.")
+        if p.neuro_possible_only:
+            lines.append(f"Possible neurological involvement only: {_possible_neuro(p)}")
+    if p.has_malabsorption_cause:
+        causes = [f"{c.name} ({c.resource_id})" for c in p.malabsorption]
+        if p.if_antibody_positive is not None:
+            causes.append(f"intrinsic factor antibody {describe(p.if_antibody_positive)}")
+        lines.append(
+            f"Malabsorption cause: {', '.join(causes)}. Treatment is **lifelong**: continue the "
+            "maintenance injections after loading."
+        )
+    if stop_orders:
+        lines.append(
+            f"A draft order stops B12 therapy ({', '.join(sorted(stop_orders))}): "
+            "the deficiency is confirmed and untreated."
+        )
+    lines += ["", "Regimen:", ""]
+    for option in options:
+        tag = " (recommended)" if option.is_recommended else " (alternative)"
+        lines.append(f"- {option.actions[0].regimen.text}{tag}")
+    lines.append("")
+    lines.append(_regimen_reason(p))
+    missing = [
+        c.value
+        for c in (DataCategory.MEDICATIONS, DataCategory.CONDITIONS)
+        if c in p.facts.missing
+    ]
+    if missing:
+        lines += [
+            "",
+            f"Not available for this request: {', '.join(missing)}. Check that B12 is not "
+            "already given, and for neurological signs or a malabsorption cause.",
+        ]
+    lines += [
+        "",
+        f"Source: {NICE_NG239.label}; {BNF_HYDROXOCOBALAMIN.label}; {AAFP_2025.label}.",
+    ]
+    return "\n".join(lines)
+
+
+def _regimen_reason(p: ClinicalPicture) -> str:
+    if p.neurological:
+        return (
+            "Neurological involvement: the intensive IM regimen, alternate days until no "
+            "further improvement (BNF)."
+        )
+    reasons = []
+    if p.has_malabsorption_cause:
+        reasons.append("a malabsorption cause")
+    if p.anaemia:
+        reasons.append("anaemia")
+    if p.scd_recorded:
+        reasons.append("subacute combined degeneration")
+    if reasons:
+        return f"Oral replacement is not offered: {' and '.join(reasons)}."
+    return (
+        "No neurological involvement, no malabsorption cause and no anaemia: oral "
+        "cyanocobalamin is an alternative to IM (NICE NG239; AAFP 2025)."
+    )
+
+
+def _b12_evidence(p: ClinicalPicture) -> list[str]:
+    a, t = p.b12, p.policy.thresholds
+    lines = []
+    if a.total is not None:
+        if a.total.unit == "pmol/L":
+            low, high, unit = (
+                t.total_b12_deficient_below_pmol_l, t.total_b12_unlikely_above_pmol_l, "pmol/L"
+            )
+        else:
+            low, high, unit = (
+                t.total_b12_deficient_below_ng_l, t.total_b12_unlikely_above_ng_l, "ng/L"
+            )
+        lines.append(
+            f"- Total B12 {describe(a.total)}: {_band_text(a.total_band, low, high, unit)}"
+        )
+    if a.active is not None:
+        band = _band_text(
+            a.active_band,
+            t.active_b12_deficient_below_pmol_l,
+            t.active_b12_unlikely_above_pmol_l,
+            "pmol/L",
+        )
+        lines.append(f"- Active B12 {describe(a.active)}: {band}")
+    if a.mma is not None:
+        limit = format_number(mma_limit_nmol_l(a.mma, p.policy))
+        state = "raised" if a.mma_raised else "not raised"
+        lines.append(f"- MMA {describe(a.mma)}: {state} (limit {limit} nmol/L)")
+    return lines
+
+
+def _band_text(band: Band, low: float, high: float, unit: str) -> str:
+    if band is Band.DEFICIENT:
+        cut = f"below {format_number(low)} {unit}"
+    elif band is Band.UNLIKELY:
+        cut = f"above {format_number(high)} {unit}"
+    else:
+        cut = f"{format_number(low)}-{format_number(high)} {unit}"
+    return f"{band.value} ({cut})"
+
+
+def _possible_neuro(p: ClinicalPicture) -> str:
+    found = {k for c in p.neurological for k in c.kinds & POSSIBLE_NEUROLOGICAL}
+    names = [k.value for k in (ConditionKind.HEADACHE, ConditionKind.BACK_PAIN) if k in found]
+    pronoun = "it" if len(names) == 1 else "them"
+    return (
+        f"{' and '.join(names)} recorded; the brief treats {pronoun} as neurological "
+        "involvement; NICE/BNF reserve the intensive regimen for neuropathy, myelopathy, "
+        "cognitive or optic signs; confirm clinically."
+    )

@@ -1,0 +1,255 @@
+"""``b12-indeterminate``: B12 is in the indeterminate band and nothing has settled it.
+
+RULES.md section 3: "Total B12 or active B12 indeterminate, no MMA (or active B12) result that
+settles it, no B12 therapy" -> "B12 indeterminate (value): check MMA before deciding." info;
+warning with neurological involvement (do not delay treatment if suspicion is strong - say
+so); order serum MMA (LOINC 13964-2); if only total B12 was measured, active B12 (72160-5) as
+alternative.
+
+Sources: NICE NG239 (indeterminate total B12 180-350 ng/L, active B12 25-70 pmol/L: MMA or
+active B12 as a second-line test; treat without waiting when suspicion is strong; MMA is not
+specific in renal impairment).
+
+When: B12 status (``p.b12``) is indeterminate, i.e. the total or active B12 is in its
+indeterminate band and no current MMA or active B12 settles it (a normal MMA would make it
+"unlikely", a raised MMA with eGFR >= 60 "functional deficiency", a low or high active B12
+decides it), and no B12 therapy is active or drafted.
+Then: info; warning with neurological involvement, saying "do not delay treatment if
+suspicion is strong" (and plainly, when involvement rests on headache / back pain only, that
+it is *possible* involvement). Summary "B12 indeterminate (250 ng/L (184 pmol/L)): check MMA
+before deciding."; detail names each B12 result with its band, the renal caveat (MMA raised
+with eGFR < 60 is not specific), pregnancy (total B12 falls in pregnancy), tests already
+drafted. Suggestions (``any``): serum MMA 13964-2 when no MMA is current or drafted; active
+B12 72160-5 as the alternative when only total B12 was measured. MMA is recommended, except
+that active B12 is recommended when eGFR < 60 (MMA not specific) or in pregnancy (NICE: active
+B12 to confirm). ``concerns``: drafted MMA / active B12 orders.
+Not when: status deficient or functional deficiency (``b12-deficiency-untreated``), unlikely
+(a normal MMA settles it, or both tests above their bands), unknown; B12 therapy active or
+drafted (results are then not diagnostic); results drawn after therapy began.
+"""
+
+from __future__ import annotations
+
+from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA
+from ..facts import DraftLabOrder
+from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
+from ..picture import (
+    B12Status,
+    Band,
+    ClinicalPicture,
+    describe,
+    mma_limit_nmol_l,
+    result_value_text,
+)
+from ..sources import NICE_NG239
+from ..units import format_number
+from ..vocabulary import POSSIBLE_NEUROLOGICAL, Analyte, ConditionKind, DataCategory, Indicator
+
+ID = "b12-indeterminate"
+TITLE = "Indeterminate B12 result not yet settled by MMA or active B12"
+SOURCES = (NICE_NG239,)
+SETTINGS = (
+    "thresholds.total_b12_deficient_below_ng_l",
+    "thresholds.total_b12_unlikely_above_ng_l",
+    "thresholds.total_b12_deficient_below_pmol_l",
+    "thresholds.total_b12_unlikely_above_pmol_l",
+    "thresholds.active_b12_deficient_below_pmol_l",
+    "thresholds.active_b12_unlikely_above_pmol_l",
+    "thresholds.mma_upper_limit_nmol_l",
+    "thresholds.egfr_impaired_below",
+    "windows.lookback_months",
+    "neurological_involvement",
+)
+
+_MMA_NOTE = "Draw before any B12 is given: MMA falls within days of replacement."
+
+
+def evaluate(p: ClinicalPicture) -> Finding | None:
+    a = p.b12
+    if a.status is not B12Status.INDETERMINATE or p.has_b12_therapy:
+        return None
+    mma_drafts = _drafts(p, Analyte.MMA)
+    active_drafts = _drafts(p, Analyte.ACTIVE_B12)
+    suggest_mma = a.mma is None and not mma_drafts
+    # Active B12 is the alternative to MMA; still worth it beside a drafted MMA that renal
+    # impairment would make non-specific.
+    suggest_active = (
+        a.active is None and not active_drafts and (not mma_drafts or p.egfr_impaired)
+    )
+    prefer_active = suggest_active and (p.pregnant or p.egfr_impaired or not suggest_mma)
+
+    suggestions = []
+    if suggest_mma:
+        suggestions.append(
+            Suggestion(
+                "Order serum methylmalonic acid (MMA)",
+                (OrderLab(LOINC_MMA, LOINC_DISPLAY[LOINC_MMA], "Serum MMA", note=_MMA_NOTE),),
+                is_recommended=not prefer_active,
+            )
+        )
+    if suggest_active:
+        suggestions.append(
+            Suggestion(
+                "Order active B12 (holotranscobalamin)" + ("" if prefer_active else " instead"),
+                (
+                    OrderLab(
+                        LOINC_ACTIVE_B12,
+                        LOINC_DISPLAY[LOINC_ACTIVE_B12],
+                        "Active B12 (holotranscobalamin)",
+                        note="Draw before any B12 is given.",
+                    ),
+                ),
+                is_recommended=prefer_active,
+            )
+        )
+    neuro = bool(p.neurological)
+    return Finding(
+        rule_id=ID,
+        indicator=Indicator.WARNING if neuro else Indicator.INFO,
+        summary=_summary(
+            p, suggest_mma and not prefer_active, suggest_active, mma_drafts, active_drafts
+        ),
+        detail=_detail(p, suggest_mma, mma_drafts + active_drafts),
+        source=NICE_NG239,
+        suggestions=tuple(suggestions),
+        selection_behavior=SelectionBehavior.ANY if suggestions else None,
+        concerns=frozenset(d.resource_id for d in mma_drafts + active_drafts),
+    )
+
+
+def _drafts(p: ClinicalPicture, analyte: Analyte) -> list[DraftLabOrder]:
+    return [d for d in p.facts.draft_labs if analyte in d.analytes]
+
+
+def _summary(
+    p: ClinicalPicture,
+    mma_first: bool,
+    suggest_active: bool,
+    mma_drafts: list[DraftLabOrder],
+    active_drafts: list[DraftLabOrder],
+) -> str:
+    key = p.b12.key_result
+    if key.analyte is Analyte.ACTIVE_B12:
+        head = f"Active B12 indeterminate ({result_value_text(key)})"
+    else:
+        head = f"B12 indeterminate ({result_value_text(key)})"
+    if mma_first:
+        step = "check MMA before deciding"
+    elif suggest_active:
+        step = "check active B12 before deciding"
+    elif mma_drafts or active_drafts:
+        step = "the drafted " + ("MMA" if mma_drafts else "active B12") + " will settle it"
+    else:
+        step = "MMA not specific with low eGFR; decide clinically"
+    if p.neurological:
+        kind = _first_neuro_kind(p)
+        text = f"{head} with {kind}: {step}; do not delay treatment if suspicion is strong."
+        if len(text) > 139:
+            text = f"{head} with {kind}: {step}; do not delay treatment."
+        return shorten(text)
+    return shorten(f"{head}: {step}.")
+
+
+def _first_neuro_kind(p: ClinicalPicture) -> str:
+    wanted = p.policy.neurological_involvement
+    kinds = sorted((k for c in p.neurological for k in c.kinds & wanted), key=lambda k: k.value)
+    definite = [k for k in kinds if k not in POSSIBLE_NEUROLOGICAL]
+    return (definite or kinds)[0].value
+
+
+def _detail(p: ClinicalPicture, suggest_mma: bool, drafts: list[DraftLabOrder]) -> str:
+    a = p.b12
+    lines = [
+        "An indeterminate B12 result neither confirms nor excludes deficiency: a second-line "
+        "test (MMA, or active B12 when only total B12 was measured) settles it.",
+        "",
+    ]
+    lines += _b12_evidence(p) + [""]
+    if a.mma_renal_caveat and a.mma is not None:
+        lines.append(
+            f"MMA is raised but eGFR {describe(p.egfr)} is below "
+            f"{format_number(p.policy.thresholds.egfr_impaired_below)}: renal impairment raises "
+            "MMA on its own, so it does not settle the question."
+        )
+    elif suggest_mma and p.egfr_impaired:
+        lines.append(
+            f"eGFR {describe(p.egfr)} is below "
+            f"{format_number(p.policy.thresholds.egfr_impaired_below)}: a raised MMA would not "
+            "be specific (renal impairment raises MMA on its own); active B12 is preferred."
+        )
+    if p.pregnant:
+        lines.append(
+            "Pregnant: total B12 falls in pregnancy; NICE recommends active B12 to confirm."
+        )
+    if p.neurological:
+        names = ", ".join(f"{c.name} ({c.resource_id})" for c in p.neurological)
+        lines.append(f"Neurological involvement: {names}.")
+        if p.neuro_possible_only:
+            lines.append(f"Possible neurological involvement only: {_possible_neuro(p)}")
+        lines.append(
+            "**Do not delay treatment if suspicion is strong**: take the samples for MMA / active "
+            "B12 first, then start B12 without waiting for the results (NICE NG239)."
+        )
+    if p.macrocytosis is not None:
+        lines.append(f"Macrocytosis: MCV {describe(p.macrocytosis)}.")
+    if drafts:
+        names = ", ".join(f"{d.name} ({d.resource_id})" for d in drafts)
+        lines.append(f"Already among the draft orders: {names}.")
+    if DataCategory.MEDICATIONS in p.facts.missing:
+        lines.append(
+            "Medications were not available for this request: check that B12 is not already "
+            "given (results drawn after replacement are not diagnostic)."
+        )
+    lines += ["", f"Source: {NICE_NG239.label}."]
+    return "\n".join(lines)
+
+
+def _b12_evidence(p: ClinicalPicture) -> list[str]:
+    a, t = p.b12, p.policy.thresholds
+    lines = []
+    if a.total is not None:
+        if a.total.unit == "pmol/L":
+            low, high, unit = (
+                t.total_b12_deficient_below_pmol_l, t.total_b12_unlikely_above_pmol_l, "pmol/L"
+            )
+        else:
+            low, high, unit = (
+                t.total_b12_deficient_below_ng_l, t.total_b12_unlikely_above_ng_l, "ng/L"
+            )
+        lines.append(
+            f"- Total B12 {describe(a.total)}: {_band_text(a.total_band, low, high, unit)}"
+        )
+    if a.active is not None:
+        band = _band_text(
+            a.active_band,
+            t.active_b12_deficient_below_pmol_l,
+            t.active_b12_unlikely_above_pmol_l,
+            "pmol/L",
+        )
+        lines.append(f"- Active B12 {describe(a.active)}: {band}")
+    if a.mma is not None:
+        limit = format_number(mma_limit_nmol_l(a.mma, p.policy))
+        state = "raised" if a.mma_raised else "not raised"
+        lines.append(f"- MMA {describe(a.mma)}: {state} (limit {limit} nmol/L)")
+    return lines
+
+
+def _band_text(band: Band, low: float, high: float, unit: str) -> str:
+    if band is Band.DEFICIENT:
+        cut = f"below {format_number(low)} {unit}"
+    elif band is Band.UNLIKELY:
+        cut = f"above {format_number(high)} {unit}"
+    else:
+        cut = f"{format_number(low)}-{format_number(high)} {unit}"
+    return f"{band.value} ({cut})"
+
+
+def _possible_neuro(p: ClinicalPicture) -> str:
+    found = {k for c in p.neurological for k in c.kinds & POSSIBLE_NEUROLOGICAL}
+    names = [k.value for k in (ConditionKind.HEADACHE, ConditionKind.BACK_PAIN) if k in found]
+    pronoun = "it" if len(names) == 1 else "them"
+    return (
+        f"{' and '.join(names)} recorded; the brief treats {pronoun} as neurological "
+        "involvement; NICE/BNF reserve the intensive regimen for neuropathy, myelopathy, "
+        "cognitive or optic signs; confirm clinically."
+    )

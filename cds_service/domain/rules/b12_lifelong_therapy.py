@@ -1,0 +1,187 @@
+"""``b12-lifelong-therapy``: an irreversible malabsorption cause needs lifelong B12.
+
+RULES.md section 3: "Malabsorption cause recorded and no active B12 therapy, or a B12 order
+being signed is a 'stop'/completed order" -> "Pernicious anaemia / bariatric surgery means
+lifelong B12: keep treatment going." Post-bariatric: 1 mg oral daily indefinitely (AAFP 2017)
+or 1000 micrograms IM monthly (ASMBS). warning; create the maintenance regimen.
+
+Sources: NICE NG239 (lifelong treatment when the cause is irreversible), AAFP 2017 and
+ASMBS 2016 (after bariatric surgery). The card cites ASMBS 2016 when bariatric surgery is a
+cause, NICE NG239 otherwise.
+
+When: a malabsorption cause is recorded (condition, or a positive intrinsic factor antibody)
+and either
+- there is no B12 therapy (no active B12 product, none among the draft orders), or
+- a B12 order being signed is a stop / completed order and no other B12 draft continues
+  therapy (a stop beside a new B12 order is a switch, not a stop).
+The "or" reads inside the cause: without an irreversible cause, stopping B12 after repletion
+is legitimate (NICE), and the card has no cause to name.
+Then: warning naming the cause(s) and the evidence; one recommended suggestion
+(``at-most-one``): the maintenance regimen (``regimens.maintenance_regimen``). ``concerns``:
+the stop-order draft ids. Supersedes ``b12-screening-due``: for a patient who needs lifelong
+B12 the problem is the missing treatment; the detail asks for a baseline sample before the
+first dose when no current B12 result exists.
+Not when: B12 therapy is active or drafted (and not being stopped); no malabsorption cause.
+Ileal Crohn's disease alone (the picture counts any Crohn's record as ileal) needs evidence of
+deficiency (a deficient status or a recorded B12 deficiency): most people with Crohn's disease
+do not need lifelong B12, and a warning saying they do would be wrong.
+"""
+
+from __future__ import annotations
+
+from ..facts import MedicationExposure
+from ..findings import Finding, OrderMedication, SelectionBehavior, Suggestion
+from ..picture import B12Status, ClinicalPicture, describe
+from ..regimens import maintenance_regimen
+from ..sources import AAFP_2017, ASMBS_2016, NICE_NG239
+from ..vocabulary import MALABSORPTION_CAUSES, ConditionKind, DataCategory, Indicator
+
+ID = "b12-lifelong-therapy"
+TITLE = "Lifelong B12 for an irreversible malabsorption cause"
+SOURCES = (NICE_NG239, AAFP_2017, ASMBS_2016)
+SETTINGS = ("formulary", "neurological_involvement", "windows.lookback_months")
+
+SUPERSEDES = frozenset({"b12-screening-due"})
+
+#: Stable order for naming causes on the card (the order of RULES.md section 1).
+_CAUSE_ORDER = (
+    ConditionKind.PERNICIOUS_ANAEMIA,
+    ConditionKind.AUTOIMMUNE_GASTRITIS,
+    ConditionKind.IF_ANTIBODY_POSITIVE,
+    ConditionKind.BARIATRIC_SURGERY,
+    ConditionKind.GASTRECTOMY,
+    ConditionKind.ILEAL_RESECTION,
+    ConditionKind.ILEAL_CROHNS,
+    ConditionKind.POSTSURGICAL_MALABSORPTION,
+)
+
+
+def evaluate(p: ClinicalPicture) -> Finding | None:
+    causes = _causes(p)
+    if not causes:
+        return None
+    if set(causes) == {ConditionKind.ILEAL_CROHNS} and not _deficiency_evidence(p):
+        return None
+    stops = tuple(
+        m for m in p.facts.medications if m.is_draft and m.is_stop_order and m.is_b12_product
+    )
+    untreated = not p.has_b12_therapy
+    stopping = bool(stops) and not p.b12_drafts
+    if not (untreated or stopping):
+        return None
+
+    names = [k.value for k in causes]
+    cause_text = _join(names)
+    subject = cause_text[:1].upper() + cause_text[1:]
+    verb = "mean" if len(names) > 1 else "means"
+    if stopping:
+        drug = stops[0].name
+        summary = f"{subject} {verb} lifelong B12: keep treatment going, do not stop {drug}."
+        if len(summary) > 139:
+            summary = f"{subject} {verb} lifelong B12: keep treatment going."
+    else:
+        summary = f"{subject} {verb} lifelong B12, but no B12 treatment is recorded: restart it."
+        if len(summary) > 139:
+            summary = f"{subject} {verb} lifelong B12: keep treatment going."
+    if len(summary) > 139:
+        summary = "This malabsorption cause means lifelong B12: keep treatment going."
+
+    bariatric = ConditionKind.BARIATRIC_SURGERY in causes
+    source = ASMBS_2016 if bariatric else NICE_NG239
+    regimen = maintenance_regimen(p)
+    return Finding(
+        rule_id=ID,
+        indicator=Indicator.WARNING,
+        summary=summary,
+        detail=_detail(p, causes, stops if stopping else (), regimen.text, bariatric),
+        source=source,
+        suggestions=(
+            Suggestion(
+                f"Order {regimen.label}",
+                (OrderMedication(regimen, regimen.text),),
+                is_recommended=True,
+            ),
+        ),
+        selection_behavior=SelectionBehavior.AT_MOST_ONE,
+        concerns=frozenset(m.resource_id for m in stops) if stopping else frozenset(),
+        supersedes=SUPERSEDES,
+    )
+
+
+def _causes(p: ClinicalPicture) -> list[ConditionKind]:
+    found = {k for c in p.malabsorption for k in c.kinds & MALABSORPTION_CAUSES}
+    if p.if_antibody_positive is not None:
+        found.add(ConditionKind.IF_ANTIBODY_POSITIVE)
+    # Named once: a positive IF antibody *is* the evidence of pernicious anaemia when both exist.
+    if ConditionKind.PERNICIOUS_ANAEMIA in found:
+        found.discard(ConditionKind.IF_ANTIBODY_POSITIVE)
+    return [k for k in _CAUSE_ORDER if k in found]
+
+
+def _deficiency_evidence(p: ClinicalPicture) -> bool:
+    return p.b12.status.is_deficient or bool(p.conditions_of(ConditionKind.B12_DEFICIENCY))
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _detail(
+    p: ClinicalPicture,
+    causes: list[ConditionKind],
+    stops: tuple[MedicationExposure, ...],
+    regimen_text: str,
+    bariatric: bool,
+) -> str:
+    lines = ["Malabsorption cause recorded:", ""]
+    for c in p.malabsorption:
+        kinds = [k.value for k in _CAUSE_ORDER if k in c.kinds]
+        lines.append(f"- {c.name} ({', '.join(kinds)}; {c.resource_id})")
+    if p.if_antibody_positive is not None:
+        lines.append(f"- intrinsic factor antibody {describe(p.if_antibody_positive)}")
+    lines.append("")
+    if stops:
+        for m in stops:
+            lines.append(f"Being signed: **{m.status}** order for {m.name} ({m.resource_id}).")
+        lines.append(
+            "The cause is irreversible, so B12 replacement is lifelong: do not stop it because "
+            "levels or symptoms have normalised (NICE NG239). If this closes a loading course, "
+            "order the maintenance phase."
+        )
+    else:
+        lines.append("No active B12 product is recorded and none is among the draft orders.")
+        past = [
+            m for m in p.facts.medications if m.is_b12_product and not m.active and not m.is_draft
+        ]
+        if past:
+            last = max(past, key=lambda m: m.start.timestamp() if m.start else 0.0)
+            started = f", started {last.start.date().isoformat()}" if last.start else ""
+            lines.append(
+                f"Last recorded B12: {last.name} ({last.status}{started}; {last.resource_id})."
+            )
+        lines.append(
+            "The cause is irreversible, so B12 replacement is lifelong (NICE NG239). If injections "
+            "are given elsewhere, record them."
+        )
+        if DataCategory.MEDICATIONS in p.facts.missing:
+            lines.append(
+                "The medication list could not be obtained for this request: check whether the "
+                "patient already receives B12."
+            )
+        if p.b12.status is B12Status.UNKNOWN:
+            months = p.policy.windows.lookback_months
+            lines.append(
+                f"No diagnostic B12 result in the last {months} months: if it does not delay "
+                "treatment, take blood for B12 and a blood count before the first dose (results "
+                "drawn after replacement starts are not diagnostic)."
+            )
+    lines += ["", f"Maintenance: {regimen_text}"]
+    if bariatric:
+        lines += [
+            "",
+            "After bariatric surgery: cyanocobalamin 1 mg (1000 micrograms) by mouth daily "
+            "indefinitely (AAFP 2017), or 1000 micrograms IM monthly (ASMBS 2016).",
+        ]
+    sources = [NICE_NG239.label] + ([AAFP_2017.label, ASMBS_2016.label] if bariatric else [])
+    lines += ["", f"Source: {'; '.join(sources)}."]
+    return "\n".join(lines)

@@ -1,0 +1,294 @@
+"""``b12-screening-due``: a patient at risk of B12 deficiency has no current B12 result.
+
+RULES.md section 3: "No current B12 result (none, or only stale/on-treatment ones) and at least
+one risk factor: metformin >= 4 months; PPI or H2 blocker >= 12 months; age > 75;
+vegan/strict vegetarian diet; malabsorption cause; colchicine, para-aminosalicylic acid, heavy
+alcohol use; or a sign: macrocytosis, unexplained anaemia" -> "No B12 result in 12 months for a
+patient on metformin for 6 years: check B12." info; warning when neurological involvement or
+macrocytosis is present; order serum B12 (2132-9) with CBC (and folate when macrocytic).
+
+Sources: NICE NG239 (who to test; take samples before replacement), AAFP 2017 (age > 75),
+AAFP 2025 (metformin, acid suppression).
+
+When: B12 status is unknown (no current diagnostic total or active B12: none in the look-back
+window, or only results drawn after B12 therapy began) and at least one risk factor
+(``p.drug_risk_factors``, ``p.other_risk_factors``) or sign (macrocytosis, anaemia).
+Then: info card naming every risk factor with its duration and evidence, and the last stale
+B12 value and date if there is one; warning when neurological involvement (definite or
+possible) or macrocytosis is present. One suggestion, ``any``: order serum B12 with a blood
+count, plus serum folate when macrocytic (orders already among the drafts are left out).
+``concerns``: drafted B12 products (take the sample before the first dose) and drafted
+renewals of a risk drug (metformin, acid suppression, ...), so that the card shows at
+order-sign when one of them is being signed.
+Not when:
+- the patient is on B12 therapy (``p.b12_therapy``): a level is uninformative then;
+- a total or active B12 test is already among the draft orders: the clinician is doing what
+  the card would ask, so the card would be noise (silent rather than a card about that draft);
+- a current total / active B12 result exists whose unit cannot be interpreted
+  (``lab-unit-unrecognised`` reports that result; "no B12 result" would be untrue);
+- a current normal MMA (drawn before therapy) exists: it is current evidence against
+  deficiency. A raised MMA that renal impairment makes non-specific does not settle it;
+- no risk factor or sign (metformin 3.9 months, PPI 11.9 months, age 75 ...).
+Neurological involvement alone is not a trigger (RULES.md lists it only as raising the
+indicator); with headache / back pain as *possible* involvement it would fire very widely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..codes import LOINC_CBC, LOINC_DISPLAY, LOINC_FOLATE, LOINC_TOTAL_B12
+from ..facts import LabResult, MedicationExposure
+from ..findings import SUMMARY_MAX, Finding, OrderLab, SelectionBehavior, Suggestion, shorten
+from ..picture import B12Status, ClinicalPicture, RiskFactor, describe, result_value_text
+from ..sources import AAFP_2017, AAFP_2025, NICE_NG239
+from ..vocabulary import Analyte, ConditionKind, DataCategory, DrugClass, Indicator
+
+ID = "b12-screening-due"
+TITLE = "B12 test due for a patient at risk of deficiency"
+SOURCES = (NICE_NG239, AAFP_2017, AAFP_2025)
+SETTINGS = (
+    "windows.lookback_months",
+    "windows.metformin_months",
+    "windows.acid_suppression_months",
+    "thresholds.age_risk_above_years",
+    "thresholds.mcv_macrocytosis_above_fl",
+    "thresholds.haemoglobin_low_male_g_dl",
+    "thresholds.haemoglobin_low_female_g_dl",
+    "neurological_involvement",
+)
+
+#: Drug classes that are screening risk factors (their drafted renewals concern this card).
+_RISK_DRUGS = (
+    DrugClass.METFORMIN,
+    DrugClass.PPI,
+    DrugClass.H2_BLOCKER,
+    DrugClass.COLCHICINE,
+    DrugClass.AMINOSALICYLIC_ACID,
+)
+_B12_TESTS = frozenset({Analyte.TOTAL_B12, Analyte.ACTIVE_B12})
+_BLOOD_COUNT = frozenset({Analyte.HAEMOGLOBIN, Analyte.MCV})
+
+
+def evaluate(p: ClinicalPicture) -> Finding | None:
+    if p.b12.status is not B12Status.UNKNOWN or p.b12_therapy:
+        return None
+    drafted = frozenset(a for d in p.facts.draft_labs for a in d.analytes)
+    if drafted & _B12_TESTS:
+        return None
+    if _uninterpretable_current_b12(p) or _normal_mma(p):
+        return None
+
+    factors = _risk_factors(p)
+    if not factors:
+        return None
+
+    macro = p.macrocytosis
+    warning = bool(p.neurological) or macro is not None
+    months = p.policy.windows.lookback_months
+    b12_missing = DataCategory.B12_LABS in p.facts.missing
+
+    summary = _summary(factors, months, b12_missing)
+    detail = _detail(p, factors, months, b12_missing)
+    actions = [
+        OrderLab(LOINC_TOTAL_B12, LOINC_DISPLAY[LOINC_TOTAL_B12], "Serum vitamin B12"),
+    ]
+    if not drafted & _BLOOD_COUNT:
+        actions.append(OrderLab(LOINC_CBC, LOINC_DISPLAY[LOINC_CBC], "Full blood count"))
+    if macro is not None and Analyte.FOLATE not in drafted:
+        actions.append(
+            OrderLab(
+                LOINC_FOLATE, LOINC_DISPLAY[LOINC_FOLATE], "Serum folate (macrocytosis)"
+            )
+        )
+    suggestion = Suggestion(
+        label="Order B12 with a blood count" + (" and folate" if len(actions) > 2 else ""),
+        actions=tuple(actions),
+    )
+    return Finding(
+        rule_id=ID,
+        indicator=Indicator.WARNING if warning else Indicator.INFO,
+        summary=summary,
+        detail=detail,
+        source=NICE_NG239,
+        suggestions=(suggestion,),
+        selection_behavior=SelectionBehavior.ANY,
+        concerns=_concerns(p, factors),
+    )
+
+
+# --- when --------------------------------------------------------------------------------------
+def _uninterpretable_current_b12(p: ClinicalPicture) -> bool:
+    return any(
+        r.analyte in _B12_TESTS and not p.drawn_on_therapy(r)
+        for r in p.unrecognised_b12_results
+    )
+
+
+def _normal_mma(p: ClinicalPicture) -> bool:
+    return p.b12.mma is not None and p.b12.mma_raised is False
+
+
+@dataclass(frozen=True)
+class _Factor:
+    """A risk factor or sign: its phrase for the summary and its line for the detail."""
+
+    phrase: str
+    line: str
+    evidence: str | None
+
+
+def _risk_factors(p: ClinicalPicture) -> list[_Factor]:
+    """Every risk factor and sign, the one that explains a warning first (macrocytosis)."""
+    found: list[_Factor] = []
+    if p.macrocytosis is not None:
+        value = result_value_text(p.macrocytosis)
+        found.append(
+            _Factor(
+                f"with macrocytosis (MCV {value})",
+                f"macrocytosis: MCV {describe(p.macrocytosis)}",
+                p.macrocytosis.resource_id,
+            )
+        )
+    for rf in p.drug_risk_factors:
+        found.append(_Factor(rf.text, _drug_line(p, rf), rf.evidence))
+    for rf in p.other_risk_factors:
+        found.append(_Factor(_phrase(rf), _other_line(p, rf), rf.evidence))
+    if p.anaemia:
+        hb = p.low_haemoglobin
+        if hb is not None:
+            found.append(
+                _Factor(
+                    f"with anaemia (Hb {result_value_text(hb)})",
+                    f"anaemia: haemoglobin {describe(hb)}",
+                    hb.resource_id,
+                )
+            )
+        else:
+            cond = p.conditions_of(ConditionKind.ANAEMIA, ConditionKind.MEGALOBLASTIC_ANAEMIA)[0]
+            found.append(
+                _Factor(
+                    "with anaemia", f"anaemia: {cond.name} ({cond.resource_id})", cond.resource_id
+                )
+            )
+    return found
+
+
+def _phrase(rf: RiskFactor) -> str:
+    if rf.text.startswith("age "):
+        return "aged " + rf.text[4:]
+    return "with " + rf.text[:1].lower() + rf.text[1:]
+
+
+def _drug_line(p: ClinicalPicture, rf: RiskFactor) -> str:
+    med = _medication(p, rf.evidence)
+    since = f"since {med.start.date().isoformat()}; " if med and med.start else ""
+    name = f"{med.name}, " if med else ""
+    return f"{rf.text} ({name}{since}{rf.evidence})"
+
+
+def _other_line(p: ClinicalPicture, rf: RiskFactor) -> str:
+    if rf.text.startswith("age "):
+        limit = f"{p.policy.thresholds.age_risk_above_years:g}"
+        return f"{rf.text}: over {limit} ({AAFP_2017.label}; {rf.evidence})"
+    return f"{rf.text} ({rf.evidence})"
+
+
+def _medication(p: ClinicalPicture, resource_id: str | None) -> MedicationExposure | None:
+    return next((m for m in p.facts.medications if m.resource_id == resource_id), None)
+
+
+# --- then --------------------------------------------------------------------------------------
+def _summary(factors: list[_Factor], months: int, b12_missing: bool) -> str:
+    """As many risk factors as fit under 140 characters, the rest counted."""
+    if b12_missing:
+        head = "B12 results unavailable for a patient "
+        tail = f": check for a B12 result in the last {months} months."
+    else:
+        head = f"No B12 result in {months} months for a patient "
+        tail = ": check B12."
+    phrases = [f.phrase for f in factors]
+    for shown in range(len(phrases), 0, -1):
+        more = len(phrases) - shown
+        extra = f" (+{more} more risk factor{'s' if more > 1 else ''})" if more else ""
+        text = head + ", ".join(phrases[:shown]) + extra + tail
+        if len(text) <= SUMMARY_MAX:
+            return text
+    return shorten(head + phrases[0] + tail)
+
+
+def _detail(p: ClinicalPicture, factors: list[_Factor], months: int, b12_missing: bool) -> str:
+    lines: list[str] = []
+    if b12_missing:
+        lines.append(
+            "B12 results could not be obtained for this request, so this service cannot tell "
+            f"whether B12 was measured in the last {months} months. Check the record before "
+            "ordering."
+        )
+    else:
+        lines.append(
+            f"No diagnostic B12 result in the last {months} months (since "
+            f"{p.window_start.date().isoformat()})."
+        )
+    stale = p.stale_b12
+    if stale is not None:
+        why = (
+            "drawn after B12 therapy began, so not diagnostic"
+            if p.drawn_on_therapy(stale)
+            else f"older than {months} months"
+        )
+        lines.append(f"Last {_analyte_name(stale)}: {describe(stale)}, {why}.")
+    mma = p.b12.mma
+    if mma is not None and p.b12.mma_renal_caveat:
+        lines.append(
+            f"MMA {describe(mma)} is raised, but eGFR below "
+            f"{p.policy.thresholds.egfr_impaired_below:g} raises MMA on its own: it does not "
+            "settle B12 status."
+        )
+    lines += ["", "Risk factors and signs found:", ""]
+    lines += [f"- {f.line}" for f in factors]
+    if p.neurological:
+        names = ", ".join(f"{c.name} ({c.resource_id})" for c in p.neurological)
+        lines += ["", f"Neurological involvement recorded: {names}."]
+        if p.neuro_possible_only:
+            lines.append(
+                "Headache / back pain are treated as *possible* neurological involvement (the "
+                "product brief); NICE and the BNF reserve that term for neuropathy, myelopathy, "
+                "cognitive or optic signs. Confirm clinically."
+            )
+    lines += [
+        "",
+        "Check serum B12 with a full blood count"
+        + (" and serum folate (macrocytosis)." if p.macrocytosis is not None else "."),
+    ]
+    if p.b12_drafts:
+        names = ", ".join(f"{m.name} ({m.resource_id})" for m in p.b12_drafts)
+        lines.append(
+            f"B12 is being ordered ({names}): take the blood sample **before** the first dose; "
+            "results drawn after replacement starts cannot confirm or exclude deficiency (NICE)."
+        )
+    missing = [
+        c.value
+        for c in (DataCategory.MEDICATIONS, DataCategory.CONDITIONS, DataCategory.BLOOD_COUNTS)
+        if c in p.facts.missing
+    ]
+    if missing:
+        lines.append(
+            f"Not available for this request: {', '.join(missing)}; more risk factors may apply."
+        )
+    lines += ["", f"Source: {NICE_NG239.label}; {AAFP_2017.label}; {AAFP_2025.label}."]
+    return "\n".join(lines)
+
+
+def _analyte_name(result: LabResult) -> str:
+    return "active B12" if result.analyte is Analyte.ACTIVE_B12 else "total B12"
+
+
+def _concerns(p: ClinicalPicture, factors: list[_Factor]) -> frozenset[str]:
+    ids = {m.resource_id for m in p.b12_drafts}
+    evidence = {f.evidence for f in factors}
+    for cls in _RISK_DRUGS:
+        on_it = any(m.resource_id in evidence for m in p.medications_of(cls, drafts=False))
+        if on_it:
+            ids.update(m.resource_id for m in p.medications_of(cls, drafts=True))
+    return frozenset(ids)

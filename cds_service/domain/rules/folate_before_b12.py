@@ -1,0 +1,480 @@
+"""``folate-before-b12``: folate is being given while B12 deficiency is untreated or unsettled.
+
+RULES.md section 3: "Folic acid or folinic acid (any dose > 0.1 mg/day) is in the draft orders,
+or active, and there is no B12 therapy, and B12 status is deficient, indeterminate, functional
+deficiency, or **unknown** (no current result) with macrocytosis or neurological involvement"
+-> "Do not give folic acid before B12 is treated: it can correct the anaemia while subacute
+combined degeneration progresses." critical when B12 deficient (or functional deficiency);
+warning otherwise. Exceptions: pregnancy or pre-conception folic acid <= 5 mg -> at most
+warning, never suggest stopping it ("address B12 at the same time"); folic acid with weekly
+methotrexate -> info only when B12 is unknown. Suggestions (``any``): add B12 treatment, delete
+the folic-acid draft (not in the pregnancy exception), order a B12 test when status is unknown.
+
+Sources: NICE NG239 (treat B12 before folate; take samples before replacement), BNF
+hydroxocobalamin (regimens; folic acid must not be given alone in B12 deficiency), US
+cyanocobalamin injection label (folic acid can mask B12 deficiency).
+
+When: a folate product (folic acid, folinic acid, methylfolate) is a draft order or active,
+with a dose above ``thresholds.folic_acid_min_mg_per_day`` per day or an unknown dose; no B12
+therapy (``p.has_b12_therapy`` false); and B12 status (``p.b12``) is deficient, functional
+deficiency, indeterminate, or unknown with macrocytosis or neurological involvement.
+Then: critical when deficient or functional deficiency, else warning. Summary names the B12
+evidence ("Folic acid ordered with B12 118 ng/L (87 pmol/L): treat B12 first"); detail lists
+the folate orders, each B12 result with its band, any conflict, neurological involvement
+(stating plainly when it rests on headache / back pain only), macrocytosis, a malabsorption
+cause (lifelong treatment), missing data. Suggestions (``any``): the recommended B12 regimen
+(``regimens.recommended_regimen``, recommended); remove each folate *draft* (never an active
+statement); order total B12 (2132-9, sample before any B12) when status is unknown and no
+B12 test is drafted. ``concerns`` = the folate drafts. Supersedes b12-deficiency-untreated,
+b12-indeterminate, b12-screening-due, b12-normal-but-symptomatic and b12-lifelong-therapy:
+this card already carries their treatment / test.
+Exceptions:
+- Pregnant or planning pregnancy, with folic acid or methylfolate at most
+  ``thresholds.pregnancy_folic_acid_max_mg_per_day`` per day (or no dose recorded: the product
+  is presumed prophylactic, and stopping it could harm): that product is never offered for
+  removal, and when every folate is such prophylaxis the indicator is at most warning. The
+  card says "address B12 at the same time". One exception to the cap: with subacute combined
+  degeneration recorded and B12 deficient the card stays critical, because it silences the
+  critical ``b12-deficiency-untreated`` card ("never less urgent than what it silences").
+- Weekly methotrexate (interval >= 7 days, or "weekly" in the name) and B12 unknown: info
+  only; removal of the folate is not offered (it protects against methotrexate toxicity) and
+  treatment is offered but not recommended (methotrexate itself raises the MCV). This info
+  card does not silence ``b12-screening-due`` / ``b12-lifelong-therapy``, which would be
+  warnings.
+Not when: B12 therapy is active or among the draft orders; B12 status is "deficiency
+unlikely"; status unknown without macrocytosis or neurological involvement; every folate has
+a known dose <= ``folic_acid_min_mg_per_day`` per day; the folate is a stop order or a
+completed statement.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..codes import LOINC_DISPLAY, LOINC_TOTAL_B12
+from ..facts import MedicationExposure
+from ..findings import (
+    Finding,
+    OrderLab,
+    OrderMedication,
+    OverrideReason,
+    RemoveDraft,
+    SelectionBehavior,
+    Suggestion,
+    shorten,
+)
+from ..picture import (
+    B12Status,
+    Band,
+    ClinicalPicture,
+    describe,
+    mma_limit_nmol_l,
+    result_value_text,
+)
+from ..regimens import recommended_regimen
+from ..sources import BNF_HYDROXOCOBALAMIN, CYANOCOBALAMIN_LABEL, NICE_NG239
+from ..units import format_number
+from ..vocabulary import (
+    FOLATES,
+    POSSIBLE_NEUROLOGICAL,
+    Analyte,
+    ConditionKind,
+    DataCategory,
+    DrugClass,
+    Indicator,
+)
+
+ID = "folate-before-b12"
+TITLE = "Folate ordered or taken while B12 deficiency is untreated"
+SOURCES = (NICE_NG239, BNF_HYDROXOCOBALAMIN, CYANOCOBALAMIN_LABEL)
+SETTINGS = (
+    "thresholds.folic_acid_min_mg_per_day",
+    "thresholds.pregnancy_folic_acid_max_mg_per_day",
+    "thresholds.total_b12_deficient_below_ng_l",
+    "thresholds.total_b12_unlikely_above_ng_l",
+    "thresholds.total_b12_deficient_below_pmol_l",
+    "thresholds.total_b12_unlikely_above_pmol_l",
+    "thresholds.active_b12_deficient_below_pmol_l",
+    "thresholds.active_b12_unlikely_above_pmol_l",
+    "thresholds.mma_upper_limit_nmol_l",
+    "thresholds.mcv_macrocytosis_above_fl",
+    "windows.lookback_months",
+    "neurological_involvement",
+    "formulary",
+)
+
+#: Every rule whose card this one replaces (RULES.md section 4: one card per problem).
+_SUPERSEDES = frozenset(
+    {
+        "b12-deficiency-untreated",
+        "b12-indeterminate",
+        "b12-screening-due",
+        "b12-normal-but-symptomatic",
+        "b12-lifelong-therapy",
+    }
+)
+#: The info card of the methotrexate exception must not silence these warnings.
+_WARNING_CARDS_KEPT_FOR_METHOTREXATE = frozenset({"b12-screening-due", "b12-lifelong-therapy"})
+
+#: Folates that serve as neural-tube-defect prophylaxis (the pregnancy exception).
+_NTD_PROPHYLAXIS = frozenset({DrugClass.FOLIC_ACID, DrugClass.METHYLFOLATE})
+_WEEKLY = re.compile(r"weekly|once a week|every week|per week", re.IGNORECASE)
+
+_OVERRIDE_REASONS = (
+    OverrideReason("b12-given-elsewhere", "B12 already given elsewhere"),
+    OverrideReason("folate-deficiency-b12-replete", "Folate deficiency confirmed and B12 replete"),
+    OverrideReason("pregnancy-ntd-prophylaxis", "Pregnancy / NTD prophylaxis"),
+)
+_B12_TESTS = frozenset({Analyte.TOTAL_B12, Analyte.ACTIVE_B12})
+_HEADLINE = (
+    "**Do not give folic acid before B12 is treated**: it can correct the anaemia while "
+    "subacute combined degeneration progresses."
+)
+#: The exceptions keep the folate, so the card must not tell the clinician to withhold it.
+_HEADLINE_KEEP_FOLATE = (
+    "**Folate can mask B12 deficiency**: it can correct the anaemia while subacute combined "
+    "degeneration progresses."
+)
+
+
+def evaluate(p: ClinicalPicture) -> Finding | None:
+    if p.has_b12_therapy:
+        return None
+    folates = _folates(p)
+    if not folates:
+        return None
+    status = p.b12.status
+    unknown = status is B12Status.UNKNOWN
+    if status is B12Status.UNLIKELY:
+        return None
+    if unknown and not (p.macrocytosis is not None or p.neurological):
+        return None
+
+    prophylaxis = {m.resource_id for m in folates if _ntd_prophylaxis(p, m)}
+    pregnancy_exception = len(prophylaxis) == len(folates)
+    methotrexate = _weekly_methotrexate(p) if unknown else ()
+
+    indicator = Indicator.CRITICAL if status.is_deficient else Indicator.WARNING
+    if pregnancy_exception:
+        indicator = min(indicator, Indicator.WARNING)
+    if methotrexate:
+        indicator = Indicator.INFO
+    if status.is_deficient and p.scd_recorded:
+        # This card silences b12-deficiency-untreated, which is critical with SCD.
+        indicator = Indicator.CRITICAL
+
+    test_drafts = [d for d in p.facts.draft_labs if d.analytes & _B12_TESTS]
+    suggestions = [_treatment(p, unknown, recommended=not methotrexate)]
+    if not methotrexate:
+        suggestions += [
+            _removal(m) for m in folates if m.is_draft and m.resource_id not in prophylaxis
+        ]
+    if unknown and not test_drafts:
+        suggestions.append(_b12_test())
+
+    supersedes = _SUPERSEDES - _WARNING_CARDS_KEPT_FOR_METHOTREXATE if methotrexate else _SUPERSEDES
+    return Finding(
+        rule_id=ID,
+        indicator=indicator,
+        summary=_summary(p, folates, pregnancy_exception, methotrexate),
+        detail=_detail(p, folates, prophylaxis, methotrexate, test_drafts),
+        source=NICE_NG239,
+        suggestions=tuple(suggestions),
+        selection_behavior=SelectionBehavior.ANY,
+        override_reasons=_OVERRIDE_REASONS,
+        concerns=frozenset(m.resource_id for m in folates if m.is_draft),
+        supersedes=supersedes,
+    )
+
+
+# --- when ------------------------------------------------------------------------------------
+def _folates(p: ClinicalPicture) -> tuple[MedicationExposure, ...]:
+    """Active or drafted folates above the minimum daily dose; an unknown dose counts."""
+    minimum_ug = p.policy.thresholds.folic_acid_min_mg_per_day * 1000
+    found = [
+        m
+        for m in p.medications_of(*FOLATES)
+        if m.dose_ug_per_day is None or m.dose_ug_per_day > minimum_ug
+    ]
+    # Drafts first: the summary speaks of the order being signed.
+    return tuple(sorted(found, key=lambda m: not m.is_draft))
+
+
+def _ntd_prophylaxis(p: ClinicalPicture, m: MedicationExposure) -> bool:
+    if not (p.pregnant or p.planning_pregnancy) or not m.classes & _NTD_PROPHYLAXIS:
+        return False
+    # Without an interval the amount per dose is the best estimate of the daily dose.
+    per_day = m.dose_ug_per_day if m.dose_ug_per_day is not None else m.dose_ug
+    limit_ug = p.policy.thresholds.pregnancy_folic_acid_max_mg_per_day * 1000
+    return per_day is None or per_day <= limit_ug
+
+
+def _weekly_methotrexate(p: ClinicalPicture) -> tuple[MedicationExposure, ...]:
+    return tuple(
+        m
+        for m in p.medications_of(DrugClass.METHOTREXATE)
+        if (m.interval_days is not None and m.interval_days >= 7) or _WEEKLY.search(m.name)
+    )
+
+
+# --- suggestions -------------------------------------------------------------------------------
+def _treatment(p: ClinicalPicture, unknown: bool, *, recommended: bool) -> Suggestion:
+    regimen = recommended_regimen(p)
+    description = regimen.text
+    if unknown:
+        description += " Take the blood sample for B12 before the first dose."
+    return Suggestion(
+        label=f"Order {regimen.label}",
+        actions=(OrderMedication(regimen, description),),
+        is_recommended=recommended,
+    )
+
+
+def _removal(m: MedicationExposure) -> Suggestion:
+    return Suggestion(
+        label=f"Remove draft: {m.name}",
+        actions=(
+            RemoveDraft(
+                m.resource_id,
+                f"Remove the draft order {m.name}: do not give folate until B12 is treated.",
+            ),
+        ),
+    )
+
+
+def _b12_test() -> Suggestion:
+    return Suggestion(
+        label="Order serum vitamin B12",
+        actions=(
+            OrderLab(
+                LOINC_TOTAL_B12,
+                LOINC_DISPLAY[LOINC_TOTAL_B12],
+                "Serum vitamin B12 (total)",
+                note=(
+                    "Draw before any B12 is given: results drawn after replacement starts "
+                    "cannot confirm or exclude deficiency (NICE NG239)."
+                ),
+            ),
+        ),
+        is_recommended=True,
+    )
+
+
+# --- card text ---------------------------------------------------------------------------------
+def _drug_name(m: MedicationExposure) -> str:
+    for cls in (DrugClass.FOLIC_ACID, DrugClass.FOLINIC_ACID, DrugClass.METHYLFOLATE):
+        if cls in m.classes:
+            return cls.value.capitalize()
+    return "Folate"
+
+
+def _analyte_label(analyte: Analyte) -> str:
+    return {Analyte.ACTIVE_B12: "active B12", Analyte.MMA: "MMA"}.get(analyte, "B12")
+
+
+def _summary(
+    p: ClinicalPicture,
+    folates: tuple[MedicationExposure, ...],
+    prophylaxis: bool,
+    methotrexate: tuple[MedicationExposure, ...],
+) -> str:
+    first = folates[0]
+    drug = f"{_drug_name(first)} {'ordered' if first.is_draft else 'being taken'}"
+    status = p.b12.status
+    key = p.b12.key_result
+    if status is B12Status.UNKNOWN:
+        none = (
+            "B12 results unavailable"
+            if DataCategory.B12_LABS in p.facts.missing
+            else "no current B12 result"
+        )
+        if methotrexate:
+            return shorten(f"{_drug_name(first)} with weekly methotrexate, {none}: check B12")
+        action = "address B12 at the same time" if prophylaxis else "test B12 first"
+        return shorten(f"{drug}, {none} and {_unknown_trigger(p)}: {action}")
+    if prophylaxis:
+        action = "address B12 at the same time"
+    elif status.is_deficient:
+        action = "treat B12 first"
+    else:
+        action = "settle or treat B12 first"
+    if status is B12Status.FUNCTIONAL_DEFICIENCY:
+        evidence = f"MMA {result_value_text(key)} (functional B12 deficiency)"
+    elif status is B12Status.DEFICIENT:
+        evidence = f"{_analyte_label(key.analyte)} {result_value_text(key)}"
+    else:
+        evidence = f"indeterminate {_analyte_label(key.analyte)} {result_value_text(key)}"
+    text = f"{drug} with {evidence}: {action}"
+    return shorten(text)
+
+
+def _unknown_trigger(p: ClinicalPicture) -> str:
+    if p.macrocytosis is not None:
+        return f"MCV {result_value_text(p.macrocytosis)}"
+    kinds = [k for c in p.neurological for k in sorted(c.kinds, key=lambda k: k.value)]
+    return f"{kinds[0].value} recorded"
+
+
+def _detail(
+    p: ClinicalPicture,
+    folates: tuple[MedicationExposure, ...],
+    prophylaxis: set[str],
+    methotrexate: tuple[MedicationExposure, ...],
+    test_drafts: list,
+) -> str:
+    a = p.b12
+    keep = len(prophylaxis) == len(folates) or bool(methotrexate)
+    lines = [_HEADLINE_KEEP_FOLATE if keep else _HEADLINE, "", "Folate:", ""]
+    lines += [f"- {_folate_line(p, m)}" for m in folates]
+    lines += ["", f"B12 status: **{a.status.value}**.", ""]
+    evidence = _b12_evidence(p)
+    if evidence:
+        lines += evidence + [""]
+    if a.conflict:
+        lines += [f"Conflicting results: {a.conflict}", ""]
+    if a.status is B12Status.UNKNOWN:
+        lines += _unknown_lines(p, test_drafts)
+    if a.mma_renal_caveat and a.mma is not None:
+        lines.append(
+            f"MMA is raised but eGFR {describe(p.egfr)} is below "
+            f"{format_number(p.policy.thresholds.egfr_impaired_below)}: renal impairment raises "
+            "MMA on its own, so it does not settle B12 status."
+        )
+    if p.neurological:
+        names = ", ".join(f"{c.name} ({c.resource_id})" for c in p.neurological)
+        lines.append(f"Neurological involvement: {names}.")
+        if p.neuro_possible_only:
+            lines.append(f"Possible neurological involvement only: {_possible_neuro(p)}")
+    if p.scd_recorded:
+        lines.append("Subacute combined degeneration is recorded: start B12 without delay.")
+    if p.macrocytosis is not None:
+        lines.append(f"Macrocytosis: MCV {describe(p.macrocytosis)}.")
+    if p.has_malabsorption_cause:
+        causes = [f"{c.name} ({c.resource_id})" for c in p.malabsorption]
+        if p.if_antibody_positive is not None:
+            causes.append(f"intrinsic factor antibody {describe(p.if_antibody_positive)}")
+        lines.append(
+            f"Malabsorption cause: {', '.join(causes)}: B12 treatment is lifelong; keep the "
+            "maintenance injections going after loading."
+        )
+    lines.append("No B12 therapy is active or among the draft orders.")
+    if prophylaxis:
+        undosed = any(m.dose_ug is None for m in folates if m.resource_id in prophylaxis)
+        lines += ["", _pregnancy_text(p, undosed)]
+    if methotrexate:
+        names = ", ".join(f"{m.name} ({m.resource_id})" for m in methotrexate)
+        lines += [
+            "",
+            f"Weekly methotrexate: {names}. Folate taken with weekly methotrexate reduces its "
+            "toxicity and methotrexate itself can raise the MCV, so this is for information "
+            "only while B12 is unknown: check B12 rather than stop the folate.",
+        ]
+    missing = [
+        c.value
+        for c in (DataCategory.B12_LABS, DataCategory.MEDICATIONS, DataCategory.BLOOD_COUNTS)
+        if c in p.facts.missing
+    ]
+    if missing:
+        lines += [
+            "",
+            f"Not available for this request: {', '.join(missing)}. Check the record (B12 may "
+            "already be given or measured elsewhere).",
+        ]
+    lines += [
+        "",
+        f"Source: {NICE_NG239.label}; {BNF_HYDROXOCOBALAMIN.label}; "
+        f"{CYANOCOBALAMIN_LABEL.label}.",
+    ]
+    return "\n".join(lines)
+
+
+def _folate_line(p: ClinicalPicture, m: MedicationExposure) -> str:
+    if m.dose_ug_per_day is not None:
+        dose = f"{format_number(m.dose_ug_per_day / 1000)} mg/day"
+    elif m.dose_ug is not None:
+        dose = f"{format_number(m.dose_ug / 1000)} mg per dose"
+    else:
+        dose = "dose not recorded"
+    kind = "draft order" if m.is_draft else f"{m.status} medication"
+    return f"{m.name}, {dose}, {kind} ({m.resource_id})"
+
+
+def _b12_evidence(p: ClinicalPicture) -> list[str]:
+    a, t = p.b12, p.policy.thresholds
+    lines = []
+    if a.total is not None:
+        if a.total.unit == "pmol/L":
+            low, high, unit = (
+                t.total_b12_deficient_below_pmol_l, t.total_b12_unlikely_above_pmol_l, "pmol/L"
+            )
+        else:
+            low, high, unit = (
+                t.total_b12_deficient_below_ng_l, t.total_b12_unlikely_above_ng_l, "ng/L"
+            )
+        lines.append(
+            f"- Total B12 {describe(a.total)}: {_band_text(a.total_band, low, high, unit)}"
+        )
+    if a.active is not None:
+        band = _band_text(
+            a.active_band,
+            t.active_b12_deficient_below_pmol_l,
+            t.active_b12_unlikely_above_pmol_l,
+            "pmol/L",
+        )
+        lines.append(f"- Active B12 {describe(a.active)}: {band}")
+    if a.mma is not None:
+        limit = format_number(mma_limit_nmol_l(a.mma, p.policy))
+        state = "raised" if a.mma_raised else "not raised"
+        lines.append(f"- MMA {describe(a.mma)}: {state} (limit {limit} nmol/L)")
+    return lines
+
+
+def _band_text(band: Band, low: float, high: float, unit: str) -> str:
+    if band is Band.DEFICIENT:
+        cut = f"below {format_number(low)} {unit}"
+    elif band is Band.UNLIKELY:
+        cut = f"above {format_number(high)} {unit}"
+    else:
+        cut = f"{format_number(low)}-{format_number(high)} {unit}"
+    return f"{band.value} ({cut})"
+
+
+def _unknown_lines(p: ClinicalPicture, test_drafts: list) -> list[str]:
+    months = p.policy.windows.lookback_months
+    lines = [f"No diagnostic B12 result in the last {months} months."]
+    stale = p.stale_b12
+    if stale is not None:
+        why = (
+            "drawn after B12 therapy began, so not diagnostic"
+            if p.drawn_on_therapy(stale)
+            else f"older than {months} months"
+        )
+        lines.append(f"Last B12 result: {describe(stale)}, {why}.")
+    if test_drafts:
+        names = ", ".join(f"{d.name} ({d.resource_id})" for d in test_drafts)
+        lines.append(f"A B12 test is among the draft orders: {names}.")
+    lines.append("Take the B12 sample before any B12 is given.")
+    return lines
+
+
+def _possible_neuro(p: ClinicalPicture) -> str:
+    found = {k for c in p.neurological for k in c.kinds & POSSIBLE_NEUROLOGICAL}
+    names = [k.value for k in (ConditionKind.HEADACHE, ConditionKind.BACK_PAIN) if k in found]
+    pronoun = "it" if len(names) == 1 else "them"
+    return (
+        f"{' and '.join(names)} recorded; the brief treats {pronoun} as neurological "
+        "involvement; NICE/BNF reserve the intensive regimen for neuropathy, myelopathy, "
+        "cognitive or optic signs; confirm clinically."
+    )
+
+
+def _pregnancy_text(p: ClinicalPicture, undosed: bool) -> str:
+    who = "Pregnant" if p.pregnant else "Planning pregnancy"
+    limit = format_number(p.policy.thresholds.pregnancy_folic_acid_max_mg_per_day)
+    text = (
+        f"{who}: folic acid up to {limit} mg a day is neural-tube-defect prophylaxis. **Do not "
+        "stop it: address B12 at the same time.**"
+    )
+    if undosed:
+        text += " A folate without a recorded dose is presumed to be prophylaxis."
+    return text

@@ -1,0 +1,78 @@
+"""Repairs for what real clients send (shared/cds-hooks/PROTOCOL.md, "Be lenient").
+
+Applied to a *copy* of a raw resource before it is modelled with fhir.resources.R4B:
+- ``category`` sent as one object instead of an array (the public sandbox does this);
+- DSTU2 ``MedicationOrder`` (the sandbox's default server) reshaped as an R4 MedicationRequest;
+- draft orders without ``subject`` / ``intent``: they are, by definition, orders for this patient.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+_LIST_FIELDS = {
+    "MedicationRequest": ("category", "dosageInstruction", "reasonCode", "note"),
+    "MedicationStatement": ("category", "dosage", "reasonCode", "note"),
+    "Observation": ("category", "referenceRange", "interpretation", "performer"),
+    "Condition": ("category",),
+    "ServiceRequest": ("category", "reasonCode"),
+}
+
+_DSTU2_STATUS = {
+    "active": "active",
+    "on-hold": "on-hold",
+    "completed": "completed",
+    "entered-in-error": "entered-in-error",
+    "stopped": "stopped",
+    "draft": "draft",
+}
+
+
+def repair(resource: dict[str, Any], *, patient_ref: str | None = None, draft: bool = False) -> dict[str, Any]:
+    data = copy.deepcopy(resource)
+    if data.get("resourceType") == "MedicationOrder":
+        data = _medication_order_to_request(data)
+    for field in _LIST_FIELDS.get(data.get("resourceType", ""), ()):
+        value = data.get(field)
+        if isinstance(value, dict):
+            data[field] = [value]
+    if draft and data.get("resourceType") in ("MedicationRequest", "ServiceRequest"):
+        if "subject" not in data and patient_ref:
+            data["subject"] = {"reference": patient_ref}
+        data.setdefault("intent", "order")
+        data.setdefault("status", "draft")
+    return data
+
+
+def _medication_order_to_request(order: dict[str, Any]) -> dict[str, Any]:
+    """DSTU2 MedicationOrder -> R4 MedicationRequest (only the elements we read)."""
+    request: dict[str, Any] = {"resourceType": "MedicationRequest"}
+    for key in ("id", "medicationCodeableConcept", "medicationReference", "contained"):
+        if key in order:
+            request[key] = order[key]
+    request["status"] = _DSTU2_STATUS.get(order.get("status"), "unknown")
+    request["intent"] = "order"
+    if "patient" in order:
+        request["subject"] = order["patient"]
+    if "dateWritten" in order:
+        request["authoredOn"] = order["dateWritten"]
+    if "prescriber" in order:
+        request["requester"] = order["prescriber"]
+    dosages = []
+    for old in order.get("dosageInstruction") or []:
+        if not isinstance(old, dict):
+            continue
+        new = {k: old[k] for k in ("text", "timing", "route", "site", "method") if k in old}
+        dose = {k: old[k] for k in ("doseQuantity", "doseRange") if k in old}
+        if dose:
+            new["doseAndRate"] = [dose]
+        dosages.append(new)
+    if dosages:
+        request["dosageInstruction"] = dosages
+    if isinstance(order.get("dispenseRequest"), dict):
+        dispense = order["dispenseRequest"]
+        request["dispenseRequest"] = {
+            k: dispense[k] for k in ("validityPeriod", "expectedSupplyDuration") if k in dispense
+        }
+    return request

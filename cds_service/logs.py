@@ -1,0 +1,52 @@
+"""Structured JSON-line logs: events, ids, rule ids, timings. Never patient data or tokens.
+
+Only whitelisted ``extra`` fields are written, so a careless ``log.info(..., extra={...})``
+cannot leak a value; exceptions are logged as their type and stack frames, without the message
+(an exception message can quote input).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from datetime import datetime, timezone
+
+ALLOWED_FIELDS = frozenset(
+    {
+        "service", "hookInstance", "rules", "rules_hidden", "cards", "skipped_resources",
+        "fetched_keys", "missing", "failed_rules", "duration_ms", "resource", "reason", "rule",
+        "error", "entries", "stored", "duplicates", "unknown_cards", "status", "method", "path",
+        "code", "profile", "workers", "database", "key", "keys", "issuer", "kid", "url_host",
+        "pages", "count", "elapsed_ms", "version",
+    }
+)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        event = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.msg if isinstance(record.msg, str) else type(record.msg).__name__,
+        }
+        for key in ALLOWED_FIELDS:
+            if key in record.__dict__:
+                event[key] = record.__dict__[key]
+        if record.exc_info and record.exc_info[0] is not None:
+            event["exception"] = record.exc_info[0].__name__
+            event["stack"] = [
+                f"{frame.filename}:{frame.lineno} {frame.name}"
+                for frame in traceback.extract_tb(record.exc_info[2])
+            ]
+        return json.dumps(event, default=str)
+
+
+def configure(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

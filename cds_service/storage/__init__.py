@@ -1,0 +1,12 @@
+"""Storage for the issued-card ledger, feedback and (later) the JWT replay store.
+
+Infrastructure, used by ``cdshooks``: standard library only for the embedded SQLite default.
+"""
+
+from .base import FeedbackRecord, FeedbackResult, IssuedCard, RuleReport, Store, StorageError
+from .sqlite import SqliteStore, open_store
+
+__all__ = [
+    "FeedbackRecord", "FeedbackResult", "IssuedCard", "RuleReport", "Store", "StorageError",
+    "SqliteStore", "open_store",
+]

@@ -1,0 +1,67 @@
+"""What the service stores, and the interface every backend implements.
+
+No patient data: the ledger holds card uuid, service, rule id, indicator and time; feedback
+holds the outcome, the override reason coding and the accepted suggestion ids. The clinician's
+free-text ``userComment`` is kept (it is the CDS team's best signal) but never logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+class StorageError(Exception):
+    """The store could not be reached or written: callers degrade, they do not crash."""
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    card_uuid: str
+    service_id: str
+    rule_id: str
+    indicator: str
+    hook_instance: str
+    issued_at: datetime
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    card_uuid: str
+    outcome: str  # accepted | overridden
+    outcome_timestamp: datetime
+    accepted_suggestions: tuple[str, ...] = ()
+    override_system: str | None = None
+    override_code: str | None = None
+    override_display: str | None = None
+    user_comment: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    stored: int
+    duplicates: int
+    unknown_cards: int
+
+
+@dataclass
+class RuleReport:
+    rule_id: str
+    issued: int = 0
+    accepted: int = 0
+    overridden: int = 0
+    override_reasons: dict[str, int] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    def record_cards(self, cards: Sequence[IssuedCard]) -> None: ...
+
+    def record_feedback(
+        self, service_id: str, entries: Sequence[FeedbackRecord], received_at: datetime
+    ) -> FeedbackResult: ...
+
+    def feedback_report(self) -> list[RuleReport]: ...
+
+    def check(self) -> None: ...

@@ -1,0 +1,122 @@
+"""Application factory (the Flask tutorial pattern): configuration and the service registry
+come in; the app goes out. ``cds_service`` never imports ``hooks``: the registry is passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from flask_cors import CORS
+from werkzeug.exceptions import HTTPException
+
+from cds_service.cdshooks.application import CdsApplication
+from cds_service.cdshooks.errors import (
+    CdsError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    operation_outcome,
+)
+from cds_service.config import Settings
+
+from . import jsonbody
+
+log = logging.getLogger("cds_service.web")
+
+CORS_HEADERS = ["Authorization", "Content-Type"]
+
+
+def create_app(settings: Settings, core: CdsApplication) -> Flask:
+    app = Flask("cds_service")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    app.extensions["cds"] = core
+    app.extensions["cds_settings"] = settings
+    # CORS on preflight and on every response, errors included (PROTOCOL.md, "CORS").
+    CORS(
+        app,
+        origins=list(settings.cors_origins) or [],
+        methods=["GET", "POST", "OPTIONS"],
+        allow_headers=CORS_HEADERS,
+        supports_credentials=False,
+        always_send=True,
+        send_wildcard="*" in settings.cors_origins,
+        max_age=86400,
+    )
+    _routes(app)
+    _errors(app)
+    return app
+
+
+def _core() -> CdsApplication:
+    return current_app.extensions["cds"]
+
+
+def _body() -> Any:
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+    raw = request.get_data(cache=False)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+    return jsonbody.parse(raw, request.mimetype)
+
+
+def _routes(app: Flask) -> None:
+    @app.get("/cds-services")
+    def discovery() -> Response:
+        return jsonify(_core().discovery())
+
+    @app.post("/cds-services/<service_id>")
+    def invoke(service_id: str) -> Response:
+        core = _core()
+        core.service(service_id)  # 404 before reading the body
+        return jsonify(core.invoke(service_id, _body(), client=g.get("cds_client")))
+
+    @app.post("/cds-services/<service_id>/feedback")
+    def feedback(service_id: str) -> Response:
+        core = _core()
+        core.service(service_id)
+        return jsonify(core.feedback(service_id, _body()))
+
+
+def _outcome(error: CdsError) -> Response:
+    response = jsonify(operation_outcome(error))
+    response.status_code = error.status
+    return response
+
+
+def _errors(app: Flask) -> None:
+    @app.errorhandler(CdsError)
+    def cds_error(error: CdsError) -> Response:
+        if error.status >= 500:
+            log.error("request failed", extra={"code": error.code, "path": request.path})
+        return _outcome(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        if error.code == 404:
+            return _outcome(NotFound(f"No endpoint at {request.path[:200]}."))
+        if error.code == 405:
+            allowed = ", ".join(sorted(getattr(error, "valid_methods", None) or []))
+            response = _outcome(MethodNotAllowed(f"{request.method} is not allowed here; use {allowed}."))
+            if allowed:
+                response.headers["Allow"] = allowed
+            return response
+        if error.code == 413:
+            return _outcome(PayloadTooLarge())
+        generic = CdsError(error.description or "Request failed.")
+        generic.status = error.code or 500
+        generic.code = "http-error"
+        generic.issue_type = "processing"
+        return _outcome(generic)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        # A genuine bug: the type and stack go to the log, nothing internal to the caller.
+        log.error("unhandled error", exc_info=error, extra={"path": request.path})
+        return _outcome(CdsError())
