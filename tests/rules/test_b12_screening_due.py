@@ -1,6 +1,6 @@
 import pytest
 
-from cds_service.domain.codes import LOINC_CBC, LOINC_FOLATE, LOINC_TOTAL_B12
+from cds_service.domain.codes import LOINC_ACTIVE_B12, LOINC_CBC, LOINC_FOLATE, LOINC_TOTAL_B12
 from cds_service.domain.findings import OrderLab, SelectionBehavior
 from cds_service.domain.policy import Policy
 from cds_service.domain.rules import b12_screening_due as rule
@@ -57,6 +57,14 @@ def test_metformin_boundary_4_months(months, fires):
 @pytest.mark.parametrize("months, fires", [(11.9, False), (12, True)])
 def test_acid_suppression_boundary_12_months(cls, months, fires):
     assert (run(rule, med(cls, months=months)) is not None) is fires
+
+
+def test_two_risk_factors_both_named_when_they_fit():
+    finding = run(rule, metformin(), condition(ConditionKind.VEGAN_DIET))
+    assert finding.summary == (
+        "No B12 result in 12 months for a patient on metformin for 6 years, with vegan / strict "
+        "vegetarian diet: check B12."
+    )
 
 
 @pytest.mark.parametrize("days, fires", [(364, False), (366, True)])
@@ -142,9 +150,10 @@ def test_every_risk_factor_is_listed_with_durations():
         condition(ConditionKind.VEGAN_DIET, rid="Condition/vegan"),
         patient_=patient(80),
     )
+    # As many as fit under 140 characters; the rest are counted.
     assert finding.summary == (
-        "No B12 result in 12 months for a patient on metformin for 6 years, on a proton pump "
-        "inhibitor for 2 years, aged 80 (+1 more risk factor): check B12."
+        "No B12 result in 12 months for a patient on metformin for 6 years "
+        "(+3 more risk factors): check B12."
     )
     for text in (
         "on metformin for 6 years",
@@ -236,3 +245,9 @@ def test_anaemia_uses_sex_specific_haemoglobin():
     assert run(rule, lab(Analyte.HAEMOGLOBIN, 12.5), patient_=patient(50, Sex.FEMALE)) is None
     finding = run(rule, lab(Analyte.HAEMOGLOBIN, 12.5), patient_=patient(50, Sex.MALE))
     assert "Hb 12.5 g/dL" in finding.summary
+
+
+def test_pregnancy_orders_active_b12_instead_of_total():
+    finding = run(rule, metformin(), condition(ConditionKind.PREGNANCY))
+    assert loincs(finding) == [LOINC_ACTIVE_B12, LOINC_CBC]
+    assert "active B12" in finding.detail

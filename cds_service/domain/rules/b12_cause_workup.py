@@ -11,8 +11,8 @@ Sources: NICE NG239 (causes of deficiency; test for autoimmune gastritis; coelia
 When: B12 status is deficient or functional deficiency (``p.b12.status.is_deficient``), and no
 known cause is recorded: no malabsorption cause (condition or positive IF antibody), no risk
 drug (``p.drug_risk_factors``: metformin / acid suppression past their windows, colchicine,
-para-aminosalicylic acid), no vegan / strict vegetarian diet, no recreational nitrous oxide
-use; and no intrinsic factor antibody result at any date.
+para-aminosalicylic acid), no vegan / strict vegetarian diet; and no intrinsic factor antibody
+result at any date.
 Then: info card naming the deciding B12 evidence, with two suggestions (``any``): intrinsic
 factor antibody and H. pylori stool antigen. Coeliac serology and a review of diet and medicines
 are in the detail. ``concerns``: drafted B12 products (the IF antibody sample belongs before
@@ -23,8 +23,7 @@ detail says when it can be drawn. On longer-running injections the order carries
 draw it at least that long after the last injection.
 Not when: status is not deficient; a cause is recorded; an IF antibody result exists (any
 date, any answer) or an IF antibody test is already among the draft orders.
-Nitrous oxide use (a ``ConditionKind.NITROUS_OXIDE_USE`` record) counts as a known cause
-although RULES.md does not list it: ``nitrous-oxide-b12`` speaks to that patient.
+Recorded nitrous oxide use is a known cause too: ``nitrous-oxide-b12`` supersedes this rule.
 """
 
 from __future__ import annotations
@@ -135,7 +134,7 @@ def _known_cause(p: ClinicalPicture) -> bool:
     return bool(
         p.has_malabsorption_cause
         or p.drug_risk_factors
-        or p.conditions_of(ConditionKind.VEGAN_DIET, ConditionKind.NITROUS_OXIDE_USE)
+        or p.conditions_of(ConditionKind.VEGAN_DIET)
     )
 
 

@@ -31,6 +31,8 @@ diagnostic, NICE).
 
 from __future__ import annotations
 
+import re
+
 from ..findings import Finding, SelectionBehavior, Suggestion, shorten
 from ..picture import (
     B12Status,
@@ -152,8 +154,8 @@ def _detail(
         )
     lines += ["", "Regimen:", ""]
     for option in options:
-        tag = " (recommended)" if option.is_recommended else " (alternative)"
-        lines.append(f"- {option.actions[0].regimen.text}{tag}")
+        tag = "Recommended" if option.is_recommended else "Alternative"
+        lines.append(f"- {tag}: {option.actions[0].regimen.text}")
     lines.append("")
     lines.append(_regimen_reason(p))
     missing = [
@@ -171,7 +173,8 @@ def _detail(
         "",
         f"Source: {NICE_NG239.label}; {BNF_HYDROXOCOBALAMIN.label}; {AAFP_2025.label}.",
     ]
-    return "\n".join(lines)
+    # Optional sections leave blank lines behind: keep one between paragraphs.
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
 def _regimen_reason(p: ClinicalPicture) -> str:

@@ -30,6 +30,8 @@ drafted (results are then not diagnostic); results drawn after therapy began.
 
 from __future__ import annotations
 
+import re
+
 from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA
 from ..facts import DraftLabOrder
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
@@ -201,7 +203,8 @@ def _detail(p: ClinicalPicture, suggest_mma: bool, drafts: list[DraftLabOrder]) 
             "given (results drawn after replacement are not diagnostic)."
         )
     lines += ["", f"Source: {NICE_NG239.label}."]
-    return "\n".join(lines)
+    # Optional sections leave blank lines behind: keep one between paragraphs.
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
 def _b12_evidence(p: ClinicalPicture) -> list[str]:

@@ -135,8 +135,8 @@ def _detail(
 ) -> str:
     lines = ["Malabsorption cause recorded:", ""]
     for c in p.malabsorption:
-        kinds = [k.value for k in _CAUSE_ORDER if k in c.kinds]
-        lines.append(f"- {c.name} ({', '.join(kinds)}; {c.resource_id})")
+        kinds = [k.value for k in _CAUSE_ORDER if k in c.kinds and k.value != c.name.lower()]
+        lines.append(f"- {c.name} ({'; '.join(kinds + [c.resource_id])})")
     if p.if_antibody_positive is not None:
         lines.append(f"- intrinsic factor antibody {describe(p.if_antibody_positive)}")
     lines.append("")

@@ -226,6 +226,8 @@ def _summary(p: ClinicalPicture, m: MedicationExposure, kind: str, regimen) -> s
         )
     if kind == _DOSE:
         cause = p.malabsorption[0].name if p.malabsorption else "a positive IF antibody"
+        if cause[:2].istitle():
+            cause = cause[0].lower() + cause[1:]  # "Pernicious anaemia" mid-sentence
         per_day = format_number(_oral_ug_per_day(m))
         return (
             f"{_route_word(m)} B12 {per_day} micrograms/day is too low with {cause}: "
@@ -282,7 +284,8 @@ def _order_text(m: MedicationExposure) -> str:
     if m.dose_ug is not None:
         parts.append(_ug(m.dose_ug))
     if m.interval_days is not None:
-        parts.append(f"every {format_number(m.interval_days)} days")
+        days = m.interval_days
+        parts.append("daily" if days == 1 else f"every {format_number(days)} days")
     if m.count is not None:
         parts.append(f"{m.count} dose{'s' if m.count != 1 else ''}")
     return ", ".join(parts)

@@ -16,7 +16,9 @@ window, or only results drawn after B12 therapy began) and at least one risk fac
 Then: info card naming every risk factor with its duration and evidence, and the last stale
 B12 value and date if there is one; warning when neurological involvement (definite or
 possible) or macrocytosis is present. One suggestion, ``any``: order serum B12 with a blood
-count, plus serum folate when macrocytic (orders already among the drafts are left out).
+count, plus serum folate when macrocytic (orders already among the drafts are left out). In
+pregnancy the B12 test is active B12 (72160-5): total B12 falls in pregnancy (RULES.md
+section 6, NICE NG239).
 ``concerns``: drafted B12 products (take the sample before the first dose) and drafted
 renewals of a risk drug (metformin, acid suppression, ...), so that the card shows at
 order-sign when one of them is being signed.
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..codes import LOINC_CBC, LOINC_DISPLAY, LOINC_FOLATE, LOINC_TOTAL_B12
+from ..codes import LOINC_ACTIVE_B12, LOINC_CBC, LOINC_DISPLAY, LOINC_FOLATE, LOINC_TOTAL_B12
 from ..facts import LabResult, MedicationExposure
 from ..findings import SUMMARY_MAX, Finding, OrderLab, SelectionBehavior, Suggestion, shorten
 from ..picture import B12Status, ClinicalPicture, RiskFactor, describe, result_value_text
@@ -90,9 +92,15 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
 
     summary = _summary(factors, months, b12_missing)
     detail = _detail(p, factors, months, b12_missing)
-    actions = [
-        OrderLab(LOINC_TOTAL_B12, LOINC_DISPLAY[LOINC_TOTAL_B12], "Serum vitamin B12"),
-    ]
+    if p.pregnant:
+        # RULES.md section 6: total B12 falls in pregnancy; NICE tests active B12 instead.
+        actions = [
+            OrderLab(LOINC_ACTIVE_B12, LOINC_DISPLAY[LOINC_ACTIVE_B12], "Active B12 (pregnancy)")
+        ]
+    else:
+        actions = [
+            OrderLab(LOINC_TOTAL_B12, LOINC_DISPLAY[LOINC_TOTAL_B12], "Serum vitamin B12")
+        ]
     if not drafted & _BLOOD_COUNT:
         actions.append(OrderLab(LOINC_CBC, LOINC_DISPLAY[LOINC_CBC], "Full blood count"))
     if macro is not None and Analyte.FOLATE not in drafted:
@@ -256,11 +264,17 @@ def _detail(p: ClinicalPicture, factors: list[_Factor], months: int, b12_missing
                 "product brief); NICE and the BNF reserve that term for neuropathy, myelopathy, "
                 "cognitive or optic signs. Confirm clinically."
             )
+    test = "active B12 (holotranscobalamin)" if p.pregnant else "serum B12"
     lines += [
         "",
-        "Check serum B12 with a full blood count"
+        f"Check {test} with a full blood count"
         + (" and serum folate (macrocytosis)." if p.macrocytosis is not None else "."),
     ]
+    if p.pregnant:
+        lines.append(
+            "Pregnant: total B12 falls in pregnancy and can look deficient when it is not; NICE "
+            "recommends active B12 to test."
+        )
     if p.b12_drafts:
         names = ", ".join(f"{m.name} ({m.resource_id})" for m in p.b12_drafts)
         lines.append(

@@ -83,7 +83,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if low_k:
         indicator = Indicator.CRITICAL
         summary = (
-            f"Potassium {format_number(potassium.value)} mmol/L as B12 starts: correct it, "
+            f"Potassium {format_number(potassium.canonical_value)} mmol/L as B12 starts: correct it, "
             "recheck within 48 h (B12 can lower potassium); reticulocytes days 5-7."
         )
     elif p.megaloblastic_picture:
@@ -134,7 +134,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if p.megaloblastic_picture or low_k:
         if low_k:
             lines.append(
-                f"- potassium is {format_number(potassium.value)} mmol/L: correct it and "
+                f"- potassium is {format_number(potassium.canonical_value)} mmol/L: correct it and "
                 "recheck within 48 h of the first dose"
             )
         lines += [
@@ -153,8 +153,8 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             "- no macrocytic anaemia: potassium and reticulocyte monitoring are not needed"
         )
     lines += [
-        f"- clinical review at {review} (symptoms and blood count); B12 levels on IM "
-        "therapy are not informative",
+        f"- clinical review at {review}: symptoms and blood count (B12 levels on IM "
+        "therapy are not informative)",
         "",
         f"Source: {CYANOCOBALAMIN_LABEL.label}; {NICE_NG239.label}.",
     ]

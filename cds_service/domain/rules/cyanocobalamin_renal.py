@@ -126,10 +126,11 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     lines += [
         "",
         "In DIVINe, high-dose B vitamins including cyanocobalamin 1 mg daily in diabetic "
-        "nephropathy were followed by a faster fall in GFR and more vascular events (hazard "
-        "ratio 2.0); cyanide released from cyanocobalamin accumulates when clearance is reduced "
-        "(Spence et al., Lancet Neurol 2017). The evidence is indirect (a combined vitamin "
-        "trial) and impaired renal function is **not a labelled contraindication**: prefer "
+        "nephropathy (with folic acid 2.5 mg and B6 25 mg) were followed by a faster fall in "
+        "GFR and more vascular events (hazard ratio 2.0). Spence et al. (Lancet Neurol 2017) "
+        "attribute the harm to cyanocobalamin when renal clearance is reduced (cyanide "
+        "accumulates). The evidence is indirect (a combined vitamin trial) and impaired renal "
+        "function is **not a labelled contraindication**: prefer "
         "hydroxocobalamin (IM) or methylcobalamin (oral) where available.",
         "",
     ]

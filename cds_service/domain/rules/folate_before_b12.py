@@ -385,7 +385,8 @@ def _detail(
         f"Source: {NICE_NG239.label}; {BNF_HYDROXOCOBALAMIN.label}; "
         f"{CYANOCOBALAMIN_LABEL.label}.",
     ]
-    return "\n".join(lines)
+    # Optional sections leave blank lines behind: keep one between paragraphs.
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
 def _folate_line(p: ClinicalPicture, m: MedicationExposure) -> str:

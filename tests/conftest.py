@@ -1,0 +1,77 @@
+"""Shared fixtures: an app on a temporary SQLite database, fixed clock and uuids, and a
+``responses`` mock around every test so that no test can reach the network."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import responses
+
+from cds_service.cdshooks.application import CdsApplication
+from cds_service.config import load_settings
+from cds_service.storage import open_store
+from cds_service.web import create_app
+from hooks import registry
+from tests.builders import NOW
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def no_network():
+    """Every test runs inside a responses mock: an unexpected HTTP call fails the test.
+
+    Loopback is passed through for tests that start real servers on 127.0.0.1.
+    """
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_passthru("http://127.0.0.1")
+        mock.add_passthru("http://localhost")
+        yield mock
+
+
+def load_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def sandbox_request(name: str) -> dict:
+    return load_json(FIXTURES / "sandbox" / f"{name}.request.json")
+
+
+@pytest.fixture
+def uuids():
+    counter = itertools.count(1)
+    return lambda: f"00000000-0000-4000-8000-{next(counter):012d}"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return load_settings(
+        {"CDS_PROFILE": "development", "CDS_DATABASE_URL": f"sqlite:///{tmp_path}/cds.sqlite3"}
+    )
+
+
+@pytest.fixture
+def store(settings):
+    return open_store(settings.database_url)
+
+
+@pytest.fixture
+def core(settings, store, uuids):
+    return CdsApplication(
+        registry=registry(), store=store, policy=settings.policy, clock=lambda: NOW, new_uuid=uuids
+    )
+
+
+@pytest.fixture
+def app(settings, core):
+    app = create_app(settings, core)
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
