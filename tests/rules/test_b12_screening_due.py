@@ -119,6 +119,7 @@ def test_macrocytosis_is_warning_and_adds_folate():
     assert finding.indicator is Indicator.WARNING
     assert "MCV 104 fL" in finding.summary
     assert loincs(finding) == [LOINC_TOTAL_B12, LOINC_CBC, LOINC_FOLATE]
+    assert finding.suggestions[0].label == "Order B12, a blood count and folate"
 
 
 @pytest.mark.parametrize("mcv, fires", [(100, False), (100.1, True)])
@@ -190,6 +191,14 @@ def test_b12_test_already_drafted_is_silent():
 def test_drafted_folate_is_not_suggested_again():
     finding = run(rule, lab(Analyte.MCV, 104), lab_order(Analyte.FOLATE, name="Folate"))
     assert loincs(finding) == [LOINC_TOTAL_B12, LOINC_CBC]
+    assert finding.suggestions[0].label == "Order B12 and a blood count"
+
+
+def test_drafted_blood_count_is_not_suggested_again():
+    count = lab_order(Analyte.HAEMOGLOBIN, Analyte.MCV, name="Full blood count")
+    finding = run(rule, lab(Analyte.MCV, 104), count)
+    assert loincs(finding) == [LOINC_TOTAL_B12, LOINC_FOLATE]
+    assert finding.suggestions[0].label == "Order B12 and folate"
 
 
 def test_current_b12_result_is_silent_whatever_its_band():

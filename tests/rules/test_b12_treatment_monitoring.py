@@ -149,7 +149,9 @@ def test_already_drafted_potassium_is_not_suggested_again():
 
 @pytest.mark.parametrize("days, fires", [(0, True), (7, True), (8, False)])
 def test_non_draft_parenteral_b12_started_within_7_days(days, fires):
-    started = med(HYDROXO, route=Route.INTRAMUSCULAR, start=days_ago(days), rid="MedicationStatement/s")
+    started = med(
+        HYDROXO, route=Route.INTRAMUSCULAR, start=days_ago(days), rid="MedicationStatement/s"
+    )
     finding = run(rule, started, *MEGALOBLASTIC)
     assert (finding is not None) is fires
     if fires:

@@ -40,7 +40,9 @@ def replacement(finding):
 def test_monthly_cyanocobalamin_1000_with_egfr_38_is_a_warning_to_use_hydroxocobalamin():
     finding = run(rule, cyano_im(), egfr(38))
     assert finding.indicator is Indicator.WARNING
-    assert finding.summary == "eGFR 38: prefer hydroxocobalamin or methylcobalamin to cyanocobalamin."
+    assert finding.summary == (
+        "eGFR 38: prefer hydroxocobalamin or methylcobalamin to cyanocobalamin."
+    )
     assert finding.source is DIVINE
     assert "DIVINe" in finding.detail and "2.0" in finding.detail
     assert "not a labelled contraindication" in finding.detail
@@ -76,7 +78,8 @@ def test_never_critical_even_on_dialysis_with_egfr_8():
 
 
 @pytest.mark.parametrize(
-    "kind, lead", [(ConditionKind.CKD, "CKD recorded"), (ConditionKind.DIALYSIS, "Dialysis recorded")]
+    "kind, lead",
+    [(ConditionKind.CKD, "CKD recorded"), (ConditionKind.DIALYSIS, "Dialysis recorded")],
 )
 def test_ckd_or_dialysis_without_current_egfr(kind, lead):
     finding = run(rule, cyano_im(), condition(kind, rid="Condition/renal"))
@@ -151,6 +154,27 @@ def test_loading_course_three_times_a_week_keeps_frequency_and_count():
     assert "3 times a week, 6 doses" in phase.text
 
 
+@pytest.mark.parametrize(
+    "interval_days, frequency, every, unit, words",
+    [
+        (0.5, 2, 1, "d", "2 times a day"),
+        (1, 1, 1, "d", "daily"),
+        (3.5, 2, 1, "wk", "2 times a week"),
+        (7, 1, 1, "wk", "weekly"),
+        (14, 1, 2, "wk", "every 2 weeks"),
+        (30, 1, 1, "mo", "monthly"),
+        (61, 1, 2, "mo", "every 2 months"),
+        (10, 1, 10, "d", "every 10 days"),
+    ],
+)
+def test_schedule_is_copied_in_words_and_timing(interval_days, frequency, every, unit, words):
+    finding = run(rule, cyano_im(interval_days=interval_days), egfr(38))
+    _, _, (regimen,) = replacement(finding)
+    (phase,) = regimen.phases
+    assert (phase.frequency, phase.every, phase.unit) == (frequency, every, unit)
+    assert f"1 mg IM {words}" in phase.text
+
+
 def test_alternate_day_schedule_is_copied():
     finding = run(rule, cyano_im(interval_days=2), egfr(38))
     _, _, (regimen,) = replacement(finding)
@@ -193,13 +217,16 @@ def test_oral_cyanocobalamin_with_neuro_is_switched_to_the_neurological_regimen(
 def test_oral_cyanocobalamin_on_established_therapy_is_switched_to_hydroxo_maintenance():
     on = med(CYANO, route=Route.ORAL, months=12)
     d = cyano_im(1000, 1, route=Route.ORAL, name="Cyanocobalamin 1000 MCG Oral Tablet")
-    finding = run(rule, d, on, egfr(45), policy=Policy.from_mapping({"formulary": "cyanocobalamin"}))
+    us = Policy.from_mapping({"formulary": "cyanocobalamin"})
+    finding = run(rule, d, on, egfr(45), policy=us)
     _, _, (regimen,) = replacement(finding)
     assert regimen.key == "im-maintenance" and regimen.drug is DrugClass.HYDROXOCOBALAMIN
 
 
 def test_unknown_route_warns_without_replacement():
-    d = draft(CYANO, name="cyanocobalamin", dose_ug=1000, interval_days=30, rid="MedicationRequest/x")
+    d = draft(
+        CYANO, name="cyanocobalamin", dose_ug=1000, interval_days=30, rid="MedicationRequest/x"
+    )
     finding = run(rule, d, egfr(38))
     assert finding.suggestions == ()
     assert "route of the order is not known" in finding.detail

@@ -129,6 +129,22 @@ def test_raised_mma_with_low_egfr_is_indeterminate_with_renal_caveat():
     assert "renal impairment raises MMA" in finding.detail
 
 
+def test_indeterminate_b12_carries_the_mma_test_of_the_card_it_silences():
+    finding = run(rule, b12(250), folic_acid_draft())
+    assert "b12-indeterminate" in finding.supersedes
+    assert [a.loinc for a in actions(finding, OrderLab)] == ["13964-2"]
+
+
+def test_indeterminate_with_non_specific_mma_suggests_active_b12():
+    finding = run(rule, b12(250), mma(450), lab(Analyte.EGFR, 45), folic_acid_draft())
+    assert [a.loinc for a in actions(finding, OrderLab)] == ["72160-5"]
+
+
+def test_indeterminate_with_drafted_mma_adds_no_test():
+    order = lab_order(Analyte.MMA, name="MMA")
+    assert actions(run(rule, b12(250), folic_acid_draft(), order), OrderLab) == []
+
+
 # --- unknown B12 status -------------------------------------------------------------------------
 def test_no_b12_result_with_macrocytosis_is_warning_and_suggests_a_b12_test():
     finding = run(rule, mcv(108), folic_acid_draft())

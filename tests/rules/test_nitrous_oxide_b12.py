@@ -24,9 +24,15 @@ from tests.builders import (
 
 SUMMARY = (
     "Nitrous oxide inactivates B12: total B12 can be normal. Test homocysteine or MMA first; "
-    "with neurological signs start B12 now and refer urgently."
+    "with neurological signs start B12 now."
 )
-ALWAYS = {"b12-normal-but-symptomatic", "b12-indeterminate", "b12-screening-due", "b12-cause-workup"}
+NEURO_SUMMARY = (
+    "Nitrous oxide use with neurological signs: start B12 now and refer urgently. Total B12 can "
+    "be normal: test homocysteine or MMA too."
+)
+ALWAYS = {
+    "b12-normal-but-symptomatic", "b12-indeterminate", "b12-screening-due", "b12-cause-workup"
+}
 
 
 def n2o(rid="Condition/n2o"):
@@ -56,7 +62,7 @@ def test_nitrous_oxide_use_with_normal_b12_is_a_warning_to_test_homocysteine_or_
 def test_with_paraesthesia_is_critical_and_offers_the_neurological_regimen():
     finding = run(rule, n2o(), b12(420), condition(ConditionKind.PARAESTHESIA))
     assert finding.indicator is Indicator.CRITICAL
-    assert finding.summary == SUMMARY
+    assert finding.summary == NEURO_SUMMARY and len(finding.summary) < 140
     (regimen_action,) = actions(finding, OrderMedication)
     assert regimen_action.regimen.key == "im-neurological"
     assert all(s.is_recommended for s in finding.suggestions)
@@ -64,8 +70,12 @@ def test_with_paraesthesia_is_critical_and_offers_the_neurological_regimen():
 
 
 def test_with_headache_only_is_critical_and_says_possible_involvement_plainly():
-    finding = run(rule, n2o(), condition(ConditionKind.HEADACHE))
+    finding = run(rule, n2o(), condition(ConditionKind.HEADACHE, name="Headache"))
     assert finding.indicator is Indicator.CRITICAL
+    assert finding.summary.startswith(
+        "Nitrous oxide use with possible neurological signs (headache): start B12 now"
+    )
+    assert len(finding.summary) < 140
     assert "Confirm clinically" in finding.detail
 
 
@@ -117,8 +127,9 @@ def test_both_tests_done_and_no_neuro_gives_no_suggestion():
 def test_deficient_b12_says_treat_instead_of_test_first():
     finding = run(rule, n2o(), b12(118))
     assert finding.indicator is Indicator.WARNING
-    assert finding.summary.startswith(
-        "Nitrous oxide use and B12 deficiency, total B12 118 ng/L (87 pmol/L): stop"
+    assert finding.summary == (
+        "Nitrous oxide use and B12 deficiency (total B12 118 ng/L (87 pmol/L)): stop nitrous "
+        "oxide and treat the deficiency."
     )
     assert len(finding.summary) < 140
     assert actions(finding, OrderLab) == []
@@ -132,7 +143,10 @@ def test_deficient_with_neuro_and_no_therapy_supersedes_deficiency_untreated():
     assert finding.supersedes == frozenset(ALWAYS | {"b12-deficiency-untreated"})
     (regimen_action,) = actions(finding, OrderMedication)
     assert regimen_action.regimen.key == "im-neurological"
-    assert len(finding.summary) < 140
+    assert finding.summary == (
+        "Nitrous oxide use, neurological signs and B12 deficiency (active B12 20 pmol/L): start "
+        "B12 now and refer urgently."
+    )
 
 
 def test_not_deficient_with_neuro_does_not_supersede_deficiency_untreated():

@@ -101,18 +101,19 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         actions = [
             OrderLab(LOINC_TOTAL_B12, LOINC_DISPLAY[LOINC_TOTAL_B12], "Serum vitamin B12")
         ]
+    parts = ["active B12" if p.pregnant else "B12"]
     if not drafted & _BLOOD_COUNT:
         actions.append(OrderLab(LOINC_CBC, LOINC_DISPLAY[LOINC_CBC], "Full blood count"))
+        parts.append("a blood count")
     if macro is not None and Analyte.FOLATE not in drafted:
         actions.append(
-            OrderLab(
-                LOINC_FOLATE, LOINC_DISPLAY[LOINC_FOLATE], "Serum folate (macrocytosis)"
-            )
+            OrderLab(LOINC_FOLATE, LOINC_DISPLAY[LOINC_FOLATE], "Serum folate (macrocytosis)")
         )
-    suggestion = Suggestion(
-        label="Order B12 with a blood count" + (" and folate" if len(actions) > 2 else ""),
-        actions=tuple(actions),
+        parts.append("folate")
+    label = "Order " + (
+        parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     )
+    suggestion = Suggestion(label=label, actions=tuple(actions))
     return Finding(
         rule_id=ID,
         indicator=Indicator.WARNING if warning else Indicator.INFO,

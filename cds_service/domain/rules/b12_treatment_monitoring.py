@@ -83,8 +83,8 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if low_k:
         indicator = Indicator.CRITICAL
         summary = (
-            f"Potassium {format_number(potassium.canonical_value)} mmol/L as B12 starts: correct it, "
-            "recheck within 48 h (B12 can lower potassium); reticulocytes days 5-7."
+            f"Potassium {format_number(potassium.canonical_value)} mmol/L as B12 starts: "
+            "correct it, recheck within 48 h (B12 can lower potassium); reticulocytes days 5-7."
         )
     elif p.megaloblastic_picture:
         indicator = Indicator.WARNING

@@ -260,14 +260,14 @@ def _schedule(days: float) -> tuple[int, float, str, str]:
     if days >= 7 and abs(days / 7 - round(days / 7)) < 1e-6:
         n = round(days / 7)
         return 1, n, "wk", "weekly" if n == 1 else f"every {n} weeks"
-    per_week = 7 / days
-    if days < 7 and abs(per_week - round(per_week)) < 1e-6 and abs(days - round(days)) > 1e-6:
-        n = round(per_week)
-        return n, 1, "wk", f"{n} times a week"
     per_day = 1 / days
     if days < 1 and abs(per_day - round(per_day)) < 1e-6:
         n = round(per_day)
         return n, 1, "d", f"{n} times a day"
+    per_week = 7 / days
+    if 1 < days < 7 and abs(per_week - round(per_week)) < 1e-6 and abs(days - round(days)) > 1e-6:
+        n = round(per_week)
+        return n, 1, "wk", f"{n} times a week"
     if abs(days - 1) < 1e-6:
         return 1, 1, "d", "daily"
     if abs(days - 2) < 1e-6:

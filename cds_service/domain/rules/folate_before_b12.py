@@ -25,9 +25,11 @@ the folate orders, each B12 result with its band, any conflict, neurological inv
 cause (lifelong treatment), missing data. Suggestions (``any``): the recommended B12 regimen
 (``regimens.recommended_regimen``, recommended); remove each folate *draft* (never an active
 statement); order total B12 (2132-9, sample before any B12) when status is unknown and no
-B12 test is drafted. ``concerns`` = the folate drafts. Supersedes b12-deficiency-untreated,
-b12-indeterminate, b12-screening-due, b12-normal-but-symptomatic and b12-lifelong-therapy:
-this card already carries their treatment / test.
+B12 test is drafted; when indeterminate, the second-line test ``b12-indeterminate`` would
+have offered (MMA 13964-2, else active B12 72160-5), since this card silences it.
+``concerns`` = the folate drafts. Supersedes b12-deficiency-untreated, b12-indeterminate,
+b12-screening-due, b12-normal-but-symptomatic and b12-lifelong-therapy: this card already
+carries their treatment / test.
 Exceptions:
 - Pregnant or planning pregnancy, with folic acid or methylfolate at most
   ``thresholds.pregnancy_folic_acid_max_mg_per_day`` per day (or no dose recorded: the product
@@ -51,7 +53,7 @@ from __future__ import annotations
 
 import re
 
-from ..codes import LOINC_DISPLAY, LOINC_TOTAL_B12
+from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA, LOINC_TOTAL_B12
 from ..facts import MedicationExposure
 from ..findings import (
     Finding,
@@ -97,6 +99,7 @@ SETTINGS = (
     "thresholds.active_b12_deficient_below_pmol_l",
     "thresholds.active_b12_unlikely_above_pmol_l",
     "thresholds.mma_upper_limit_nmol_l",
+    "thresholds.egfr_impaired_below",
     "thresholds.mcv_macrocytosis_above_fl",
     "windows.lookback_months",
     "neurological_involvement",
@@ -171,6 +174,9 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         ]
     if unknown and not test_drafts:
         suggestions.append(_b12_test())
+    if status is B12Status.INDETERMINATE:
+        # This card silences b12-indeterminate, so it carries its second-line test.
+        suggestions += _second_line_test(p)
 
     supersedes = _SUPERSEDES - _WARNING_CARDS_KEPT_FOR_METHOTREXATE if methotrexate else _SUPERSEDES
     return Finding(
@@ -260,6 +266,28 @@ def _b12_test() -> Suggestion:
     )
 
 
+def _second_line_test(p: ClinicalPicture) -> list[Suggestion]:
+    drafted = {a for d in p.facts.draft_labs for a in d.analytes}
+    note = "Draw before any B12 is given."
+    if p.b12.mma is None and Analyte.MMA not in drafted:
+        loinc, label = LOINC_MMA, "Order serum methylmalonic acid (MMA)"
+    elif (
+        p.b12.active is None
+        and Analyte.ACTIVE_B12 not in drafted
+        # A current MMA here is raised with eGFR < 60; a drafted one is only non-specific then.
+        and (p.b12.mma is not None or p.egfr_impaired)
+    ):
+        loinc, label = LOINC_ACTIVE_B12, "Order active B12 (holotranscobalamin)"
+    else:
+        return []
+    return [
+        Suggestion(
+            label, (OrderLab(loinc, LOINC_DISPLAY[loinc], label[6:], note=note),),
+            is_recommended=True,
+        )
+    ]
+
+
 # --- card text ---------------------------------------------------------------------------------
 def _drug_name(m: MedicationExposure) -> str:
     for cls in (DrugClass.FOLIC_ACID, DrugClass.FOLINIC_ACID, DrugClass.METHYLFOLATE):
@@ -311,8 +339,10 @@ def _summary(
 def _unknown_trigger(p: ClinicalPicture) -> str:
     if p.macrocytosis is not None:
         return f"MCV {result_value_text(p.macrocytosis)}"
-    kinds = [k for c in p.neurological for k in sorted(c.kinds, key=lambda k: k.value)]
-    return f"{kinds[0].value} recorded"
+    wanted = p.policy.neurological_involvement
+    kinds = sorted((k for c in p.neurological for k in c.kinds & wanted), key=lambda k: k.value)
+    definite = [k for k in kinds if k not in POSSIBLE_NEUROLOGICAL]
+    return f"{(definite or kinds)[0].value} recorded"
 
 
 def _detail(

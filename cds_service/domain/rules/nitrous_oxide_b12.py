@@ -22,8 +22,12 @@ neurological conditions. Suggestions (``any``):
   when a current result or a drafted order exists. When a total B12 test is drafted, the same
   suggestion also deletes it ("replace a drafted total-B12 test with them").
 - with neurological involvement and no B12 therapy: the neurological regimen, recommended.
-When B12 status is already deficient (or functional deficiency) the tests are not offered
-(deficiency is shown) and the summary says to treat instead of "test first".
+Summary: RULES.md's text is 142 characters, over the limit, so each case carries the part that
+applies: no neurological involvement -> "... Test homocysteine or MMA first; with neurological
+signs start B12 now."; with it -> "start B12 now and refer urgently" first (naming headache /
+back pain as *possible* signs when they are all there is). When B12 status is already deficient
+(or functional deficiency) the tests are not offered (deficiency is shown) and the summary
+quotes the deciding value and says to treat instead of "test first".
 ``concerns``: drafted total-B12 tests. ``supersedes``:
 - ``b12-normal-but-symptomatic``, ``b12-indeterminate``, ``b12-screening-due``: their next step
   (total B12, MMA) is what this card replaces with the right tests for nitrous oxide.
@@ -81,17 +85,35 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     offer_regimen = neuro and not p.has_b12_therapy
     total_drafts = tuple(d for d in p.facts.draft_labs if Analyte.TOTAL_B12 in d.analytes)
 
+    # RULES.md's summary is 142 characters: each case says the part that applies to it.
     if deficient:
         key = p.b12.key_result
-        value = f", {_NAMES[key.analyte]} {result_value_text(key)}" if key is not None else ""
+        value = f" ({_NAMES[key.analyte]} {result_value_text(key)})" if key is not None else ""
+        if neuro:
+            summary = (
+                f"Nitrous oxide use, neurological signs and B12 deficiency{value}: start B12 now "
+                "and refer urgently."
+            )
+        else:
+            summary = (
+                f"Nitrous oxide use and B12 deficiency{value}: stop nitrous oxide and treat the "
+                "deficiency."
+            )
+    elif neuro and p.neuro_possible_only:
+        names = ", ".join(sorted({c.name.lower() for c in p.neurological}))
         summary = (
-            f"Nitrous oxide use and B12 deficiency{value}: stop nitrous oxide and treat; "
-            "with neurological signs start B12 now, refer urgently."
+            f"Nitrous oxide use with possible neurological signs ({names}): start B12 now, "
+            "refer urgently. Test homocysteine or MMA too."
+        )
+    elif neuro:
+        summary = (
+            "Nitrous oxide use with neurological signs: start B12 now and refer urgently. "
+            "Total B12 can be normal: test homocysteine or MMA too."
         )
     else:
         summary = (
             "Nitrous oxide inactivates B12: total B12 can be normal. Test homocysteine or MMA "
-            "first; with neurological signs start B12 now and refer urgently."
+            "first; with neurological signs start B12 now."
         )
 
     lines = ["**Nitrous oxide use**", ""]
@@ -126,9 +148,9 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             ]
     lines += [
         "Nitrous oxide oxidises the cobalt of B12 and inactivates it, so a patient can have "
-        "functional deficiency with a normal total (or active) B12. NICE NG239: use homocysteine "
-        "as the initial test (MMA is an alternative); advise stopping nitrous oxide; offer B12 "
-        "replacement (IM or oral by preference once neurological features are excluded).",
+        "functional deficiency with a normal total (or active) B12. NICE NG239 advises "
+        "homocysteine as the initial test (MMA also shows functional deficiency), stopping "
+        "nitrous oxide, and B12 replacement (IM or oral by the person's preference).",
         "",
     ]
     if neuro:

@@ -34,7 +34,9 @@ harm from delay this card then also offers the standard regimen (not recommended
 is not available promptly"), with ``any`` selection, and says to take the sample before the
 first dose. With neurological involvement, a megaloblastic picture, a corroborating MMA, or
 no current blood count, treatment must not wait: ``b12-deficiency-untreated`` keeps its card
-and this one only adds the active B12 test and the 1-month review.
+and this one only adds the active B12 test and the 1-month review. When this card does
+supersede ``b12-deficiency-untreated`` it also supersedes ``b12-cause-workup``: deficiency is
+not confirmed yet, so the search for its cause (IF antibodies, H. pylori) waits for active B12.
 
 Not when: not pregnant; total B12 above 350 ng/L / 258 pmol/L, stale, drawn after B12 therapy
 began, or not interpretable, and no B12 treatment starting; an active B12 result exists and no
@@ -54,7 +56,7 @@ from ..findings import (
     Suggestion,
     shorten,
 )
-from ..picture import Band, B12Status, ClinicalPicture, describe, result_value_text
+from ..picture import B12Status, Band, ClinicalPicture, describe, result_value_text
 from ..regimens import recommended_regimen
 from ..sources import NICE_NG239
 from ..vocabulary import Analyte, ConditionKind, DataCategory, Indicator
@@ -179,7 +181,8 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if case_a:
         supersedes.add("b12-indeterminate")
     if supersede_untreated:
-        supersedes.add("b12-deficiency-untreated")
+        # Deficiency is not confirmed yet: looking for its cause comes after active B12.
+        supersedes.update({"b12-deficiency-untreated", "b12-cause-workup"})
     concerns = {m.resource_id for m in p.b12_drafts} | {d.resource_id for d in active_drafts}
     return Finding(
         rule_id=ID,
