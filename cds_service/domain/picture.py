@@ -14,7 +14,7 @@ from functools import cached_property
 
 from .facts import ConditionFact, Facts, LabResult, MedicationExposure
 from .policy import DEFAULT_POLICY, Policy
-from .units import NG_L_TO_PMOL_L, PMOL_L_TO_NG_L, format_number, to_canonical
+from .units import NG_L_TO_PMOL_L, PMOL_L_TO_NG_L, display_unit, format_number, to_canonical
 from .vocabulary import (
     B12_FAMILY,
     MALABSORPTION_CAUSES,
@@ -103,7 +103,7 @@ def describe(result: LabResult) -> str:
 def result_value_text(result: LabResult) -> str:
     if result.value is None:
         return result.text_value or "no value"
-    reported = f"{format_number(result.value)} {result.unit or ''}".strip()
+    reported = f"{format_number(result.value)} {display_unit(result.unit)}".strip()
     if result.analyte is Analyte.TOTAL_B12 and result.unit_recognised:
         if result.unit == "pmol/L":
             other = f"{round(result.value * PMOL_L_TO_NG_L)} ng/L"
@@ -193,10 +193,9 @@ class ClinicalPicture:
 
     @cached_property
     def b12_therapy_start(self) -> datetime | None:
-        """When B12 replacement began: results drawn after it are not diagnostic (NICE).
+        """When B12 replacement first began (the earliest start among B12 products taken).
 
-        Active therapy without a start date counts as started before every result: we cannot
-        show a result predates it, so none may rule deficiency in or out.
+        Active therapy without a start date counts as started before every result.
         """
         starts = []
         for m in self.facts.medications:
@@ -209,8 +208,29 @@ class ClinicalPicture:
         return min(starts) if starts else None
 
     def drawn_on_therapy(self, result: LabResult) -> bool:
-        start = self.b12_therapy_start
-        return start is not None and result.effective >= start
+        """Was B12 replacement running (or recently stopped) when this sample was drawn?
+
+        NICE: take samples before replacement; a result drawn on therapy can never rule
+        deficiency in or out. Active therapy counts from its start (from before every result
+        when its start is unknown). A finished course counts until its end plus the wash-out
+        window (``windows.b12_washout_months``: IM hydroxocobalamin keeps serum B12 raised for
+        months). A course without an end date counts as still running: its end cannot be
+        shown to predate the sample (the safety property "results after B12 therapy started
+        never rule deficiency out" outranks the cost of a missed re-test).
+        """
+        washout = timedelta(days=self.policy.windows.b12_washout_months * DAYS_PER_MONTH)
+        for m in self.facts.medications:
+            if not m.is_b12_product or m.is_draft:
+                continue
+            if m.start is None:
+                if m.active:
+                    return True
+                continue
+            if result.effective < m.start:
+                continue
+            if m.end is None or result.effective <= m.end + washout:
+                return True
+        return False
 
     # --- labs -------------------------------------------------------------------------------
     def results(self, analyte: Analyte) -> tuple[LabResult, ...]:
@@ -424,6 +444,10 @@ class ClinicalPicture:
                 found.append(RiskFactor(label, c.resource_id))
         for c in self.malabsorption:
             found.append(RiskFactor(c.name, c.resource_id))
+        if self.if_antibody_positive is not None:
+            found.append(
+                RiskFactor("intrinsic factor antibody positive", self.if_antibody_positive.resource_id)
+            )
         return tuple(found)
 
 

@@ -75,6 +75,9 @@ class Windows:
     recent_b12_start_days: int = 7
     if_antibody_after_injection_days: int = 14
     im_max_interval_months: int = 3
+    # After a finished course, serum B12 stays raised: results inside this window are not
+    # diagnostic (NICE NG239: take samples before replacement).
+    b12_washout_months: int = 3
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from .codes import (
 )
 from .facts import MedicationExposure
 from .findings import DosePhase, OrderMedication, Regimen, Suggestion
-from .picture import ClinicalPicture
+from .picture import DAYS_PER_MONTH, ClinicalPicture
 from .policy import Formulary
+from .units import format_number
 from .vocabulary import DrugClass, Route
 
 MG = 1000.0  # micrograms
@@ -91,11 +92,11 @@ ORAL_REGIMEN = Regimen(
 )
 
 
-def maintenance_regimen(p: ClinicalPicture) -> Regimen:
+def maintenance_regimen(p: ClinicalPicture, formulary: Formulary | None = None) -> Regimen:
     """Lifelong maintenance (b12-lifelong-therapy): IM every 2 months with neurological
     involvement, every 2-3 months without (BNF); monthly cyanocobalamin on a US formulary."""
     neuro = bool(p.neurological)
-    if p.policy.formulary is Formulary.CYANOCOBALAMIN:
+    if (formulary or p.policy.formulary) is Formulary.CYANOCOBALAMIN:
         return Regimen(
             "im-maintenance", "Cyanocobalamin 1000 mcg IM monthly (maintenance)",
             DrugClass.CYANOCOBALAMIN, RXNORM_CYANOCOBALAMIN_INJECTION, Route.INTRAMUSCULAR,
@@ -114,7 +115,8 @@ def maintenance_regimen(p: ClinicalPicture) -> Regimen:
 
 
 def severe(p: ClinicalPicture) -> bool:
-    """Severe deficiency for the choice of route: anaemia, or total B12 far below the limit."""
+    """Severe enough to rule out oral first-line treatment: anaemia or SCD recorded
+    (NICE NG239 offers oral replacement only without neurological or severe features)."""
     return p.anaemia or p.scd_recorded
 
 
@@ -135,20 +137,31 @@ def treatment_options(p: ClinicalPicture) -> tuple[Suggestion, ...]:
     return tuple(options)
 
 
-def recommended_regimen(p: ClinicalPicture) -> Regimen:
-    return (
-        neurological_regimen(p.policy.formulary) if p.neurological else standard_regimen(p.policy.formulary)
-    )
+def recommended_regimen(p: ClinicalPicture, formulary: Formulary | None = None) -> Regimen:
+    formulary = formulary or p.policy.formulary
+    return neurological_regimen(formulary) if p.neurological else standard_regimen(formulary)
 
 
-def same_schedule_hydroxocobalamin(draft: MedicationExposure) -> Regimen:
-    """Hydroxocobalamin at the schedule of a drafted cyanocobalamin order (cyanocobalamin-renal)."""
-    dose = draft.dose_ug or MG
-    every, unit = _interval(draft.interval_days)
-    dose_text = f"{dose / MG:g} mg" if dose >= MG else f"{dose:g} micrograms"
-    phase = DosePhase(
-        f"{dose_text} IM every {every:g} {_unit_words(unit, every)}", dose, every=every, unit=unit
-    )
+def same_schedule_hydroxocobalamin(m: MedicationExposure) -> Regimen | None:
+    """Hydroxocobalamin IM at the schedule of a drafted parenteral cyanocobalamin order
+    (``cyanocobalamin-renal``): a single dose stays single, a course keeps its count, and
+    frequencies that are not a whole number of days (three times a week) are written as
+    frequency per period. ``None`` when the schedule cannot be copied (no readable interval
+    on a repeated order)."""
+    single = m.count == 1 or (m.interval_days is None and m.count is None)
+    if m.interval_days is None and not single:
+        return None
+    dose = m.dose_ug or MG
+    dose_text = f"{dose / MG:g} mg" if dose >= MG else f"{format_number(dose)} micrograms"
+    if single:
+        phase = DosePhase(f"{dose_text} IM once", dose, count=1)
+    else:
+        frequency, every, unit, words = schedule(m.interval_days)
+        count_text = f", {m.count} doses" if m.count else ""
+        phase = DosePhase(
+            f"{dose_text} IM {words}{count_text}", dose, frequency=frequency, every=every,
+            unit=unit, count=m.count,
+        )
     return _hydroxo(
         "hydroxocobalamin-same-schedule",
         "Hydroxocobalamin instead of cyanocobalamin",
@@ -157,19 +170,28 @@ def same_schedule_hydroxocobalamin(draft: MedicationExposure) -> Regimen:
     )
 
 
-def _interval(days: float | None) -> tuple[float, str]:
-    if not days:
-        return 1.0, "mo"
-    if days >= 28 and round(days / 30.4375, 1).is_integer():
-        return round(days / 30.4375), "mo"
-    if days >= 7 and (days / 7).is_integer():
-        return days / 7, "wk"
-    return days, "d"
-
-
-def _unit_words(unit: str, every: float) -> str:
-    word = {"d": "day", "wk": "week", "mo": "month"}[unit]
-    return word if every == 1 else word + "s"
+def schedule(days: float) -> tuple[int, float, str, str]:
+    """(frequency, period, UCUM unit, words) for an interval between doses in days."""
+    months = days / DAYS_PER_MONTH
+    if days >= 28 and abs(months - round(months)) < 0.05:
+        n = round(months)
+        return 1, n, "mo", "monthly" if n == 1 else f"every {n} months"
+    if days >= 7 and abs(days / 7 - round(days / 7)) < 1e-6:
+        n = round(days / 7)
+        return 1, n, "wk", "weekly" if n == 1 else f"every {n} weeks"
+    per_day = 1 / days
+    if days < 1 and abs(per_day - round(per_day)) < 1e-6:
+        n = round(per_day)
+        return n, 1, "d", f"{n} times a day"
+    per_week = 7 / days
+    if 1 < days < 7 and abs(per_week - round(per_week)) < 1e-6 and abs(days - round(days)) > 1e-6:
+        n = round(per_week)
+        return n, 1, "wk", f"{n} times a week"
+    if abs(days - 1) < 1e-6:
+        return 1, 1, "d", "daily"
+    if abs(days - 2) < 1e-6:
+        return 1, 2, "d", "on alternate days"
+    return 1, days, "d", f"every {format_number(days)} days"
 
 
 def _suggest(regimen: Regimen, *, recommended: bool) -> Suggestion:

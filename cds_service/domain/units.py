@@ -115,13 +115,31 @@ def b12_both_units(ng_per_l: float) -> tuple[float, float]:
     return ng_per_l, ng_per_l * NG_L_TO_PMOL_L
 
 
+_DISPLAY_UNITS = {
+    "mL/min/{1.73_m2}": "mL/min/1.73 m\u00b2",
+    "umol/L": "\u00b5mol/L",
+    "ug/L": "\u00b5g/L",
+    "10*9/L": "\u00d710\u2079/L",
+    "10*3/uL": "\u00d710\u00b3/\u00b5L",
+}
+
+
+def display_unit(unit: str | None) -> str:
+    """A unit as a clinician reads it ("mL/min/1.73 m\u00b2", not the UCUM code)."""
+    if not unit:
+        return ""
+    return _DISPLAY_UNITS.get(unit, unit)
+
+
 def format_number(value: float) -> str:
-    """Clinical display: no trailing zeros, at most one decimal above 10, two below."""
+    """Clinical display without trailing zeros: one decimal from 10, two from 1, three below."""
     if value != value or value in (float("inf"), float("-inf")):
         return str(value)
     if abs(value) >= 10:
         text = f"{value:.1f}"
-    else:
+    elif abs(value) >= 1:
         text = f"{value:.2f}"
+    else:
+        text = f"{value:.3f}"
     text = text.rstrip("0").rstrip(".")
     return text if text not in ("-0", "") else "0"

@@ -41,12 +41,10 @@ results could not be obtained: the card cannot speak of evidence it does not hav
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from ..facts import MedicationExposure
 from ..findings import (
-    DosePhase,
     Finding,
     OrderMedication,
     OverrideReason,
@@ -56,7 +54,7 @@ from ..findings import (
     Suggestion,
     shorten,
 )
-from ..picture import DAYS_PER_MONTH, ClinicalPicture, describe
+from ..picture import ClinicalPicture, describe
 from ..policy import Formulary
 from ..regimens import (
     maintenance_regimen,
@@ -211,65 +209,13 @@ def name_strength_ug(name: str) -> float | None:
 def _replacement(p: ClinicalPicture, m: MedicationExposure) -> tuple[Regimen | None, str]:
     if m.route in (Route.ORAL, Route.SUBLINGUAL):
         if p.b12_therapy:
-            hydroxo_policy = dataclasses.replace(p.policy, formulary=Formulary.HYDROXOCOBALAMIN)
-            return maintenance_regimen(_with_policy(p, hydroxo_policy)), ""
+            return maintenance_regimen(p, Formulary.HYDROXOCOBALAMIN), ""
         if p.neurological:
             return neurological_regimen(Formulary.HYDROXOCOBALAMIN), ""
         return standard_regimen(Formulary.HYDROXOCOBALAMIN), ""
     if not m.route.parenteral:
         return None, "the route of the order is not known, so its schedule cannot be copied."
-    single = m.count == 1 or (m.interval_days is None and m.count is None)
-    if m.interval_days is None and not single:
+    regimen = same_schedule_hydroxocobalamin(m)
+    if regimen is None:
         return None, "the order has no readable dosing interval, so its schedule cannot be copied."
-    return _same_schedule(m, single), ""
-
-
-def _with_policy(p: ClinicalPicture, policy) -> ClinicalPicture:
-    return ClinicalPicture(p.facts, p.now, policy)
-
-
-def _same_schedule(m: MedicationExposure, single: bool) -> Regimen:
-    """``same_schedule_hydroxocobalamin`` with the gaps it leaves filled (see the report):
-    a single dose stays single, a course keeps its count, and frequencies that are not a
-    whole number of days (three times a week) are written as frequency per period."""
-    base = same_schedule_hydroxocobalamin(m)
-    dose = m.dose_ug or 1000.0
-    dose_text = f"{dose / 1000:g} mg" if dose >= 1000 else f"{format_number(dose)} micrograms"
-    if single:
-        phase = DosePhase(f"{dose_text} IM once", dose, count=1)
-    else:
-        frequency, every, unit, words = _schedule(m.interval_days)
-        count_text = f", {m.count} doses" if m.count else ""
-        phase = DosePhase(
-            f"{dose_text} IM {words}{count_text}", dose, frequency=frequency, every=every,
-            unit=unit, count=m.count,
-        )
-    return dataclasses.replace(
-        base,
-        phases=(phase,),
-        text=f"Hydroxocobalamin {phase.text} (in place of the cyanocobalamin order).",
-    )
-
-
-def _schedule(days: float) -> tuple[int, float, str, str]:
-    """(frequency, period, UCUM unit, words) for an interval in days."""
-    months = days / DAYS_PER_MONTH
-    if days >= 28 and abs(months - round(months)) < 0.05:
-        n = round(months)
-        return 1, n, "mo", "monthly" if n == 1 else f"every {n} months"
-    if days >= 7 and abs(days / 7 - round(days / 7)) < 1e-6:
-        n = round(days / 7)
-        return 1, n, "wk", "weekly" if n == 1 else f"every {n} weeks"
-    per_day = 1 / days
-    if days < 1 and abs(per_day - round(per_day)) < 1e-6:
-        n = round(per_day)
-        return n, 1, "d", f"{n} times a day"
-    per_week = 7 / days
-    if 1 < days < 7 and abs(per_week - round(per_week)) < 1e-6 and abs(days - round(days)) > 1e-6:
-        n = round(per_week)
-        return n, 1, "wk", f"{n} times a week"
-    if abs(days - 1) < 1e-6:
-        return 1, 1, "d", "daily"
-    if abs(days - 2) < 1e-6:
-        return 1, 2, "d", "on alternate days"
-    return 1, days, "d", f"every {format_number(days)} days"
+    return regimen, ""
