@@ -15,6 +15,8 @@ from cds_service.domain.codes import RULE_CODE_SYSTEM
 from cds_service.domain.engine import HookKind
 from cds_service.web import create_app
 from tests import fhirjson as fj
+from hooks import registry as registry_
+from tests.builders import NOW as NOW_
 from tests.conftest import sandbox_request
 
 ORIGIN = {"Origin": "https://sandbox.cds-hooks.org"}
@@ -313,3 +315,23 @@ def test_cors_on_success_and_on_errors(client):
     assert client.get("/cds-services", headers=ORIGIN).headers["Access-Control-Allow-Origin"] == "*"
     bad = client.post("/cds-services/b12-order-sign", data="{", content_type="application/json", headers=ORIGIN)
     assert bad.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_evaluation_time_header_is_honoured_in_development_only(client, settings, store):
+    body = folate_request()
+    later = {"CDS-Evaluation-Time": "2028-06-15T12:00:00Z"}  # the B12 result is stale by then
+    assert client.post("/cds-services/b12-order-sign", json=body).get_json()["cards"][0]["indicator"] == "critical"
+    stale = client.post("/cds-services/b12-order-sign", json=body, headers=later).get_json()["cards"]
+    assert all("118" not in c["summary"] for c in stale)
+    from dataclasses import replace
+
+    production = create_app(replace(settings, profile="production"), CdsApplication(registry=registry_(), store=store,
+                                                                                     clock=lambda: NOW_))
+    cards = production.test_client().post("/cds-services/b12-order-sign", json=body, headers=later).get_json()["cards"]
+    assert cards[0]["indicator"] == "critical"
+
+
+def test_bad_evaluation_time_header_is_400(client):
+    response = client.post("/cds-services/b12-order-sign", json=folate_request(),
+                           headers={"CDS-Evaluation-Time": "yesterday", **ORIGIN})
+    assert_outcome(response, 400, "invalid-request")

@@ -5,6 +5,7 @@ come in; the app goes out. ``cds_service`` never imports ``hooks``: the registry
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
@@ -14,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from cds_service.cdshooks.application import CdsApplication
 from cds_service.cdshooks.errors import (
     CdsError,
+    InvalidRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -66,6 +68,22 @@ def _body() -> Any:
     return jsonbody.parse(raw, request.mimetype)
 
 
+EVALUATION_TIME_HEADER = "CDS-Evaluation-Time"
+
+
+def _evaluation_time() -> datetime | None:
+    """Development profile only: evaluate "as of" a fixed time, so that a scenario's
+    request.json gives its expected.json on any day. Ignored in production."""
+    value = request.headers.get(EVALUATION_TIME_HEADER)
+    if not value or not current_app.extensions["cds_settings"].development:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(f"{EVALUATION_TIME_HEADER}: expected an ISO 8601 date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def _routes(app: Flask) -> None:
     @app.get("/cds-services")
     def discovery() -> Response:
@@ -75,7 +93,8 @@ def _routes(app: Flask) -> None:
     def invoke(service_id: str) -> Response:
         core = _core()
         core.service(service_id)  # 404 before reading the body
-        return jsonify(core.invoke(service_id, _body(), client=g.get("cds_client")))
+        now = _evaluation_time()
+        return jsonify(core.invoke(service_id, _body(), now=now, client=g.get("cds_client")))
 
     @app.post("/cds-services/<service_id>/feedback")
     def feedback(service_id: str) -> Response:
