@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from .vocabulary import Analyte, ConditionKind, DrugClass
 
@@ -201,15 +202,23 @@ def classify_drug_codes(codings: Iterable[tuple[str | None, str | None]]) -> set
     return found
 
 
-def classify_drug_name(name: str) -> set[DrugClass]:
-    """Ingredient-name fallback, case-insensitive. Combination products give several classes."""
+def classify_drug_name(name: str) -> frozenset[DrugClass]:
+    """Ingredient-name fallback, case-insensitive. Combination products give several classes.
+
+    Cached: product names are a small vocabulary that recurs across every request.
+    """
+    return _classify_drug_name(name)
+
+
+@lru_cache(maxsize=8192)
+def _classify_drug_name(name: str) -> frozenset[DrugClass]:
     found = {drug for pattern, drug in _DRUG_NAMES if pattern.search(name)}
     if DrugClass.FOLIC_ACID in found and (
         DrugClass.FOLINIC_ACID in found or DrugClass.METHYLFOLATE in found
     ):
         if not re.search(r"\bfolic acid\b", name, re.IGNORECASE):
             found.discard(DrugClass.FOLIC_ACID)
-    return found
+    return frozenset(found)
 
 
 # --- Conditions (RULES.md section 5, "SNOMED CT / ICD-10-CM") --------------------------------
@@ -322,6 +331,12 @@ _CONDITION_NAMES: tuple[tuple[re.Pattern[str], ConditionKind], ...] = tuple(
 )
 
 
+@lru_cache(maxsize=8192)
+def _condition_name_kinds(text: str) -> frozenset[ConditionKind]:
+    return frozenset(kind for pattern, kind in _CONDITION_NAMES if pattern.search(text))
+
+
+@lru_cache(maxsize=8192)
 def _icd_kind(code: str) -> ConditionKind | None:
     compact = code.replace(".", "").upper()
     best: tuple[int, ConditionKind] | None = None
@@ -347,7 +362,7 @@ def classify_condition(
                 found.add(kind)
     for text in texts:
         if text:
-            found.update(kind for pattern, kind in _CONDITION_NAMES if pattern.search(text))
+            found.update(_condition_name_kinds(text))
     if ConditionKind.MEGALOBLASTIC_ANAEMIA in found:
         found.add(ConditionKind.ANAEMIA)
     if ConditionKind.PERNICIOUS_ANAEMIA in found:

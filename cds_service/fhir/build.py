@@ -1,11 +1,15 @@
 """Domain actions -> FHIR R4 resources a clinician can accept with one click.
 
 Every resource built here is validated with fhir.resources.R4B before it leaves (a bug here
-must fail loudly in tests, not reach an EHR).
+must fail loudly in tests, not reach an EHR). A resource depends only on the (frozen) regimen
+or lab order and the patient, so each shape is validated once and cached; the patient is
+filled into a fresh copy per card.
 """
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import Any
 
 from cds_service.domain.codes import LOINC, RXNORM, SNOMED, UCUM
@@ -56,14 +60,32 @@ def _timing(phase: DosePhase) -> dict[str, Any]:
     return {"repeat": repeat}
 
 
+_PATIENT = "Patient/{patient}"
+
+
+def _for_patient(template: str, patient_id: str) -> dict[str, Any]:
+    resource = json.loads(template)
+    resource["subject"] = {"reference": f"Patient/{patient_id}"}
+    return resource
+
+
 def medication_request(regimen: Regimen, patient_id: str) -> dict[str, Any]:
+    return _for_patient(_medication_request(regimen), patient_id)
+
+
+def service_request(order: OrderLab, patient_id: str) -> dict[str, Any]:
+    return _for_patient(_service_request(order), patient_id)
+
+
+@lru_cache(maxsize=256)
+def _medication_request(regimen: Regimen) -> str:
     code, display = regimen.rxnorm
     route_code, route_display = ROUTE_CODES[regimen.route]
     resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "status": "draft",
         "intent": "proposal",
-        "subject": {"reference": f"Patient/{patient_id}"},
+        "subject": {"reference": _PATIENT},
         "medicationCodeableConcept": {
             "coding": [{"system": RXNORM, "code": code, "display": display}],
             "text": display,
@@ -84,10 +106,11 @@ def medication_request(regimen: Regimen, patient_id: str) -> dict[str, Any]:
         "note": [{"text": regimen.text}],
     }
     validate(resource)
-    return resource
+    return json.dumps(resource)
 
 
-def service_request(order: OrderLab, patient_id: str) -> dict[str, Any]:
+@lru_cache(maxsize=256)
+def _service_request(order: OrderLab) -> str:
     resource: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "draft",
@@ -103,9 +126,9 @@ def service_request(order: OrderLab, patient_id: str) -> dict[str, Any]:
             "coding": [{"system": LOINC, "code": order.loinc, "display": order.display}],
             "text": order.display,
         },
-        "subject": {"reference": f"Patient/{patient_id}"},
+        "subject": {"reference": _PATIENT},
     }
     if order.note:
         resource["note"] = [{"text": order.note}]
     validate(resource)
-    return resource
+    return json.dumps(resource)

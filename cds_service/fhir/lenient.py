@@ -1,6 +1,6 @@
 """Repairs for what real clients send (shared/cds-hooks/PROTOCOL.md, "Be lenient").
 
-Applied to a *copy* of a raw resource before it is modelled with fhir.resources.R4B:
+Applied to a shallow copy of a raw resource before it is read (the input is never mutated):
 - ``category`` sent as one object instead of an array (the public sandbox does this);
 - DSTU2 ``MedicationOrder`` (the sandbox's default server) reshaped as an R4 MedicationRequest;
 - draft orders without ``subject`` / ``intent``: they are, by definition, orders for this patient.
@@ -8,7 +8,6 @@ Applied to a *copy* of a raw resource before it is modelled with fhir.resources.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 _LIST_FIELDS = {
@@ -30,7 +29,7 @@ _DSTU2_STATUS = {
 
 
 def repair(resource: dict[str, Any], *, patient_ref: str | None = None, draft: bool = False) -> dict[str, Any]:
-    data = copy.deepcopy(resource)
+    data = dict(resource)
     if data.get("resourceType") == "MedicationOrder":
         data = _medication_order_to_request(data)
     for field in _LIST_FIELDS.get(data.get("resourceType", ""), ()):

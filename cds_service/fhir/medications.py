@@ -1,7 +1,6 @@
-"""Medication facts from R4B MedicationStatement / MedicationRequest models.
+"""Medication details from R4 JSON: route, dose per administration in micrograms, interval.
 
-Dose per administration in micrograms and the interval between administrations are derived
-from the first dosage instruction; when the dose is counted in tablets or millilitres the
+Read from the first dosage instruction; when the dose is counted in tablets or millilitres the
 strength is read from the product name ("Folic acid 5 MG Oral Tablet", "1000 MCG/ML").
 """
 
@@ -10,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cds_service.domain.units import normalise_unit
 from cds_service.domain.vocabulary import Route
+
+from .jsonread import array, codings, number, obj, positive_int, string
 
 SNOMED_ROUTES = {
     "26643006": Route.ORAL,
@@ -33,23 +33,33 @@ _ROUTE_WORDS = (
 )
 _MASS_TO_UG = {"ug": 1.0, "mg": 1000.0, "g": 1_000_000.0}
 _STRENGTH = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(MCG|UG|µG|μG|MG|G)\b(?:\s*/\s*(?:(\d+(?:\.\d+)?)\s*)?(ML))?", re.I
+    r"(\d+(?:\.\d+)?)\s*(MCG|UG|\u00b5G|\u03bcG|MG|G)\b(?:\s*/\s*(?:(\d+(?:\.\d+)?)\s*)?(ML))?", re.I
 )
-_PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.4375, "a": 365.25}
-_TIMING_CODES = {"QD": 1.0, "AM": 1.0, "PM": 1.0, "BID": 0.5, "TID": 1 / 3, "QID": 0.25, "QOD": 2.0, "WK": 7.0, "MO": 30.4375}
+_PERIOD_DAYS = {
+    "s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.4375, "a": 365.25,
+}
+_TIMING_CODES = {
+    "QD": 1.0, "AM": 1.0, "PM": 1.0, "BID": 0.5, "TID": 1 / 3, "QID": 0.25, "QOD": 2.0,
+    "WK": 7.0, "MO": 30.4375,
+}
 
 
-def route_of(dosage: Any, name: str) -> Route:
-    route = getattr(dosage, "route", None) if dosage is not None else None
+def _mass_key(unit: str) -> str:
+    return unit.strip().lower().replace("\u00b5", "u").replace("\u03bc", "u").replace("mcg", "ug")
+
+
+def route_of(dosage: dict[str, Any] | None, name: str) -> Route:
+    route = obj(dosage, "route") if dosage else None
     if route is not None:
-        for coding in route.coding or []:
-            if coding.code in SNOMED_ROUTES:
-                return SNOMED_ROUTES[coding.code]
-        texts = [route.text or ""] + [c.display or "" for c in route.coding or []]
+        found = codings(route)
+        for _, code, _ in found:
+            if code in SNOMED_ROUTES:
+                return SNOMED_ROUTES[code]
+        words = [string(route, "text") or ""] + [display or "" for _, _, display in found]
         for pattern, value in _ROUTE_WORDS:
-            if any(pattern.search(t) for t in texts):
+            if any(pattern.search(w) for w in words):
                 return value
-    text = getattr(dosage, "text", None) if dosage is not None else None
+    text = string(dosage, "text") if dosage else None
     for source in (text or "", name):
         for pattern, value in _ROUTE_WORDS:
             if pattern.search(source):
@@ -63,8 +73,7 @@ def strength_ug(name: str) -> tuple[float, bool] | None:
     if not match:
         return None
     amount, unit, per_volume, ml = match.groups()
-    unit = normalise_unit(unit.lower().replace("µ", "u").replace("μ", "u").replace("mcg", "ug"))
-    factor = _MASS_TO_UG.get(unit)
+    factor = _MASS_TO_UG.get(_mass_key(unit))
     if factor is None:
         return None
     value = float(amount) * factor
@@ -73,46 +82,49 @@ def strength_ug(name: str) -> tuple[float, bool] | None:
     return value, bool(ml)
 
 
-def dose_ug_of(dosage: Any, name: str) -> float | None:
-    if dosage is None:
+def dose_ug_of(dosage: dict[str, Any] | None, name: str) -> float | None:
+    if not dosage:
         return None
-    for dose_rate in dosage.doseAndRate or []:
-        quantity = dose_rate.doseQuantity
-        if quantity is None and dose_rate.doseRange is not None:
-            quantity = dose_rate.doseRange.low
-        if quantity is None or quantity.value is None:
+    for dose_rate in array(dosage, "doseAndRate"):
+        quantity = obj(dose_rate, "doseQuantity")
+        if quantity is None:
+            dose_range = obj(dose_rate, "doseRange")
+            quantity = obj(dose_range, "low") if dose_range else None
+        if quantity is None:
             continue
-        amount = float(quantity.value)
-        unit = (quantity.code or quantity.unit or "").strip()
-        key = unit.lower().replace("µ", "u").replace("μ", "u").replace("mcg", "ug")
+        amount = number(quantity, "value")
+        if amount is None:
+            continue
+        key = _mass_key(string(quantity, "code") or string(quantity, "unit") or "")
         if key in _MASS_TO_UG:
             return amount * _MASS_TO_UG[key]
         strength = strength_ug(name)
         if strength is None:
             return None
         per_unit, per_ml = strength
-        if per_ml and key in ("ml", "milliliter", "millilitre"):
-            return amount * per_unit
-        if not per_ml and key not in ("ml",):
-            # Tablets, capsules, "{pill}", "1" and friends: count x strength.
-            return amount * per_unit
+        if per_ml:
+            return amount * per_unit if key in ("ml", "milliliter", "millilitre") else None
+        # Tablets, capsules, "{pill}", "1" and friends: count x strength.
+        return amount * per_unit
     return None
 
 
-def interval_days_of(dosage: Any) -> tuple[float | None, int | None]:
+def interval_days_of(dosage: dict[str, Any] | None) -> tuple[float | None, int | None]:
     """(days between administrations, number of administrations) from ``timing``."""
-    timing = getattr(dosage, "timing", None) if dosage is not None else None
+    timing = obj(dosage, "timing") if dosage else None
     if timing is None:
         return None, None
-    repeat = timing.repeat
-    count = int(repeat.count) if repeat is not None and repeat.count is not None else None
-    if repeat is not None and repeat.period is not None and repeat.periodUnit in _PERIOD_DAYS:
-        frequency = repeat.frequency or 1
-        period_days = float(repeat.period) * _PERIOD_DAYS[repeat.periodUnit]
-        if frequency > 0 and period_days > 0:
-            return period_days / frequency, count
-    if timing.code is not None:
-        for coding in timing.code.coding or []:
-            if coding.code and coding.code.upper() in _TIMING_CODES:
-                return _TIMING_CODES[coding.code.upper()], count
+    repeat = obj(timing, "repeat")
+    count = positive_int(repeat, "count") if repeat else None
+    if repeat:
+        period = number(repeat, "period")
+        unit = string(repeat, "periodUnit")
+        if period is not None and unit in _PERIOD_DAYS:
+            frequency = positive_int(repeat, "frequency") or 1
+            period_days = period * _PERIOD_DAYS[unit]
+            if period_days > 0:
+                return period_days / frequency, count
+    for _, code, _ in codings(obj(timing, "code")):
+        if code and code.upper() in _TIMING_CODES:
+            return _TIMING_CODES[code.upper()], count
     return None, count
