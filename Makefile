@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean scenarios
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,7 @@ lint: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
+
+# Rewrite fixtures/scenarios/ from tests/scenarios/definitions.py (the tests run it with --check).
+scenarios: $(VENV)/.installed
+	$(BIN)/python -m tests.scenarios.build

@@ -7,6 +7,7 @@ speaks of it speaks of the same evidence. Pure: no clock, no I/O.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -28,8 +29,30 @@ from .vocabulary import (
 DAYS_PER_MONTH = 30.4375
 
 
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day ``months`` calendar months later (clamped to the month's last day)."""
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
 def months_between(start: datetime, end: datetime) -> float:
-    return (end - start).total_seconds() / 86400 / DAYS_PER_MONTH
+    """Calendar months, with the part-month as a fraction: 15 Feb -> 15 Jun is 4.0.
+
+    Clinical windows are said in calendar months ("metformin for 4 months"); dates are
+    compared by calendar day, so a date-only start counts from its day, not its midnight.
+    """
+    start_day, end_day = start.date(), end.date()
+    if end_day < start_day:
+        return -months_between(end, start)
+    whole = (end_day.year - start_day.year) * 12 + end_day.month - start_day.month
+    anchor = add_months(start, whole).date()
+    if anchor > end_day:
+        whole -= 1
+        anchor = add_months(start, whole).date()
+    following = add_months(start, whole + 1).date()
+    return whole + (end_day - anchor).days / (following - anchor).days
 
 
 class Band(Enum):
@@ -106,16 +129,28 @@ def result_value_text(result: LabResult) -> str:
     reported = f"{format_number(result.value)} {display_unit(result.unit)}".strip()
     if result.analyte is Analyte.TOTAL_B12 and result.unit_recognised:
         if result.unit == "pmol/L":
-            other = f"{round(result.value * PMOL_L_TO_NG_L)} ng/L"
+            other = f"{_converted(result.value * PMOL_L_TO_NG_L)} ng/L"
         else:
             ng_l = result.canonical_value
-            other = f"{round(ng_l * NG_L_TO_PMOL_L)} pmol/L"
+            other = f"{_converted(ng_l * NG_L_TO_PMOL_L)} pmol/L"
             if result.unit != "ng/L":
                 other = f"{format_number(ng_l)} ng/L, {other}"
         return f"{reported} ({other})"
     if result.analyte is Analyte.MMA and result.unit_recognised and result.unit != "nmol/L":
         return f"{reported} ({format_number(result.canonical_value)} nmol/L)"
     return reported
+
+
+#: Limits of the NICE pairs in both units: a converted value is never rounded onto one
+#: ("179.9 ng/L (133 pmol/L)" would read as indeterminate in the other unit).
+_LIMITS = {133, 258, 180, 350}
+
+
+def _converted(value: float) -> str:
+    whole = round(value)
+    if whole in _LIMITS and abs(value - whole) >= 0.05:
+        return format_number(value)
+    return str(whole)
 
 
 @dataclass(frozen=True)
@@ -158,10 +193,14 @@ class ClinicalPicture:
     # --- time -----------------------------------------------------------------------------
     @cached_property
     def window_start(self) -> datetime:
-        return self.now - timedelta(days=self.policy.windows.lookback_months * DAYS_PER_MONTH)
+        return add_months(self.now, -self.policy.windows.lookback_months)
 
     def is_current(self, result: LabResult) -> bool:
         return self.window_start <= result.effective <= self.now + timedelta(days=1)
+
+    def days_since(self, moment: datetime) -> int:
+        """Whole calendar days from ``moment`` to now (a date-only start counts from its day)."""
+        return (self.now.date() - moment.date()).days
 
     def months_on(self, medication: MedicationExposure) -> float | None:
         if medication.start is None:
@@ -218,7 +257,7 @@ class ClinicalPicture:
         shown to predate the sample (the safety property "results after B12 therapy started
         never rule deficiency out" outranks the cost of a missed re-test).
         """
-        washout = timedelta(days=self.policy.windows.b12_washout_months * DAYS_PER_MONTH)
+        washout_months = self.policy.windows.b12_washout_months
         for m in self.facts.medications:
             if not m.is_b12_product or m.is_draft:
                 continue
@@ -228,7 +267,7 @@ class ClinicalPicture:
                 continue
             if result.effective < m.start:
                 continue
-            if m.end is None or result.effective <= m.end + washout:
+            if m.end is None or result.effective <= add_months(m.end, washout_months):
                 return True
         return False
 

@@ -92,6 +92,28 @@ ORAL_REGIMEN = Regimen(
 )
 
 
+#: After bariatric surgery: 1 mg oral daily indefinitely (AAFP 2017) or 1000 micrograms IM
+#: monthly (ASMBS 2016).
+BARIATRIC_ORAL = Regimen(
+    "bariatric-oral",
+    "Oral cyanocobalamin 1 mg daily, lifelong (post-bariatric)",
+    DrugClass.CYANOCOBALAMIN,
+    RXNORM_CYANOCOBALAMIN_ORAL_1000,
+    Route.ORAL,
+    (DosePhase("1000 micrograms by mouth once daily, indefinitely", MG),),
+    "Cyanocobalamin 1 mg (1000 micrograms) by mouth daily, indefinitely (AAFP 2017).",
+)
+BARIATRIC_IM = Regimen(
+    "bariatric-im",
+    "Cyanocobalamin 1000 mcg IM monthly, lifelong (post-bariatric)",
+    DrugClass.CYANOCOBALAMIN,
+    RXNORM_CYANOCOBALAMIN_INJECTION,
+    Route.INTRAMUSCULAR,
+    (DosePhase("1000 micrograms IM monthly, indefinitely", MG, every=1, unit="mo"),),
+    "Cyanocobalamin 1000 micrograms IM monthly, indefinitely (ASMBS 2016).",
+)
+
+
 def maintenance_regimen(p: ClinicalPicture, formulary: Formulary | None = None) -> Regimen:
     """Lifelong maintenance (b12-lifelong-therapy): IM every 2 months with neurological
     involvement, every 2-3 months without (BNF); monthly cyanocobalamin on a US formulary."""

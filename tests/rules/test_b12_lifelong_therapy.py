@@ -176,3 +176,14 @@ def test_silences_screening_for_the_same_patient():
     findings, failed = run_rules(p, (b12_screening_due, rule))
     assert [f.rule_id for f in findings] == ["b12-lifelong-therapy"]
     assert failed == ()
+
+
+def test_post_bariatric_offers_the_post_bariatric_regimens_oral_recommended():
+    from cds_service.domain.findings import OrderMedication
+    from tests.builders import ConditionKind, condition, run
+
+    finding = run(rule, condition(ConditionKind.BARIATRIC_SURGERY))
+    keys = [(a.regimen.key, s.is_recommended) for s in finding.suggestions for a in s.actions
+            if isinstance(a, OrderMedication)]
+    assert keys == [("bariatric-oral", True), ("bariatric-im", False)]
+    assert finding.summary.endswith(": start it.")

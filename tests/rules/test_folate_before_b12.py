@@ -155,7 +155,35 @@ def test_no_b12_result_with_macrocytosis_is_warning_and_suggests_a_b12_test():
     (test,) = actions(finding, OrderLab)
     assert test.loinc == "2132-9"
     assert "before any B12 is given" in test.note
-    assert [s.is_recommended for s in finding.suggestions] == [True, False, True]
+    # The test is the recommended step: accepting everything must not start B12 unsampled.
+    assert [s.is_recommended for s in finding.suggestions] == [False, False, True]
+
+
+def test_b12_labs_that_could_not_be_retrieved_still_give_a_warning():
+    finding = run(rule, folic_acid_draft(), missing=frozenset({DataCategory.B12_LABS}))
+    assert finding.indicator is Indicator.WARNING
+    assert actions(finding, OrderLab)[0].loinc == "2132-9"
+
+
+def test_no_b12_result_and_nothing_missing_without_macrocytosis_is_silent():
+    assert run(rule, folic_acid_draft(), missing=frozenset()) is None
+
+
+def test_indeterminate_b12_recommends_the_test_not_the_treatment():
+    finding = run(rule, b12(250), folic_acid_draft())
+    treatment = [s for s in finding.suggestions if any(isinstance(a, OrderMedication) for a in s.actions)]
+    assert treatment and not treatment[0].is_recommended
+    assert any(s.is_recommended for s in finding.suggestions if s not in treatment)
+
+
+def test_pregnancy_with_low_total_b12_only_confirms_with_active_b12_and_silences_pregnancy_b12():
+    finding = run(rule, b12(150), folic_acid_draft(0.4), condition(ConditionKind.PREGNANCY))
+    assert finding.indicator is Indicator.WARNING
+    assert "pregnancy-b12" in finding.supersedes
+    tests = [a.loinc for a in actions(finding, OrderLab)]
+    assert tests == ["72160-5"]
+    treatment = [s for s in finding.suggestions if any(isinstance(a, OrderMedication) for a in s.actions)]
+    assert not treatment[0].is_recommended
 
 
 def test_no_b12_result_with_paraesthesia_is_warning_with_neurological_regimen():

@@ -32,7 +32,7 @@ from __future__ import annotations
 from ..facts import MedicationExposure
 from ..findings import Finding, OrderMedication, SelectionBehavior, Suggestion
 from ..picture import B12Status, ClinicalPicture, describe
-from ..regimens import maintenance_regimen
+from ..regimens import BARIATRIC_IM, BARIATRIC_ORAL, maintenance_regimen
 from ..sources import AAFP_2017, ASMBS_2016, NICE_NG239
 from ..vocabulary import MALABSORPTION_CAUSES, ConditionKind, DataCategory, Indicator
 
@@ -80,7 +80,11 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         if len(summary) > 139:
             summary = f"{subject} {verb} lifelong B12: keep treatment going."
     else:
-        summary = f"{subject} {verb} lifelong B12, but no B12 treatment is recorded: restart it."
+        ever = any(m.is_b12_product and not m.is_draft for m in p.facts.medications)
+        summary = (
+            f"{subject} {verb} lifelong B12, but no B12 treatment is recorded: "
+            f"{'restart' if ever else 'start'} it."
+        )
         if len(summary) > 139:
             summary = f"{subject} {verb} lifelong B12: keep treatment going."
     if len(summary) > 139:
@@ -89,19 +93,24 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     bariatric = ConditionKind.BARIATRIC_SURGERY in causes
     source = ASMBS_2016 if bariatric else NICE_NG239
     regimen = maintenance_regimen(p)
+    if bariatric and not p.neurological:
+        # Post-bariatric maintenance (AAFP 2017 oral daily; ASMBS 2016 IM monthly).
+        options = (
+            Suggestion(f"Order {BARIATRIC_ORAL.label}", (OrderMedication(BARIATRIC_ORAL, BARIATRIC_ORAL.text),),
+                       is_recommended=True),
+            Suggestion(f"Order {BARIATRIC_IM.label}", (OrderMedication(BARIATRIC_IM, BARIATRIC_IM.text),)),
+        )
+    else:
+        options = (
+            Suggestion(f"Order {regimen.label}", (OrderMedication(regimen, regimen.text),), is_recommended=True),
+        )
     return Finding(
         rule_id=ID,
         indicator=Indicator.WARNING,
         summary=summary,
         detail=_detail(p, causes, stops if stopping else (), regimen.text, bariatric),
         source=source,
-        suggestions=(
-            Suggestion(
-                f"Order {regimen.label}",
-                (OrderMedication(regimen, regimen.text),),
-                is_recommended=True,
-            ),
-        ),
+        suggestions=options,
         selection_behavior=SelectionBehavior.AT_MOST_ONE,
         concerns=frozenset(m.resource_id for m in stops) if stopping else frozenset(),
         supersedes=SUPERSEDES,

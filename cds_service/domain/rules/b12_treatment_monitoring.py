@@ -35,7 +35,6 @@ window or has no start date): that is maintenance, not a start.
 
 from __future__ import annotations
 
-from datetime import timedelta
 
 from ..codes import LOINC_CBC, LOINC_DISPLAY, LOINC_POTASSIUM, LOINC_RETICULOCYTES
 from ..facts import MedicationExposure
@@ -173,7 +172,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
 
 
 def _recent_starts(p: ClinicalPicture) -> tuple[MedicationExposure, ...]:
-    since = p.now - timedelta(days=p.policy.windows.recent_b12_start_days)
+    window = p.policy.windows.recent_b12_start_days
     return tuple(
         m
         for m in p.facts.medications
@@ -181,14 +180,15 @@ def _recent_starts(p: ClinicalPicture) -> tuple[MedicationExposure, ...]:
         and not m.is_draft
         and m.route.parenteral
         and m.start is not None
-        and since <= m.start <= p.now
+        and 0 <= p.days_since(m.start) <= window
     )
 
 
 def _established_parenteral(p: ClinicalPicture) -> bool:
-    since = p.now - timedelta(days=p.policy.windows.recent_b12_start_days)
+    window = p.policy.windows.recent_b12_start_days
     return any(
-        m.route.parenteral and (m.start is None or m.start < since) for m in p.b12_therapy
+        m.route.parenteral and (m.start is None or p.days_since(m.start) > window)
+        for m in p.b12_therapy
     )
 
 

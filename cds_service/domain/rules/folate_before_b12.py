@@ -150,7 +150,10 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     unknown = status is B12Status.UNKNOWN
     if status is B12Status.UNLIKELY:
         return None
-    if unknown and not (p.macrocytosis is not None or p.neurological):
+    # B12 results or blood counts that could not be retrieved leave macrocytosis unknown, not
+    # absent: a folate order must still get its warning (PROTOCOL.md, "Prefetch").
+    data_missing = bool({DataCategory.B12_LABS, DataCategory.BLOOD_COUNTS} & p.facts.missing)
+    if unknown and not (p.macrocytosis is not None or p.neurological or data_missing):
         return None
 
     prophylaxis = {m.resource_id for m in folates if _ntd_prophylaxis(p, m)}
@@ -167,7 +170,19 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         indicator = Indicator.CRITICAL
 
     test_drafts = [d for d in p.facts.draft_labs if d.analytes & _B12_TESTS]
-    suggestions = [_treatment(p, unknown, recommended=not methotrexate)]
+    # In pregnancy a low *total* B12 alone is not proof (it falls physiologically): confirm
+    # with active B12 first unless neurological signs make waiting unsafe (NICE NG239).
+    confirm_in_pregnancy = (
+        p.pregnant
+        and status is B12Status.DEFICIENT
+        and p.b12.active is None
+        and not p.neurological
+        and Analyte.ACTIVE_B12 not in {a for d in p.facts.draft_labs for a in d.analytes}
+    )
+    # Treatment is the recommended step only when deficiency is established; otherwise the
+    # test is, so that accepting everything never starts B12 before the sample is drawn.
+    treat_first = status.is_deficient and not methotrexate and not confirm_in_pregnancy
+    suggestions = [_treatment(p, not status.is_deficient, recommended=treat_first)]
     if not methotrexate:
         suggestions += [
             _removal(m) for m in folates if m.is_draft and m.resource_id not in prophylaxis
@@ -177,8 +192,14 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if status is B12Status.INDETERMINATE:
         # This card silences b12-indeterminate, so it carries its second-line test.
         suggestions += _second_line_test(p)
+    if confirm_in_pregnancy:
+        suggestions.append(_active_b12_test())
 
     supersedes = _SUPERSEDES - _WARNING_CARDS_KEPT_FOR_METHOTREXATE if methotrexate else _SUPERSEDES
+    if p.pregnant:
+        # One card for B12 in a pregnant patient on folate: this one carries the active B12
+        # confirmation that pregnancy-b12 would ask for.
+        supersedes = supersedes | {"pregnancy-b12"}
     return Finding(
         rule_id=ID,
         indicator=indicator,
@@ -266,6 +287,23 @@ def _b12_test() -> Suggestion:
     )
 
 
+def _active_b12_test() -> Suggestion:
+    label = "Order active B12 (holotranscobalamin)"
+    return Suggestion(
+        label,
+        (
+            OrderLab(
+                LOINC_ACTIVE_B12, LOINC_DISPLAY[LOINC_ACTIVE_B12], label[6:],
+                note=(
+                    "Total B12 falls in pregnancy: NICE NG239 recommends active B12 to confirm "
+                    "deficiency. Draw before any B12 is given."
+                ),
+            ),
+        ),
+        is_recommended=True,
+    )
+
+
 def _second_line_test(p: ClinicalPicture) -> list[Suggestion]:
     drafted = {a for d in p.facts.draft_labs for a in d.analytes}
     note = "Draw before any B12 is given."
@@ -319,7 +357,10 @@ def _summary(
         if methotrexate:
             return shorten(f"{_drug_name(first)} with weekly methotrexate, {none}: check B12")
         action = "address B12 at the same time" if prophylaxis else "test B12 first"
-        return shorten(f"{drug}, {none} and {_unknown_trigger(p)}: {action}")
+        trigger = _unknown_trigger(p)
+        if trigger is None:  # data missing, no known trigger: the missing data is the reason
+            return shorten(f"{drug}, {none}: {action}")
+        return shorten(f"{drug}, {none} and {trigger}: {action}")
     if prophylaxis:
         action = "address B12 at the same time"
     elif status.is_deficient:
@@ -336,12 +377,14 @@ def _summary(
     return shorten(text)
 
 
-def _unknown_trigger(p: ClinicalPicture) -> str:
+def _unknown_trigger(p: ClinicalPicture) -> str | None:
     if p.macrocytosis is not None:
         return f"MCV {result_value_text(p.macrocytosis)}"
     wanted = p.policy.neurological_involvement
     kinds = sorted((k for c in p.neurological for k in c.kinds & wanted), key=lambda k: k.value)
     definite = [k for k in kinds if k not in POSSIBLE_NEUROLOGICAL]
+    if not kinds:
+        return None
     return f"{(definite or kinds)[0].value} recorded"
 
 

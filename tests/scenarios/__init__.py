@@ -1,0 +1,2 @@
+"""Clinical scenarios: ``definitions`` describes them in Python, ``build`` writes
+``fixtures/scenarios/<slug>/`` (ARCHITECTURE.md, "Fixtures are scenarios")."""
