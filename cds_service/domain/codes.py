@@ -154,6 +154,13 @@ ATC_PREFIXES: dict[str, DrugClass] = {
     "N01AX13": DrugClass.NITROUS_OXIDE,
     "J01": DrugClass.ANTIBIOTIC,  # antibacterials for systemic use (assay interference)
 }
+#: A10BD combinations without metformin (WHO ATC index): phenformin + sulfonylureas,
+#: glimepiride + rosiglitazone / pioglitazone, pioglitazone + alogliptin / sitagliptin,
+#: empagliflozin + linagliptin, saxagliptin + dapagliflozin, sitagliptin + ertugliflozin.
+#: The bare prefix made them metformin and so a B12 screening risk factor they are not.
+ATC_NOT_METFORMIN = frozenset(
+    {"A10BD01", "A10BD04", "A10BD06", "A10BD09", "A10BD12", "A10BD19", "A10BD21", "A10BD24"}
+)
 
 _DRUG_NAMES: tuple[tuple[re.Pattern[str], DrugClass], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), drug)
@@ -196,8 +203,11 @@ def classify_drug_codes(codings: Iterable[tuple[str | None, str | None]]) -> set
             if drug:
                 found.add(drug)
         elif system == ATC:
+            atc = code.strip().upper()
             for prefix, drug in ATC_PREFIXES.items():
-                if code.upper().startswith(prefix):
+                if atc.startswith(prefix):
+                    if drug is DrugClass.METFORMIN and atc in ATC_NOT_METFORMIN:
+                        continue
                     found.add(drug)
     return found
 
@@ -319,7 +329,8 @@ _CONDITION_NAMES: tuple[tuple[re.Pattern[str], ConditionKind], ...] = tuple(
         (r"chronic kidney disease|\bckd\b|chronic renal (failure|insufficiency)",
          ConditionKind.CKD),
         (r"dialysis", ConditionKind.DIALYSIS),
-        (r"^(normal )?pregnan|\bpregnancy\b|\bpregnant\b", ConditionKind.PREGNANCY),
+        (r"^(normal )?pregnan|\bpregnancy\b|(?<!not )(?<!non-)\bpregnant\b",
+         ConditionKind.PREGNANCY),
         (r"planning (a )?pregnancy|pre-?conception|trying to conceive",
          ConditionKind.PRECONCEPTION),
         (r"c(o)?eliac", ConditionKind.COELIAC),
@@ -333,7 +344,12 @@ _CONDITION_NAMES: tuple[tuple[re.Pattern[str], ConditionKind], ...] = tuple(
 
 @lru_cache(maxsize=8192)
 def _condition_name_kinds(text: str) -> frozenset[ConditionKind]:
-    return frozenset(kind for pattern, kind in _CONDITION_NAMES if pattern.search(text))
+    found = {kind for pattern, kind in _CONDITION_NAMES if pattern.search(text)}
+    if ConditionKind.PRECONCEPTION in found:
+        # "Planning a pregnancy" names pre-conception, not a pregnancy (the pregnancy pattern
+        # also matched it, and pregnancy-b12 / the folic-acid exception then misread it).
+        found.discard(ConditionKind.PREGNANCY)
+    return frozenset(found)
 
 
 @lru_cache(maxsize=8192)

@@ -34,10 +34,15 @@ _ALIASES = {
     "10*3/ul": "10*3/uL",
     "10^3/ul": "10*3/uL",
     "x10^3/ul": "10*3/uL",
+    # "x10E3/uL", "x10E9/L": how several US laboratories print these counts.
+    "10e3/ul": "10*3/uL",
+    "x10e3/ul": "10*3/uL",
     "k/ul": "10*3/uL",
     "10*9/l": "10*9/L",
     "10^9/l": "10*9/L",
     "x10^9/l": "10*9/L",
+    "10e9/l": "10*9/L",
+    "x10e9/l": "10*9/L",
     "%": "%",
     "l/l": "L/L",
     "ml/min/{1.73_m2}": "mL/min/{1.73_m2}",
@@ -63,6 +68,8 @@ def normalise_unit(unit: str | None) -> str | None:
     if not text:
         return None
     key = text.replace("\u00b5", "u").replace("\u03bc", "u")
+    # "mL/min/1.73 m\u00b2" (superscript two) is the usual eGFR display; it was left unread.
+    key = key.replace("\u00b2", "2")
     key = re.sub(r"^mc(?=[gmlL]|mol)", "u", key)
     key = re.sub(r"\s+", "", key).lower() if "1.73" not in key else key.lower()
     key = key.replace("mcmol", "umol").replace("mcg", "ug")

@@ -33,11 +33,32 @@ from cds_service.domain.facts import (
     MedicationExposure,
     PatientFacts,
 )
-from cds_service.domain.units import canonical_unit, normalise_unit, to_canonical
-from cds_service.domain.vocabulary import B12_FAMILY, Analyte, DataCategory, Sex
+from cds_service.domain.units import (
+    canonical_unit,
+    is_convertible,
+    normalise_unit,
+    to_canonical,
+)
+from cds_service.domain.vocabulary import (
+    B12_FAMILY,
+    Analyte,
+    ConditionKind,
+    DataCategory,
+    Sex,
+)
 
 from .dates import to_date, to_utc
-from .jsonread import Malformed, array, codings, first_code, number, obj, string, texts
+from .jsonread import (
+    Malformed,
+    array,
+    codings,
+    first_code,
+    number,
+    obj,
+    string,
+    texts,
+    within,
+)
 from .lenient import repair
 from .medications import dose_ug_of, interval_days_of, route_of
 from .models import validate
@@ -54,6 +75,7 @@ _VERIFICATION_SKIP = {"entered-in-error", "refuted"}
 #: Results kept per non-B12 analyte: rules read the latest current one (and fall back once).
 KEEP_PER_ANALYTE = 3
 PREGNANT_SNOMED = "77386006"
+_KIND_ORDER = list(ConditionKind)  # declaration order: names a text-less condition stably
 
 T = TypeVar("T")
 
@@ -102,7 +124,9 @@ def extract_facts(
             continue
         kind = raw.get("resourceType")
         if kind in ("MedicationRequest", "MedicationOrder"):
-            exposure = reader.read(raw, _medication, index, True)
+            # ``draft=True`` for the repair too (it was only passed to the extractor): a draft
+            # without status / intent / subject is this patient's draft (PROTOCOL.md).
+            exposure = reader.read(raw, _medication, index, True, draft=True)
             if exposure is not None:
                 meds.append(exposure)
         elif kind == "ServiceRequest":
@@ -160,14 +184,23 @@ class _Reader:
 
 # --- Observations --------------------------------------------------------------------------------
 def _raw_analyte(raw: dict[str, Any]) -> tuple[Analyte, str] | None:
-    code = raw.get("code")
-    if not isinstance(code, dict) or not isinstance(code.get("coding"), list):
+    """The analyte of a LOINC coding we read, or None. ``Malformed`` when ``code.coding`` is
+    not objects or a code is not a string: such a resource cannot be judged relevant, so it
+    is skipped and its id logged instead of silently dropped (or, before, an unhashable code
+    raising TypeError out of the cheap pre-check and failing the whole request)."""
+    code = obj(raw, "code")
+    if code is None:
         return None
-    for coding in code["coding"]:
-        if isinstance(coding, dict) and coding.get("system") == LOINC:
-            analyte = LOINC_ANALYTES.get(coding.get("code"))
-            if analyte is not None:
-                return analyte, coding["code"]
+    # One coding object where the array belongs is accepted, as everywhere (jsonread.array).
+    with within("code"):
+        entries = array(code, "coding")
+    for coding in entries:
+        with within("code.coding"):
+            if string(coding, "system") != LOINC:
+                continue
+            value = string(coding, "code")
+        if value in LOINC_ANALYTES:
+            return LOINC_ANALYTES[value], value
     return None
 
 
@@ -179,13 +212,17 @@ def _raw_effective(raw: dict[str, Any]) -> datetime | None:
     return to_utc(value or raw.get("issued"))
 
 
-def _observations(reader: _Reader, raws: Iterable[dict[str, Any]]) -> tuple[list[LabResult], bool]:
+def _observations(
+    reader: _Reader, raws: Iterable[dict[str, Any]]
+) -> tuple[list[LabResult], bool]:
     candidates: dict[Analyte, list[tuple[datetime, dict[str, Any], str]]] = {}
     for raw in raws:
-        if raw.get("status") in _SKIP_OBSERVATION:
-            continue
-        found = _raw_analyte(raw)
-        if found is None:
+        try:
+            found = _raw_analyte(raw)
+            if found is None or string(raw, "status") in _SKIP_OBSERVATION:
+                continue
+        except Malformed as exc:
+            reader.skip(raw, exc)
             continue
         moment = _raw_effective(raw)
         if moment is None:
@@ -193,20 +230,29 @@ def _observations(reader: _Reader, raws: Iterable[dict[str, Any]]) -> tuple[list
             continue
         candidates.setdefault(found[0], []).append((moment, raw, found[1]))
     labs: list[LabResult] = []
-    pregnant = False
+    pregnant: bool | None = None
     for analyte, items in candidates.items():
         items.sort(key=lambda item: item[0], reverse=True)
-        if analyte not in B12_FAMILY and analyte is not Analyte.IF_ANTIBODY:
-            items = items[:KEEP_PER_ANALYTE]
+        limited = analyte not in B12_FAMILY and analyte is not Analyte.IF_ANTIBODY
+        kept = 0
         for moment, raw, code in items:
+            # Count results actually read, not candidates: pending (registered), valueless or
+            # malformed newer ones must not push the latest usable result out of the window.
+            if limited and kept >= KEEP_PER_ANALYTE:
+                break
+            if analyte is Analyte.PREGNANCY_STATUS and pregnant is not None:
+                break
             result = reader.read(raw, _lab_result, analyte, code, moment)
             if result is None:
                 continue
+            kept += 1
             if analyte is Analyte.PREGNANCY_STATUS:
-                pregnant = pregnant or result.text_value == "pregnant"
+                # The latest status wins: "not pregnant" after an earlier "pregnant" (delivery,
+                # a negative test) must not leave the patient pregnant.
+                pregnant = result.text_value == "pregnant"
             else:
                 labs.append(result)
-    return labs, pregnant
+    return labs, bool(pregnant)
 
 
 def _lab_result(
@@ -218,31 +264,32 @@ def _lab_result(
     text_value = string(raw, "valueString")
     concept = obj(raw, "valueCodeableConcept")
     if concept is not None:
-        if analyte is Analyte.PREGNANCY_STATUS:
-            found = codings(concept)
-            pregnant = any(s == SNOMED and c == PREGNANT_SNOMED for s, c, _ in found) or any(
-                t.strip().lower() == "pregnant" for t in texts(concept)
-            )
-            text_value = "pregnant" if pregnant else "not pregnant"
-        else:
-            text_value = next(iter(texts(concept)), None) or first_code(concept)
-    value = number(quantity, "value") if quantity else None
+        with within("valueCodeableConcept"):
+            if analyte is Analyte.PREGNANCY_STATUS:
+                found = codings(concept)
+                pregnant = any(s == SNOMED and c == PREGNANT_SNOMED for s, c, _ in found) or any(
+                    t.strip().lower() == "pregnant" for t in texts(concept)
+                )
+                text_value = "pregnant" if pregnant else "not pregnant"
+            else:
+                text_value = next(iter(texts(concept)), None) or first_code(concept)
+    value = unit = None
+    if quantity is not None:
+        with within("valueQuantity"):
+            value = number(quantity, "value")
+            unit = _unit_of(quantity, analyte)
     if value is None:
         if text_value is None:
             log.info("observation without a value skipped", extra={"resource": rid})
             return None
         return LabResult(rid, analyte, code, moment, None, None, None, None, text_value=text_value)
-    unit = normalise_unit(string(quantity, "code") or string(quantity, "unit"))
     canonical = to_canonical(analyte, value, unit)
     high = low = None
     for reference in array(raw, "referenceRange")[:1]:
-        high_q, low_q = obj(reference, "high"), obj(reference, "low")
-        if high_q is not None and number(high_q, "value") is not None:
-            ref_unit = normalise_unit(string(high_q, "code") or string(high_q, "unit")) or unit
-            if ref_unit == unit:
-                high = number(high_q, "value")
-        if low_q is not None:
-            low = number(low_q, "value")
+        with within("referenceRange"):
+            high = _limit_in_unit(obj(reference, "high"), analyte, unit, "high")
+            # The same unit check as ``high``: both limits are "in the reported unit" (facts).
+            low = _limit_in_unit(obj(reference, "low"), analyte, unit, "low")
     return LabResult(
         resource_id=rid,
         analyte=analyte,
@@ -258,6 +305,31 @@ def _lab_result(
     )
 
 
+def _unit_of(quantity: dict[str, Any], analyte: Analyte) -> str | None:
+    """The unit of a Quantity: its code, else its display; the display also when only it is
+    convertible (a local, non-UCUM code beside a readable "pg/mL" must not make the result
+    uninterpretable)."""
+    spellings = [
+        u for u in (normalise_unit(string(quantity, k)) for k in ("code", "unit")) if u
+    ]
+    return next((u for u in spellings if is_convertible(analyte, u)), next(iter(spellings), None))
+
+
+def _limit_in_unit(
+    limit: dict[str, Any] | None, analyte: Analyte, unit: str | None, path: str
+) -> float | None:
+    """A reference limit when it is in the result's unit (a limit without a unit is taken to
+    be in it); a limit in another unit is ignored rather than compared across units."""
+    if limit is None:
+        return None
+    with within(path):
+        value = number(limit, "value")
+        limit_unit = _unit_of(limit, analyte)
+    if value is None or (limit_unit or unit) != unit:
+        return None
+    return value
+
+
 # --- Medications ---------------------------------------------------------------------------------
 def _medication_concept(raw: dict[str, Any], index: dict[str, dict[str, Any]]) -> Any:
     concept = raw.get("medicationCodeableConcept")
@@ -267,12 +339,14 @@ def _medication_concept(raw: dict[str, Any], index: dict[str, dict[str, Any]]) -
     if not isinstance(reference, dict):
         return None
     target = reference.get("reference")
+    # A Medication without a code falls back to the reference's display (the only name left).
     if isinstance(target, str) and target.startswith("#"):
         for contained in raw.get("contained") or ():
             if isinstance(contained, dict) and contained.get("id") == target[1:]:
-                return contained.get("code")
-    if isinstance(target, str) and target in index:
-        return index[target].get("code")
+                if contained.get("code") is not None:
+                    return contained["code"]
+    if isinstance(target, str) and index.get(target, {}).get("code") is not None:
+        return index[target]["code"]
     display = reference.get("display")
     return {"text": display} if isinstance(display, str) else None
 
@@ -335,7 +409,9 @@ def _medication(
 def _lab_order(raw: dict[str, Any], rid: str) -> DraftLabOrder | None:
     concept = obj(raw, "code")
     analytes = frozenset(
-        LOINC_ANALYTES[code] for system, code, _ in codings(concept) if system == LOINC and code in LOINC_ANALYTES
+        LOINC_ANALYTES[code]
+        for system, code, _ in codings(concept)
+        if system == LOINC and code in LOINC_ANALYTES
     )
     if not analytes:
         return None
@@ -355,9 +431,13 @@ def _condition(raw: dict[str, Any], rid: str) -> ConditionFact | None:
     kinds = classify_condition(tuple((s, c) for s, c, _ in found), tuple(names))
     if not kinds:
         return None
-    verified = any(s == SNOMED and c in SNOMED_VERIFIED for s, c, _ in found) or bool(
-        classify_condition((), tuple(names))
+    # Only the SNOMED codes RULES.md section 5 leaves unverified need the display-text check:
+    # a kind is verified when text, a verified SNOMED code or an ICD-10 code gives it (before,
+    # an ICD-10-coded condition without matching text came out unverified).
+    trusted = classify_condition(
+        tuple((s, c) for s, c, _ in found if s != SNOMED or c in SNOMED_VERIFIED), tuple(names)
     )
+    verified = kinds <= trusted
     onset_period = obj(raw, "onsetPeriod") or {}
     onset = (
         to_utc(string(raw, "onsetDateTime"))
@@ -367,13 +447,17 @@ def _condition(raw: dict[str, Any], rid: str) -> ConditionFact | None:
     return ConditionFact(
         resource_id=rid,
         kinds=frozenset(kinds),
-        name=names[0] if names else next(iter(kinds)).value,
+        # Without text, the first kind in declaration order: iterating the set would name a
+        # multi-kind code (D51.0) differently from one process to the next (hash seeds).
+        name=names[0] if names else min(kinds, key=_KIND_ORDER.index).value,
         onset=onset,
         verified=verified,
     )
 
 
-def _patient(reader: _Reader, raws: Sequence[dict[str, Any]], patient_id: str | None) -> PatientFacts | None:
+def _patient(
+    reader: _Reader, raws: Sequence[dict[str, Any]], patient_id: str | None
+) -> PatientFacts | None:
     chosen = next((r for r in raws if patient_id and r.get("id") == patient_id), None)
     if chosen is None and raws:
         chosen = raws[0]

@@ -12,6 +12,8 @@ fixture and every emitted resource.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -21,6 +23,16 @@ class Malformed(ValueError):
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self.path = path
+
+
+@contextmanager
+def within(prefix: str) -> Iterator[None]:
+    """Prefix the path of a ``Malformed`` raised inside, so that the log names the element
+    ("valueQuantity.value", not a bare "value" that could be any of several)."""
+    try:
+        yield
+    except Malformed as exc:
+        raise Malformed(f"{prefix}.{exc.path}") from None
 
 
 def obj(data: dict[str, Any], key: str) -> dict[str, Any] | None:
@@ -78,7 +90,10 @@ def codings(concept: Any) -> list[tuple[str | None, str | None, str | None]]:
         return []
     if not isinstance(concept, dict):
         raise Malformed("CodeableConcept")
-    return [(string(c, "system"), string(c, "code"), string(c, "display")) for c in array(concept, "coding")]
+    return [
+        (string(c, "system"), string(c, "code"), string(c, "display"))
+        for c in array(concept, "coding")
+    ]
 
 
 def texts(concept: Any) -> list[str]:

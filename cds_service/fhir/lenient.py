@@ -12,7 +12,9 @@ from typing import Any
 
 _LIST_FIELDS = {
     "MedicationRequest": ("category", "dosageInstruction", "reasonCode", "note"),
-    "MedicationStatement": ("category", "dosage", "reasonCode", "note"),
+    # Not "category": in R4 MedicationStatement.category is one CodeableConcept (0..1), so
+    # wrapping it made every valid MedicationStatement with a category fail strict validation.
+    "MedicationStatement": ("dosage", "reasonCode", "note"),
     "Observation": ("category", "referenceRange", "interpretation", "performer"),
     "Condition": ("category",),
     "ServiceRequest": ("category", "reasonCode"),
@@ -28,7 +30,9 @@ _DSTU2_STATUS = {
 }
 
 
-def repair(resource: dict[str, Any], *, patient_ref: str | None = None, draft: bool = False) -> dict[str, Any]:
+def repair(
+    resource: dict[str, Any], *, patient_ref: str | None = None, draft: bool = False
+) -> dict[str, Any]:
     data = dict(resource)
     if data.get("resourceType") == "MedicationOrder":
         data = _medication_order_to_request(data)

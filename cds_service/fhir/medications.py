@@ -32,8 +32,11 @@ _ROUTE_WORDS = (
     (re.compile(r"inject|prefilled syringe|ampoule|\bvial\b", re.I), Route.INTRAMUSCULAR),
 )
 _MASS_TO_UG = {"ug": 1.0, "mg": 1000.0, "g": 1_000_000.0}
+# A thousands separator ("1,000 MCG") is part of the amount: the bare \d+ read "000 MCG" as 0.
+_AMOUNT = r"(\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?)"
 _STRENGTH = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(MCG|UG|\u00b5G|\u03bcG|MG|G)\b(?:\s*/\s*(?:(\d+(?:\.\d+)?)\s*)?(ML))?", re.I
+    _AMOUNT + r"\s*(MCG|UG|\u00b5G|\u03bcG|MG|G)\b(?:\s*/\s*(?:(\d+(?:\.\d+)?)\s*)?(ML))?",
+    re.I,
 )
 _PERIOD_DAYS = {
     "s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.4375, "a": 365.25,
@@ -76,7 +79,7 @@ def strength_ug(name: str) -> tuple[float, bool] | None:
     factor = _MASS_TO_UG.get(_mass_key(unit))
     if factor is None:
         return None
-    value = float(amount) * factor
+    value = float(amount.replace(",", "")) * factor
     if ml and per_volume:
         value /= float(per_volume)
     return value, bool(ml)

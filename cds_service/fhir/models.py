@@ -22,4 +22,11 @@ def model_class(resource_type: Any) -> Any:
 
 def validate(resource: dict[str, Any]) -> Any:
     """Model (and so validate) one R4 resource; raises pydantic.ValidationError / ValueError."""
-    return model_class(resource.get("resourceType")).model_validate(resource)
+    model = model_class(resource.get("resourceType"))
+    try:
+        return model.model_validate(resource)
+    except (KeyError, AttributeError, IndexError) as exc:
+        # fhir_core looks a contained resource's class up by its resourceType and lets the
+        # KeyError of an unknown one escape: that is an invalid resource, not a crash of the
+        # request (the reader skips on ValueError). The message quotes no input.
+        raise ValueError(f"invalid {model.__name__} ({type(exc).__name__})") from None
