@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -38,6 +39,19 @@ class Settings:
     log_level: str = "INFO"
     workers: int = 2
     allow_anonymous: bool = False
+    # EHR authentication (cds_service/cdshooks/auth.py): who may call, and the audience URL.
+    trusted_clients_file: str | None = None
+    public_base_urls: tuple[str, ...] = ()
+    jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")
+    # Prefetch fallback (cds_service/fhir/client.py): which servers, and how long and how much.
+    fhir_allowlist: tuple[str, ...] = ()
+    fhir_allow_private: bool = False
+    fhir_budget_ms: int = 2000
+    fhir_connect_timeout_ms: int = 1000
+    fhir_read_timeout_ms: int = 2000
+    fhir_max_pages: int = 5
+    fhir_max_entries: int = 1000
+    fhir_max_bytes: int = 5 * 1024 * 1024
 
     @property
     def development(self) -> bool:
@@ -92,6 +106,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "CDS_PROFILE", "CDS_DATABASE_URL", "CDS_MAX_BODY_BYTES", "CDS_CORS_ORIGINS",
         "CDS_SITE_POLICY", "CDS_SERVICES_MODULE", "CDS_LOG_LEVEL", "CDS_WORKERS",
         "CDS_ALLOW_ANONYMOUS", "CDS_CONFIG_FILE",
+        "CDS_TRUSTED_CLIENTS", "CDS_PUBLIC_BASE_URL", "CDS_JWT_ALGORITHMS",
+        "CDS_FHIR_ALLOWLIST", "CDS_FHIR_ALLOW_PRIVATE", "CDS_FHIR_BUDGET_MS",
+        "CDS_FHIR_CONNECT_TIMEOUT_MS", "CDS_FHIR_READ_TIMEOUT_MS", "CDS_FHIR_MAX_PAGES",
+        "CDS_FHIR_MAX_ENTRIES", "CDS_FHIR_MAX_BYTES",
     }
     unknown = sorted(k for k in values if k not in known and k.startswith("CDS_") and k not in EXTRA_KEYS)
     if unknown:
@@ -132,7 +150,52 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         workers=_int("CDS_WORKERS", values.get("CDS_WORKERS", os.cpu_count() or 1)),
         allow_anonymous=_bool("CDS_ALLOW_ANONYMOUS", values.get("CDS_ALLOW_ANONYMOUS", "0")),
+        trusted_clients_file=str(values.get("CDS_TRUSTED_CLIENTS") or "").strip() or None,
+        public_base_urls=_url_prefixes(
+            "CDS_PUBLIC_BASE_URL", values.get("CDS_PUBLIC_BASE_URL", "")
+        ),
+        jwt_algorithms=_names(values.get("CDS_JWT_ALGORITHMS", "ES384,RS384")),
+        fhir_allowlist=_url_prefixes("CDS_FHIR_ALLOWLIST", values.get("CDS_FHIR_ALLOWLIST", "")),
+        fhir_allow_private=_bool(
+            "CDS_FHIR_ALLOW_PRIVATE", values.get("CDS_FHIR_ALLOW_PRIVATE", "0")
+        ),
+        fhir_budget_ms=_int("CDS_FHIR_BUDGET_MS", values.get("CDS_FHIR_BUDGET_MS", 2000)),
+        fhir_connect_timeout_ms=_int(
+            "CDS_FHIR_CONNECT_TIMEOUT_MS", values.get("CDS_FHIR_CONNECT_TIMEOUT_MS", 1000)
+        ),
+        fhir_read_timeout_ms=_int(
+            "CDS_FHIR_READ_TIMEOUT_MS", values.get("CDS_FHIR_READ_TIMEOUT_MS", 2000)
+        ),
+        fhir_max_pages=_int("CDS_FHIR_MAX_PAGES", values.get("CDS_FHIR_MAX_PAGES", 5)),
+        fhir_max_entries=_int("CDS_FHIR_MAX_ENTRIES", values.get("CDS_FHIR_MAX_ENTRIES", 1000)),
+        fhir_max_bytes=_int("CDS_FHIR_MAX_BYTES", values.get("CDS_FHIR_MAX_BYTES", 5 << 20)),
     )
+
+
+def _url_prefixes(name: str, raw: Any) -> tuple[str, ...]:
+    """Comma-separated (or a YAML list of) http(s) URL prefixes, without credentials."""
+    items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+    prefixes = []
+    for item in (str(i).strip() for i in items):
+        if not item:
+            continue
+        try:
+            parts = urlsplit(item)
+            _ = parts.port  # raises on a bad port
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not a URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{name}: {item!r} is not an http(s) URL prefix")
+        if parts.username is not None or parts.query or parts.fragment:
+            raise ConfigError(f"{name}: {item!r} must not carry credentials, a query or a fragment")
+        prefixes.append(item.rstrip("/"))
+    return tuple(prefixes)
+
+
+def _names(raw: Any) -> tuple[str, ...]:
+    """Comma-separated (or a YAML list of) names, upper-cased; checked where they are used."""
+    items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+    return tuple(str(i).strip().upper() for i in items if str(i).strip())
 
 
 #: Settings that later modules (authentication, the FHIR fallback) read themselves.

@@ -19,7 +19,8 @@ ALLOWED_FIELDS = frozenset(
         "fetched_keys", "missing", "failed_rules", "duration_ms", "resource", "reason", "rule",
         "error", "entries", "stored", "duplicates", "unknown_cards", "status", "method", "path",
         "code", "profile", "workers", "database", "key", "keys", "issuer", "kid", "url_host",
-        "pages", "count", "elapsed_ms", "version",
+        "pages", "count", "elapsed_ms", "version", "budget_ms", "failed_keys", "truncated",
+        "alg", "jku",
     }
 )
 

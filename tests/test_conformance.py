@@ -325,7 +325,7 @@ def test_evaluation_time_header_is_honoured_in_development_only(client, settings
     assert all("118" not in c["summary"] for c in stale)
     from dataclasses import replace
 
-    production = create_app(replace(settings, profile="production"), CdsApplication(registry=registry_(), store=store,
+    production = create_app(replace(settings, profile="production", allow_anonymous=True), CdsApplication(registry=registry_(), store=store,
                                                                                      clock=lambda: NOW_))
     cards = production.test_client().post("/cds-services/b12-order-sign", json=body, headers=later).get_json()["cards"]
     assert cards[0]["indicator"] == "critical"

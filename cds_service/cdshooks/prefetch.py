@@ -12,6 +12,7 @@ is recorded as missing so that cards can say which data were missing.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,8 +22,18 @@ from urllib.parse import quote
 
 from cds_service.domain.vocabulary import DataCategory
 
+# FetchOutcome lives with the client (``fhir`` may not import ``cdshooks``); re-exported here.
+from cds_service.fhir.client import FetchOutcome
+
 from .errors import PrefetchUnavailable
 from .service import ServiceDefinition
+
+__all__ = [
+    "FetchOutcome", "Fetcher", "KeyState", "KeyValue", "Resolution",
+    "classify", "render", "resolve",
+]
+
+log = logging.getLogger(__name__)
 
 
 class KeyState(Enum):
@@ -105,14 +116,6 @@ def render(template: str, context: Mapping[str, Any]) -> str | None:
     return None if missing else rendered
 
 
-@dataclass(frozen=True)
-class FetchOutcome:
-    """What the fetcher got for one key: resources, or why not (a reason safe to show)."""
-
-    resources: tuple[dict[str, Any], ...] = ()
-    error: str | None = None
-
-
 class Fetcher(Protocol):
     def fetch(
         self,
@@ -135,6 +138,13 @@ class Resolution:
     states: dict[str, KeyState] = field(default_factory=dict)
     fetched: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+
+
+_UNAVAILABLE = {
+    KeyState.ABSENT: "not sent in prefetch",
+    KeyState.FAILED: "the client's prefetch query failed (OperationOutcome)",
+    KeyState.INVALID: "the prefetch value is not a FHIR resource",
+}
 
 
 def resolve(
@@ -165,8 +175,17 @@ def resolve(
             continuations[key] = (value.resources, value.next_url)
 
     if (queries or continuations) and fetcher is not None and fhir_server:
-        outcomes = fetcher.fetch(fhir_server, access_token, queries, continuations, client=client)
+        try:
+            outcomes = fetcher.fetch(
+                fhir_server, access_token, queries, continuations, client=client
+            )
+        except Exception as exc:
+            # A fetcher bug must not turn a degradable request into a 500: every key fails.
+            log.error("prefetch fetcher failed", extra={"error": type(exc).__name__})
+            outcomes = {key: FetchOutcome(error="the FHIR request failed") for key in queries}
         for key, outcome in outcomes.items():
+            if key not in queries and key not in continuations:
+                continue
             if outcome.error is not None:
                 if key in queries:
                     result.failed[key] = outcome.error
@@ -177,7 +196,7 @@ def resolve(
     else:
         reason = "no FHIR server to fetch from" if not fhir_server else "fetching is not enabled"
         for key in queries:
-            result.failed.setdefault(key, f"not sent in prefetch, and {reason}")
+            result.failed.setdefault(key, f"{_UNAVAILABLE[result.states[key]]}, and {reason}")
 
     for key in queries:
         if key not in result.fetched:

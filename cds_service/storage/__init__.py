@@ -1,4 +1,4 @@
-"""Storage for the issued-card ledger, feedback and (later) the JWT replay store.
+"""Storage for the issued-card ledger, feedback and the JWT replay store (``jti``).
 
 Infrastructure, used by ``cdshooks``: standard library only for the embedded SQLite default.
 """

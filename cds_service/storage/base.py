@@ -64,4 +64,9 @@ class Store(Protocol):
 
     def feedback_report(self) -> list[RuleReport]: ...
 
+    def remember_jti(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
+        """Record a JWT id until ``expires_at``; False if it was already recorded (a replay).
+        Atomic across processes sharing the store."""
+        ...
+
     def check(self) -> None: ...

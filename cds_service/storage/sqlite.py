@@ -47,13 +47,27 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX feedback_rule ON feedback (rule_id);
     """,
+    # 2: the JWT replay store (jti per issuer, kept until the token's exp + leeway)
+    """
+    CREATE TABLE seen_jti (
+        issuer     TEXT NOT NULL,
+        jti        TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (issuer, jti)
+    );
+    CREATE INDEX seen_jti_expiry ON seen_jti (expires_at);
+    """,
 )
+
+#: How often (in the callers' time) expired jti rows are purged.
+JTI_PURGE_INTERVAL_S = 300
 
 
 class SqliteStore:
     def __init__(self, path: str | Path, *, timeout_s: float = 5.0) -> None:
         self.path = str(path)
         self.timeout_s = timeout_s
+        self._next_jti_purge: float | None = None
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -163,6 +177,23 @@ class SqliteStore:
             ):
                 reports.setdefault(rule_id, RuleReport(rule_id)).override_reasons[reason] = count
         return sorted(reports.values(), key=lambda r: r.rule_id)
+
+    def remember_jti(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
+        """True the first time (issuer, jti) is seen, False on a replay. One atomic statement
+        (the primary key decides), so two workers racing with the same token cannot both win;
+        a row whose token has expired no longer counts and is taken over."""
+        moment, until = int(now.timestamp()), int(expires_at.timestamp())
+        with self._connect() as db:
+            if self._next_jti_purge is None or moment >= self._next_jti_purge:
+                self._next_jti_purge = moment + JTI_PURGE_INTERVAL_S
+                db.execute("DELETE FROM seen_jti WHERE expires_at < ?", (moment,))
+            cursor = db.execute(
+                "INSERT INTO seen_jti (issuer, jti, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = excluded.expires_at"
+                " WHERE seen_jti.expires_at < ?",
+                (issuer, jti, until, moment),
+            )
+            return cursor.rowcount == 1
 
     def feedback_count(self) -> int:
         with self._connect() as db:

@@ -13,12 +13,14 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from cds_service.cdshooks.application import CdsApplication
+from cds_service.cdshooks.auth import Authenticator
 from cds_service.cdshooks.errors import (
     CdsError,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    Unauthorized,
     operation_outcome,
 )
 from cds_service.config import Settings
@@ -28,9 +30,15 @@ from . import jsonbody
 log = logging.getLogger("cds_service.web")
 
 CORS_HEADERS = ["Authorization", "Content-Type"]
+#: The CDS Hooks endpoints (discovery, service, feedback): each call carries the EHR's JWT.
+AUTHENTICATED_ENDPOINTS = frozenset({"discovery", "invoke", "feedback"})
 
 
-def create_app(settings: Settings, core: CdsApplication) -> Flask:
+def create_app(
+    settings: Settings, core: CdsApplication, *, authenticator: Authenticator | None = None
+) -> Flask:
+    """``authenticator`` comes from ``bootstrap.build_authenticator``. Without one, no client
+    is trusted: only anonymous calls pass, and only where the profile allows them."""
     app = Flask("cds_service")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
@@ -38,6 +46,9 @@ def create_app(settings: Settings, core: CdsApplication) -> Flask:
     app.json.ensure_ascii = False
     app.extensions["cds"] = core
     app.extensions["cds_settings"] = settings
+    app.extensions["cds_auth"] = authenticator or Authenticator(
+        store=core.store, allow_anonymous=settings.development or settings.allow_anonymous
+    )
     # CORS on preflight and on every response, errors included (PROTOCOL.md, "CORS").
     CORS(
         app,
@@ -49,9 +60,21 @@ def create_app(settings: Settings, core: CdsApplication) -> Flask:
         send_wildcard="*" in settings.cors_origins,
         max_age=86400,
     )
+    _authentication(app)
     _routes(app)
     _errors(app)
     return app
+
+
+def _authentication(app: Flask) -> None:
+    @app.before_request
+    def authenticate() -> None:
+        # Preflight carries no token (browsers never send Authorization on OPTIONS).
+        if request.method == "OPTIONS" or request.endpoint not in AUTHENTICATED_ENDPOINTS:
+            return
+        g.cds_client = current_app.extensions["cds_auth"].authenticate(
+            request.headers.get("Authorization"), path=request.path, request_base=request.url_root
+        )
 
 
 def _core() -> CdsApplication:
@@ -114,7 +137,10 @@ def _errors(app: Flask) -> None:
     def cds_error(error: CdsError) -> Response:
         if error.status >= 500:
             log.error("request failed", extra={"code": error.code, "path": request.path})
-        return _outcome(error)
+        response = _outcome(error)
+        if isinstance(error, Unauthorized):
+            response.headers["WWW-Authenticate"] = "Bearer"  # RFC 6750, 3
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
