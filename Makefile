@@ -28,8 +28,9 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/python -m flake8 cds_service hooks tests
-	$(BIN)/python -m isort --check-only cds_service hooks tests
+	$(BIN)/python -m flake8 cds_service hooks tests bench
+	$(BIN)/python -m isort --check-only cds_service hooks tests bench
+	$(BIN)/python -m black --check -q -l 100 cds_service hooks tests bench
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -47,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     for label, body, repeat in rows:
         ms = cpu_ms(core, body, repeat)
         baseline = baseline or ms
-        n_obs = sum(len(v.get("entry", [])) for k, v in body["prefetch"].items() if k.endswith("Labs") or k == "bloodCounts")
+        n_obs = sum(
+            len(v.get("entry", []))
+            for k, v in body["prefetch"].items()
+            if k.endswith("Labs") or k == "bloodCounts"
+        )
         print(f"{label:55} {ms:12.3f} {ms / baseline:10.2f} {ms * 1000 / n_obs:8.1f}")
     return 0
 

@@ -108,8 +108,11 @@ def build_authenticator(settings: Settings, store: Store | None) -> Authenticato
                 " is checked against it; the Host header cannot be trusted)"
             )
         if sandbox_configured:
-            log.warning("TRUSTING THE PUBLIC CDS HOOKS SANDBOX: its private key is public; anyone"
-                        " can sign tokens it would accept", extra={"issuer": SANDBOX_ISSUER})
+            log.warning(
+                "TRUSTING THE PUBLIC CDS HOOKS SANDBOX: its private key is public; anyone"
+                " can sign tokens it would accept",
+                extra={"issuer": SANDBOX_ISSUER},
+            )
     try:
         authenticator = Authenticator(
             clients,

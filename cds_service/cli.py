@@ -92,7 +92,9 @@ def cmd_feedback_report(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"{'rule':32} {'issued':>7} {'accepted':>9} {'overridden':>11}  override reasons")
     for r in reports:
-        reasons = "; ".join(f"{k} ({v})" for k, v in sorted(r.override_reasons.items(), key=lambda i: -i[1]))
+        reasons = "; ".join(
+            f"{k} ({v})" for k, v in sorted(r.override_reasons.items(), key=lambda i: -i[1])
+        )
         print(f"{r.rule_id:32} {r.issued:>7} {r.accepted:>9} {r.overridden:>11}  {reasons}")
     if not reports:
         print("(no cards issued and no feedback yet)")
@@ -122,9 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the service under gunicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=None, help="default: CDS_WORKERS or the CPU count")
+    serve.add_argument(
+        "--workers", type=int, default=None, help="default: CDS_WORKERS or the CPU count"
+    )
     evaluate = sub.add_parser("evaluate", help="print the response to a request file, offline")
-    evaluate.add_argument("request", help="a CDS Hooks request JSON file (e.g. fixtures/scenarios/*/request.json)")
+    evaluate.add_argument(
+        "request", help="a CDS Hooks request JSON file (e.g. fixtures/scenarios/*/request.json)"
+    )
     evaluate.add_argument("--service", help="service id (default: the one for the request's hook)")
     evaluate.add_argument("--now", help="evaluation time, ISO 8601 (default: now)")
     report = sub.add_parser("feedback-report", help="accepted / overridden counts per rule")

@@ -103,15 +103,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             values["CDS_" + str(key).upper()] = value
     values.update({k: v for k, v in env.items() if k.startswith("CDS_")})
     known = {
-        "CDS_PROFILE", "CDS_DATABASE_URL", "CDS_MAX_BODY_BYTES", "CDS_CORS_ORIGINS",
-        "CDS_SITE_POLICY", "CDS_SERVICES_MODULE", "CDS_LOG_LEVEL", "CDS_WORKERS",
-        "CDS_ALLOW_ANONYMOUS", "CDS_CONFIG_FILE",
-        "CDS_TRUSTED_CLIENTS", "CDS_PUBLIC_BASE_URL", "CDS_JWT_ALGORITHMS",
-        "CDS_FHIR_ALLOWLIST", "CDS_FHIR_ALLOW_PRIVATE", "CDS_FHIR_BUDGET_MS",
-        "CDS_FHIR_CONNECT_TIMEOUT_MS", "CDS_FHIR_READ_TIMEOUT_MS", "CDS_FHIR_MAX_PAGES",
-        "CDS_FHIR_MAX_ENTRIES", "CDS_FHIR_MAX_BYTES",
+        "CDS_PROFILE",
+        "CDS_DATABASE_URL",
+        "CDS_MAX_BODY_BYTES",
+        "CDS_CORS_ORIGINS",
+        "CDS_SITE_POLICY",
+        "CDS_SERVICES_MODULE",
+        "CDS_LOG_LEVEL",
+        "CDS_WORKERS",
+        "CDS_ALLOW_ANONYMOUS",
+        "CDS_CONFIG_FILE",
+        "CDS_TRUSTED_CLIENTS",
+        "CDS_PUBLIC_BASE_URL",
+        "CDS_JWT_ALGORITHMS",
+        "CDS_FHIR_ALLOWLIST",
+        "CDS_FHIR_ALLOW_PRIVATE",
+        "CDS_FHIR_BUDGET_MS",
+        "CDS_FHIR_CONNECT_TIMEOUT_MS",
+        "CDS_FHIR_READ_TIMEOUT_MS",
+        "CDS_FHIR_MAX_PAGES",
+        "CDS_FHIR_MAX_ENTRIES",
+        "CDS_FHIR_MAX_BYTES",
     }
-    unknown = sorted(k for k in values if k not in known and k.startswith("CDS_") and k not in EXTRA_KEYS)
+    unknown = sorted(
+        k for k in values if k not in known and k.startswith("CDS_") and k not in EXTRA_KEYS
+    )
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown setting (see README, Configuration)")
 
@@ -126,10 +142,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         origins = tuple(o.strip() for o in str(origins_raw).split(",") if o.strip())
     for origin in origins:
         if origin != "*" and not origin.startswith(("http://", "https://")):
-            raise ConfigError(f"CDS_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port])")
+            raise ConfigError(
+                f"CDS_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port])"
+            )
     log_level = str(values.get("CDS_LOG_LEVEL", "INFO")).upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"CDS_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        raise ConfigError(
+            f"CDS_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}"
+        )
 
     policy_file = values.get("CDS_SITE_POLICY") or None
     policy = Policy()
@@ -142,7 +162,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         profile=profile,
         database_url=str(values.get("CDS_DATABASE_URL", "sqlite:///var/cds.sqlite3")),
-        max_body_bytes=_int("CDS_MAX_BODY_BYTES", values.get("CDS_MAX_BODY_BYTES", 5 * 1024 * 1024)),
+        max_body_bytes=_int(
+            "CDS_MAX_BODY_BYTES", values.get("CDS_MAX_BODY_BYTES", 5 * 1024 * 1024)
+        ),
         cors_origins=origins,
         site_policy_file=policy_file,
         policy=policy,

@@ -15,12 +15,45 @@ from datetime import datetime, timezone
 
 ALLOWED_FIELDS = frozenset(
     {
-        "service", "hookInstance", "rules", "rules_hidden", "cards", "skipped_resources",
-        "fetched_keys", "missing", "failed_rules", "duration_ms", "resource", "reason", "rule",
-        "error", "entries", "stored", "duplicates", "unknown_cards", "status", "method", "path",
-        "code", "profile", "workers", "database", "key", "keys", "issuer", "kid", "url_host",
-        "pages", "count", "elapsed_ms", "version", "budget_ms", "failed_keys", "truncated",
-        "alg", "jku",
+        "service",
+        "hookInstance",
+        "rules",
+        "rules_hidden",
+        "cards",
+        "skipped_resources",
+        "fetched_keys",
+        "missing",
+        "failed_rules",
+        "duration_ms",
+        "resource",
+        "reason",
+        "rule",
+        "error",
+        "entries",
+        "stored",
+        "duplicates",
+        "unknown_cards",
+        "status",
+        "method",
+        "path",
+        "code",
+        "profile",
+        "workers",
+        "database",
+        "key",
+        "keys",
+        "issuer",
+        "kid",
+        "url_host",
+        "pages",
+        "count",
+        "elapsed_ms",
+        "version",
+        "budget_ms",
+        "failed_keys",
+        "truncated",
+        "alg",
+        "jku",
     }
 )
 
@@ -28,7 +61,9 @@ ALLOWED_FIELDS = frozenset(
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         event = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
+                timespec="milliseconds"
+            ),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.msg if isinstance(record.msg, str) else type(record.msg).__name__,

@@ -143,7 +143,9 @@ def folic_acid_draft(mg_per_day: float = 5, **kw) -> MedicationExposure:
     )
 
 
-def condition(*kinds: ConditionKind, name: str | None = None, rid: str | None = None) -> ConditionFact:
+def condition(
+    *kinds: ConditionKind, name: str | None = None, rid: str | None = None
+) -> ConditionFact:
     return ConditionFact(
         resource_id=rid or f"Condition/cond-{next(_ids)}",
         kinds=frozenset(kinds),
@@ -186,7 +188,28 @@ def shown(*items, hook: HookKind = HookKind.PATIENT_VIEW, policy: Policy = DEFAU
 
 
 __all__ = [
-    "NOW", "days_ago", "months_ago", "lab", "b12", "active_b12", "mma", "med", "draft",
-    "folic_acid_draft", "condition", "lab_order", "patient", "facts", "picture", "run", "shown",
-    "replace", "Analyte", "ConditionKind", "DrugClass", "Route", "Sex", "HookKind",
+    "NOW",
+    "days_ago",
+    "months_ago",
+    "lab",
+    "b12",
+    "active_b12",
+    "mma",
+    "med",
+    "draft",
+    "folic_acid_draft",
+    "condition",
+    "lab_order",
+    "patient",
+    "facts",
+    "picture",
+    "run",
+    "shown",
+    "replace",
+    "Analyte",
+    "ConditionKind",
+    "DrugClass",
+    "Route",
+    "Sex",
+    "HookKind",
 ]

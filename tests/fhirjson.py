@@ -13,7 +13,9 @@ SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 
 
-def patient(pid: str = "pat-1", birth_date: str = "1960-04-12", gender: str = "female") -> dict[str, Any]:
+def patient(
+    pid: str = "pat-1", birth_date: str = "1960-04-12", gender: str = "female"
+) -> dict[str, Any]:
     return {
         "resourceType": "Patient",
         "id": pid,
@@ -24,15 +26,30 @@ def patient(pid: str = "pat-1", birth_date: str = "1960-04-12", gender: str = "f
 
 
 def observation(
-    oid: str, loinc: str, value: float, unit: str, date: str, *, pid: str = "pat-1",
-    display: str | None = None, high: float | None = None, status: str = "final",
+    oid: str,
+    loinc: str,
+    value: float,
+    unit: str,
+    date: str,
+    *,
+    pid: str = "pat-1",
+    display: str | None = None,
+    high: float | None = None,
+    status: str = "final",
 ) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "id": oid,
         "status": status,
         "category": [
-            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
         ],
         "code": {"coding": [{"system": LOINC, "code": loinc, "display": display or loinc}]},
         "subject": {"reference": f"Patient/{pid}"},
@@ -40,14 +57,24 @@ def observation(
         "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
     }
     if high is not None:
-        resource["referenceRange"] = [{"high": {"value": high, "unit": unit, "system": UCUM, "code": unit}}]
+        resource["referenceRange"] = [
+            {"high": {"value": high, "unit": unit, "system": UCUM, "code": unit}}
+        ]
     return resource
 
 
 def medication(
-    kind: str, mid: str, text: str, *, code: str | None = None, status: str = "active",
-    start: str | None = None, pid: str = "pat-1", route: tuple[str, str] | None = None,
-    dose: tuple[float, str] | None = None, every: tuple[float, str] | None = None,
+    kind: str,
+    mid: str,
+    text: str,
+    *,
+    code: str | None = None,
+    status: str = "active",
+    start: str | None = None,
+    pid: str = "pat-1",
+    route: tuple[str, str] | None = None,
+    dose: tuple[float, str] | None = None,
+    every: tuple[float, str] | None = None,
 ) -> dict[str, Any]:
     concept: dict[str, Any] = {"text": text}
     if code:
@@ -63,7 +90,9 @@ def medication(
     if route:
         dosage["route"] = {"coding": [{"system": SNOMED, "code": route[0], "display": route[1]}]}
     if dose:
-        dosage["doseAndRate"] = [{"doseQuantity": {"value": dose[0], "unit": dose[1], "system": UCUM, "code": dose[1]}}]
+        dosage["doseAndRate"] = [
+            {"doseQuantity": {"value": dose[0], "unit": dose[1], "system": UCUM, "code": dose[1]}}
+        ]
     if every:
         dosage["timing"] = {"repeat": {"frequency": 1, "period": every[0], "periodUnit": every[1]}}
     if kind == "MedicationRequest":
@@ -80,13 +109,22 @@ def medication(
     return resource
 
 
-def condition(cid: str, text: str, *, snomed: str | None = None, icd10: str | None = None,
-              pid: str = "pat-1", status: str = "active") -> dict[str, Any]:
+def condition(
+    cid: str,
+    text: str,
+    *,
+    snomed: str | None = None,
+    icd10: str | None = None,
+    pid: str = "pat-1",
+    status: str = "active",
+) -> dict[str, Any]:
     coding = []
     if snomed:
         coding.append({"system": SNOMED, "code": snomed, "display": text})
     if icd10:
-        coding.append({"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": icd10, "display": text})
+        coding.append(
+            {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": icd10, "display": text}
+        )
     concept: dict[str, Any] = {"text": text}
     if coding:
         concept["coding"] = coding
@@ -94,7 +132,12 @@ def condition(cid: str, text: str, *, snomed: str | None = None, icd10: str | No
         "resourceType": "Condition",
         "id": cid,
         "clinicalStatus": {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": status,
+                }
+            ]
         },
         "code": concept,
         "subject": {"reference": f"Patient/{pid}"},
@@ -113,15 +156,22 @@ def service_request(sid: str, loinc: str, display: str, *, pid: str = "pat-1") -
 
 
 def bundle(resources: list[dict[str, Any]], *, type_: str | None = "searchset") -> dict[str, Any]:
-    result: dict[str, Any] = {"resourceType": "Bundle", "entry": [{"resource": r} for r in resources]}
+    result: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "entry": [{"resource": r} for r in resources],
+    }
     if type_:
         result["type"] = type_
     return result
 
 
 def request(
-    hook: str, *, pid: str = "pat-1", drafts: list[dict[str, Any]] | None = None,
-    selections: list[str] | None = None, prefetch: dict[str, Any] | None = None,
+    hook: str,
+    *,
+    pid: str = "pat-1",
+    drafts: list[dict[str, Any]] | None = None,
+    selections: list[str] | None = None,
+    prefetch: dict[str, Any] | None = None,
     hook_instance: str = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
 ) -> dict[str, Any]:
     context: dict[str, Any] = {"userId": "Practitioner/example", "patientId": pid}
@@ -135,14 +185,25 @@ def request(
     return body
 
 
-def full_prefetch(pid: str, patient_resource: dict[str, Any] | None, labs: list[dict[str, Any]],
-                  statements: list[dict[str, Any]], requests: list[dict[str, Any]],
-                  conditions: list[dict[str, Any]]) -> dict[str, Any]:
+def full_prefetch(
+    pid: str,
+    patient_resource: dict[str, Any] | None,
+    labs: list[dict[str, Any]],
+    statements: list[dict[str, Any]],
+    requests: list[dict[str, Any]],
+    conditions: list[dict[str, Any]],
+) -> dict[str, Any]:
     """Every key of the services' templates, split the way the templates split them."""
     from cds_service.domain.codes import LOINC_ANALYTES
     from cds_service.domain.vocabulary import Analyte
 
-    blood = {Analyte.HAEMOGLOBIN, Analyte.MCV, Analyte.PLATELETS, Analyte.HAEMATOCRIT, Analyte.RETICULOCYTES}
+    blood = {
+        Analyte.HAEMOGLOBIN,
+        Analyte.MCV,
+        Analyte.PLATELETS,
+        Analyte.HAEMATOCRIT,
+        Analyte.RETICULOCYTES,
+    }
     renal = {Analyte.POTASSIUM, Analyte.CREATININE, Analyte.EGFR}
 
     def analyte(obs):

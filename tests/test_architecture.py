@@ -106,7 +106,9 @@ def violations(sources=None):
                 continue
             homes = HOMES.get(top)
             if homes is None:
-                found.append(f"{name} imports {target}: a third-party library with no declared home")
+                found.append(
+                    f"{name} imports {target}: a third-party library with no declared home"
+                )
             elif not any(within(name, home) for home in homes):
                 found.append(f"{name} imports {target}: its home is {', '.join(homes)}")
     return found
@@ -119,10 +121,14 @@ def test_imports_respect_the_layers():
 def test_the_checker_catches_a_violation(tmp_path):
     """A test that cannot fail proves nothing: plant bad imports and see them caught."""
     bad = tmp_path / "_planted_violation.py"
-    bad.write_text("import flask\nfrom cds_service.web import create_app\nimport hooks\n", encoding="utf-8")
+    bad.write_text(
+        "import flask\nfrom cds_service.web import create_app\nimport hooks\n", encoding="utf-8"
+    )
     found = violations([("cds_service.domain._planted_violation", bad)])
     assert any("_planted_violation imports flask" in v for v in found)
-    assert any("_planted_violation (cds_service.domain) imports cds_service.web" in v for v in found)
+    assert any(
+        "_planted_violation (cds_service.domain) imports cds_service.web" in v for v in found
+    )
     assert any("nothing in cds_service imports hooks" in v for v in found)
 
 

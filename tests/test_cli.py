@@ -63,10 +63,24 @@ def test_feedback_report_counts_per_rule(tmp_path, capsys, monkeypatch):
     url = f"sqlite:///{tmp_path}/report.sqlite3"
     monkeypatch.setenv("CDS_DATABASE_URL", url)
     store = open_store(url)
-    store.record_cards([IssuedCard("c1", "b12-order-sign", "folate-before-b12", "critical", "h", NOW)])
+    store.record_cards(
+        [IssuedCard("c1", "b12-order-sign", "folate-before-b12", "critical", "h", NOW)]
+    )
     from cds_service.storage import FeedbackRecord
 
-    store.record_feedback("b12-order-sign", [FeedbackRecord("c1", "overridden", NOW, override_code="x", override_display="B12 already given elsewhere")], NOW)
+    store.record_feedback(
+        "b12-order-sign",
+        [
+            FeedbackRecord(
+                "c1",
+                "overridden",
+                NOW,
+                override_code="x",
+                override_display="B12 already given elsewhere",
+            )
+        ],
+        NOW,
+    )
     assert cli.main(["feedback-report"]) == 0
     out = capsys.readouterr().out
     assert "folate-before-b12" in out and "B12 already given elsewhere (1)" in out

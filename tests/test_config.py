@@ -50,7 +50,11 @@ def test_config_file_is_read_and_environment_wins(tmp_path):
 
 def test_site_policy_file_overrides_thresholds(tmp_path):
     path = tmp_path / "policy.json"
-    path.write_text(json.dumps({"thresholds": {"total_b12_deficient_below_ng_l": 200}, "formulary": "cyanocobalamin"}))
+    path.write_text(
+        json.dumps(
+            {"thresholds": {"total_b12_deficient_below_ng_l": 200}, "formulary": "cyanocobalamin"}
+        )
+    )
     settings = load_settings({"CDS_SITE_POLICY": str(path)})
     assert settings.policy.thresholds.total_b12_deficient_below_ng_l == 200
     assert settings.policy.formulary is Formulary.CYANOCOBALAMIN

@@ -14,8 +14,8 @@ from cds_service.cdshooks.service import Registry, ServiceDefinition
 from cds_service.domain.codes import RULE_CODE_SYSTEM
 from cds_service.domain.engine import HookKind
 from cds_service.web import create_app
-from tests import fhirjson as fj
 from hooks import registry as registry_
+from tests import fhirjson as fj
 from tests.builders import NOW as NOW_
 from tests.conftest import sandbox_request
 
@@ -46,12 +46,24 @@ def assert_outcome(response, status: int, code: str) -> dict:
 
 
 def folate_request(hook: str = "order-sign") -> dict:
-    folic = fj.medication("MedicationRequest", "folic-1", "Folic acid 5 MG Oral Tablet", code="199318",
-                          status="draft", start="2026-06-15", dose=(1, "{tablet}"), every=(1, "d"))
-    labs = [fj.observation("b12-1", "2132-9", 118, "pg/mL", "2026-06-01"),
-            fj.observation("mcv-1", "787-2", 108, "fL", "2026-06-01")]
+    folic = fj.medication(
+        "MedicationRequest",
+        "folic-1",
+        "Folic acid 5 MG Oral Tablet",
+        code="199318",
+        status="draft",
+        start="2026-06-15",
+        dose=(1, "{tablet}"),
+        every=(1, "d"),
+    )
+    labs = [
+        fj.observation("b12-1", "2132-9", 118, "pg/mL", "2026-06-01"),
+        fj.observation("mcv-1", "787-2", 108, "fL", "2026-06-01"),
+    ]
     prefetch = fj.full_prefetch("pat-1", fj.patient(), labs, [], [], [])
-    return fj.request(hook, drafts=[folic], selections=["MedicationRequest/folic-1"], prefetch=prefetch)
+    return fj.request(
+        hook, drafts=[folic], selections=["MedicationRequest/folic-1"], prefetch=prefetch
+    )
 
 
 # --- Endpoints ---------------------------------------------------------------------------
@@ -137,7 +149,11 @@ def test_selection_behavior_is_present_with_suggestions(folate_cards):
 
 def test_delete_actions_use_resource_id_without_resource(folate_cards):
     deletes = [
-        a for c in folate_cards for s in c.get("suggestions", []) for a in s["actions"] if a["type"] == "delete"
+        a
+        for c in folate_cards
+        for s in c.get("suggestions", [])
+        for a in s["actions"]
+        if a["type"] == "delete"
     ]
     assert deletes
     for action in deletes:
@@ -176,9 +192,17 @@ def test_draft_orders_bundle_without_type_is_accepted(client):
 def test_category_as_single_object_is_accepted(client):
     body = folate_request()
     body["context"]["draftOrders"]["entry"][0]["resource"]["category"] = {
-        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category", "code": "community"}]
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
+                "code": "community",
+            }
+        ]
     }
-    assert client.post("/cds-services/b12-order-sign", json=body).get_json()["cards"][0]["indicator"] == "critical"
+    assert (
+        client.post("/cds-services/b12-order-sign", json=body).get_json()["cards"][0]["indicator"]
+        == "critical"
+    )
 
 
 def test_dstu2_medication_order_is_read_as_a_draft(client):
@@ -190,19 +214,37 @@ def test_dstu2_medication_order_is_read_as_a_draft(client):
         "patient": {"reference": "Patient/pat-1"},
         "dateWritten": "2026-06-15",
         "medicationCodeableConcept": {"text": "Folic acid 1 MG Oral Tablet"},
-        "dosageInstruction": [{"doseQuantity": {"value": 1, "unit": "tablet"}, "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}],
+        "dosageInstruction": [
+            {
+                "doseQuantity": {"value": 1, "unit": "tablet"},
+                "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+            }
+        ],
     }
     cards = client.post("/cds-services/b12-order-sign", json=body).get_json()["cards"]
-    deletes = [a["resourceId"] for c in cards for s in c.get("suggestions", []) for a in s["actions"] if a["type"] == "delete"]
+    deletes = [
+        a["resourceId"]
+        for c in cards
+        for s in c.get("suggestions", [])
+        for a in s["actions"]
+        if a["type"] == "delete"
+    ]
     assert cards[0]["indicator"] == "critical" and deletes == ["MedicationOrder/mo-1"]
 
 
 def test_one_invalid_resource_is_skipped_not_fatal(client):
     body = folate_request()
     body["prefetch"]["b12Labs"]["entry"].append(
-        {"resource": {"resourceType": "Observation", "id": "broken", "status": "final",
-                      "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
-                      "effectiveDateTime": "2026-06-02", "valueQuantity": {"value": "lots"}}}
+        {
+            "resource": {
+                "resourceType": "Observation",
+                "id": "broken",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
+                "effectiveDateTime": "2026-06-02",
+                "valueQuantity": {"value": "lots"},
+            }
+        }
     )
     response = client.post("/cds-services/b12-order-sign", json=body)
     assert response.status_code == 200
@@ -211,7 +253,9 @@ def test_one_invalid_resource_is_skipped_not_fatal(client):
 
 # --- Errors ------------------------------------------------------------------------------
 def test_malformed_json_is_400(client):
-    response = client.post("/cds-services/b12-order-sign", data="{", content_type="application/json")
+    response = client.post(
+        "/cds-services/b12-order-sign", data="{", content_type="application/json"
+    )
     assert_outcome(response, 400, "invalid-request")
 
 
@@ -224,7 +268,10 @@ def test_malformed_json_is_400(client):
         (lambda b: b["context"].pop("patientId"), "context.patientId"),
         (lambda b: b["context"].pop("userId"), "context.userId"),
         (lambda b: b["context"].pop("draftOrders"), "context.draftOrders"),
-        (lambda b: b["context"].__setitem__("draftOrders", {"resourceType": "Patient"}), "context.draftOrders"),
+        (
+            lambda b: b["context"].__setitem__("draftOrders", {"resourceType": "Patient"}),
+            "context.draftOrders",
+        ),
         (lambda b: b.__setitem__("fhirServer", "not a url"), "fhirServer"),
         (lambda b: b.__setitem__("fhirAuthorization", {"access_token": "x"}), "fhirAuthorization"),
         (lambda b: b.__setitem__("prefetch", []), "prefetch"),
@@ -233,13 +280,17 @@ def test_malformed_json_is_400(client):
 def test_malformed_envelope_is_400_naming_the_field(client, mutate, field):
     body = folate_request()
     mutate(body)
-    issue = assert_outcome(client.post("/cds-services/b12-order-sign", json=body), 400, "invalid-request")
+    issue = assert_outcome(
+        client.post("/cds-services/b12-order-sign", json=body), 400, "invalid-request"
+    )
     assert issue["diagnostics"].startswith(field)
 
 
 def test_wrong_hook_for_the_service_is_400(client):
     body = folate_request("order-sign")
-    issue = assert_outcome(client.post("/cds-services/b12-patient-view", json=body), 400, "invalid-request")
+    issue = assert_outcome(
+        client.post("/cds-services/b12-patient-view", json=body), 400, "invalid-request"
+    )
     assert "patient-view" in issue["diagnostics"]
 
 
@@ -250,7 +301,11 @@ def test_order_select_requires_selections(client):
 
 
 def test_unknown_service_is_404(client):
-    assert_outcome(client.post("/cds-services/nope", json=folate_request(), headers=ORIGIN), 404, "unknown-service")
+    assert_outcome(
+        client.post("/cds-services/nope", json=folate_request(), headers=ORIGIN),
+        404,
+        "unknown-service",
+    )
 
 
 def test_unknown_route_is_404_outcome_with_cors(client):
@@ -259,7 +314,11 @@ def test_unknown_route_is_404_outcome_with_cors(client):
 
 @pytest.mark.parametrize(
     "method, path",
-    [("delete", "/cds-services"), ("get", "/cds-services/b12-order-sign"), ("put", "/cds-services/b12-order-sign/feedback")],
+    [
+        ("delete", "/cds-services"),
+        ("get", "/cds-services/b12-order-sign"),
+        ("put", "/cds-services/b12-order-sign/feedback"),
+    ],
 )
 def test_wrong_method_is_405(client, method, path):
     response = getattr(client, method)(path, headers=ORIGIN)
@@ -269,12 +328,19 @@ def test_wrong_method_is_405(client, method, path):
 
 def test_body_over_the_limit_is_413(client):
     big = json.dumps({"hook": "order-sign", "padding": "x" * (5 * 1024 * 1024)})
-    response = client.post("/cds-services/b12-order-sign", data=big, content_type="application/json", headers=ORIGIN)
+    response = client.post(
+        "/cds-services/b12-order-sign", data=big, content_type="application/json", headers=ORIGIN
+    )
     assert_outcome(response, 413, "payload-too-large")
 
 
 def test_non_json_body_is_415(client):
-    response = client.post("/cds-services/b12-order-sign", data="hook=order-sign", content_type="application/x-www-form-urlencoded", headers=ORIGIN)
+    response = client.post(
+        "/cds-services/b12-order-sign",
+        data="hook=order-sign",
+        content_type="application/x-www-form-urlencoded",
+        headers=ORIGIN,
+    )
     assert_outcome(response, 415, "unsupported-media-type")
 
 
@@ -282,7 +348,9 @@ def test_required_data_unavailable_is_412(client):
     body = sandbox_request("patient-view")
     body["prefetch"].pop("patient")
     body.pop("fhirServer")
-    issue = assert_outcome(client.post("/cds-services/b12-patient-view", json=body), 412, "prefetch-unavailable")
+    issue = assert_outcome(
+        client.post("/cds-services/b12-patient-view", json=body), 412, "prefetch-unavailable"
+    )
     assert "patient" in issue["diagnostics"]
 
 
@@ -290,7 +358,9 @@ def test_a_bug_is_a_generic_500_without_internals(settings, store):
     def broken(facts, now, policy):
         raise RuntimeError("secret internal detail")
 
-    registry = Registry([ServiceDefinition("broken", HookKind.PATIENT_VIEW, "Broken", "Always fails", broken)])
+    registry = Registry(
+        [ServiceDefinition("broken", HookKind.PATIENT_VIEW, "Broken", "Always fails", broken)]
+    )
     client = create_app(settings, CdsApplication(registry=registry, store=store)).test_client()
     body = sandbox_request("patient-view")
     response = client.post("/cds-services/broken", json=body, headers=ORIGIN)
@@ -300,38 +370,65 @@ def test_a_bug_is_a_generic_500_without_internals(settings, store):
 
 
 # --- CORS --------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", ["/cds-services", "/cds-services/b12-order-sign", "/cds-services/b12-order-sign/feedback"])
+@pytest.mark.parametrize(
+    "path",
+    ["/cds-services", "/cds-services/b12-order-sign", "/cds-services/b12-order-sign/feedback"],
+)
 def test_preflight_allows_the_sandbox(client, path):
-    response = client.options(path, headers={**ORIGIN, "Access-Control-Request-Method": "POST",
-                                             "Access-Control-Request-Headers": "Authorization, Content-Type"})
+    response = client.options(
+        path,
+        headers={
+            **ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, Content-Type",
+        },
+    )
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "*"
-    assert {"GET", "POST", "OPTIONS"} <= set(m.strip() for m in response.headers["Access-Control-Allow-Methods"].split(","))
+    assert {"GET", "POST", "OPTIONS"} <= set(
+        m.strip() for m in response.headers["Access-Control-Allow-Methods"].split(",")
+    )
     allowed = response.headers["Access-Control-Allow-Headers"].lower()
     assert "authorization" in allowed and "content-type" in allowed
 
 
 def test_cors_on_success_and_on_errors(client):
     assert client.get("/cds-services", headers=ORIGIN).headers["Access-Control-Allow-Origin"] == "*"
-    bad = client.post("/cds-services/b12-order-sign", data="{", content_type="application/json", headers=ORIGIN)
+    bad = client.post(
+        "/cds-services/b12-order-sign", data="{", content_type="application/json", headers=ORIGIN
+    )
     assert bad.headers["Access-Control-Allow-Origin"] == "*"
 
 
 def test_evaluation_time_header_is_honoured_in_development_only(client, settings, store):
     body = folate_request()
     later = {"CDS-Evaluation-Time": "2028-06-15T12:00:00Z"}  # the B12 result is stale by then
-    assert client.post("/cds-services/b12-order-sign", json=body).get_json()["cards"][0]["indicator"] == "critical"
-    stale = client.post("/cds-services/b12-order-sign", json=body, headers=later).get_json()["cards"]
+    assert (
+        client.post("/cds-services/b12-order-sign", json=body).get_json()["cards"][0]["indicator"]
+        == "critical"
+    )
+    stale = client.post("/cds-services/b12-order-sign", json=body, headers=later).get_json()[
+        "cards"
+    ]
     assert all("118" not in c["summary"] for c in stale)
     from dataclasses import replace
 
-    production = create_app(replace(settings, profile="production", allow_anonymous=True), CdsApplication(registry=registry_(), store=store,
-                                                                                     clock=lambda: NOW_))
-    cards = production.test_client().post("/cds-services/b12-order-sign", json=body, headers=later).get_json()["cards"]
+    production = create_app(
+        replace(settings, profile="production", allow_anonymous=True),
+        CdsApplication(registry=registry_(), store=store, clock=lambda: NOW_),
+    )
+    cards = (
+        production.test_client()
+        .post("/cds-services/b12-order-sign", json=body, headers=later)
+        .get_json()["cards"]
+    )
     assert cards[0]["indicator"] == "critical"
 
 
 def test_bad_evaluation_time_header_is_400(client):
-    response = client.post("/cds-services/b12-order-sign", json=folate_request(),
-                           headers={"CDS-Evaluation-Time": "yesterday", **ORIGIN})
+    response = client.post(
+        "/cds-services/b12-order-sign",
+        json=folate_request(),
+        headers={"CDS-Evaluation-Time": "yesterday", **ORIGIN},
+    )
     assert_outcome(response, 400, "invalid-request")

@@ -18,7 +18,9 @@ def entry(card: str, outcome: str = "accepted", ts: str = "2026-06-15T12:00:00Z"
 
 
 def issue(store, uuid: str, rule: str = "folate-before-b12") -> None:
-    store.record_cards([IssuedCard(uuid, "b12-order-sign", rule, "critical", "hook-1", datetime.now(timezone.utc))])
+    store.record_cards(
+        [IssuedCard(uuid, "b12-order-sign", rule, "critical", "hook-1", datetime.now(timezone.utc))]
+    )
 
 
 def test_sandbox_feedback_capture_is_accepted(client, store):
@@ -29,9 +31,25 @@ def test_sandbox_feedback_capture_is_accepted(client, store):
 
 def test_feedback_is_attributed_to_the_rule_of_the_card(client, store):
     issue(store, "card-1")
-    client.post(URL, json={"feedback": [entry("card-1", "overridden", overrideReason={
-        "reason": {"system": "x", "code": "b12-given-elsewhere", "display": "B12 already given elsewhere"},
-        "userComment": "free text"})]})
+    client.post(
+        URL,
+        json={
+            "feedback": [
+                entry(
+                    "card-1",
+                    "overridden",
+                    overrideReason={
+                        "reason": {
+                            "system": "x",
+                            "code": "b12-given-elsewhere",
+                            "display": "B12 already given elsewhere",
+                        },
+                        "userComment": "free text",
+                    },
+                )
+            ]
+        },
+    )
     report = {r.rule_id: r for r in store.feedback_report()}
     assert report["folate-before-b12"].overridden == 1
     assert report["folate-before-b12"].override_reasons == {"B12 already given elsewhere": 1}
@@ -50,7 +68,9 @@ def test_repeated_feedback_is_idempotent(client, store):
 def test_batched_feedback_stores_every_entry(client, store):
     for i in range(5):
         issue(store, f"card-{i}")
-    body = {"feedback": [entry(f"card-{i}", "accepted" if i % 2 else "overridden") for i in range(5)]}
+    body = {
+        "feedback": [entry(f"card-{i}", "accepted" if i % 2 else "overridden") for i in range(5)]
+    }
     assert client.post(URL, json=body).get_json()["stored"] == 5
     report = {r.rule_id: r for r in store.feedback_report()}["folate-before-b12"]
     assert (report.accepted, report.overridden, report.issued) == (2, 3, 5)
@@ -63,14 +83,33 @@ def test_unknown_card_is_stored_and_flagged(client, store):
 
 
 def test_invalid_feedback_is_400(client):
-    for body in ({}, {"feedback": []}, {"feedback": [{"card": "x", "outcome": "ignored", "outcomeTimestamp": "2026-01-01T00:00:00Z"}]},
-                 {"feedback": [{"card": "x", "outcome": "accepted"}]}):
-        assert_outcome(client.post(URL, json=body, headers={"Origin": "https://x.example"}), 400, "invalid-request")
+    for body in (
+        {},
+        {"feedback": []},
+        {
+            "feedback": [
+                {"card": "x", "outcome": "ignored", "outcomeTimestamp": "2026-01-01T00:00:00Z"}
+            ]
+        },
+        {"feedback": [{"card": "x", "outcome": "accepted"}]},
+    ):
+        assert_outcome(
+            client.post(URL, json=body, headers={"Origin": "https://x.example"}),
+            400,
+            "invalid-request",
+        )
 
 
 def test_feedback_to_an_unknown_service_is_404(client):
-    assert_outcome(client.post("/cds-services/nope/feedback", json={"feedback": [entry("x")]},
-                               headers={"Origin": "https://x.example"}), 404, "unknown-service")
+    assert_outcome(
+        client.post(
+            "/cds-services/nope/feedback",
+            json={"feedback": [entry("x")]},
+            headers={"Origin": "https://x.example"},
+        ),
+        404,
+        "unknown-service",
+    )
 
 
 def test_concurrent_posts_from_eight_threads_lose_nothing(app, store):
@@ -84,7 +123,9 @@ def test_concurrent_posts_from_eight_threads_lose_nothing(app, store):
             card = f"card-{thread * 10 + j}"
             # every entry twice: once alone, once in a batch with a repeat
             stored += client.post(URL, json={"feedback": [entry(card)]}).get_json()["stored"]
-            stored += client.post(URL, json={"feedback": [entry(card), entry(card, "overridden")]}).get_json()["stored"]
+            stored += client.post(
+                URL, json={"feedback": [entry(card), entry(card, "overridden")]}
+            ).get_json()["stored"]
         return stored
 
     with ThreadPoolExecutor(8) as pool:
@@ -95,8 +136,11 @@ def test_concurrent_posts_from_eight_threads_lose_nothing(app, store):
 
 def test_storage_failure_answers_503_so_the_ehr_can_retry(client, store, tmp_path):
     store.path = str(tmp_path / "missing-dir" / "nope" / "db.sqlite3")
-    assert_outcome(client.post(URL, json={"feedback": [entry("x")]}, headers={"Origin": "https://x.example"}),
-                   503, "storage-unavailable")
+    assert_outcome(
+        client.post(URL, json={"feedback": [entry("x")]}, headers={"Origin": "https://x.example"}),
+        503,
+        "storage-unavailable",
+    )
 
 
 def test_storage_failure_never_breaks_an_invocation(client, store, tmp_path):

@@ -58,7 +58,10 @@ def client_at(settings, store, uuids):
 
     def make(now: datetime):
         core = CdsApplication(
-            registry=registry(), store=store, policy=settings.policy, clock=lambda: now,
+            registry=registry(),
+            store=store,
+            policy=settings.policy,
+            clock=lambda: now,
             new_uuid=uuids,
         )
         return create_app(settings, core).test_client()
@@ -151,8 +154,15 @@ def test_request_resources_are_valid_fhir_r4(slug):
 def test_request_has_the_seven_prefetch_keys_unless_about_missing_data(slug):
     request, meta, _ = scenario(slug)
     keys = set(request.get("prefetch") or {})
-    full = {"patient", "b12Labs", "bloodCounts", "renalLabs", "medicationStatements",
-            "medicationRequests", "conditions"}
+    full = {
+        "patient",
+        "b12Labs",
+        "bloodCounts",
+        "renalLabs",
+        "medicationStatements",
+        "medicationRequests",
+        "conditions",
+    }
     if "unavailable" in slug:
         assert keys < full
     else:

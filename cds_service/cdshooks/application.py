@@ -18,12 +18,19 @@ from marshmallow import ValidationError
 
 from cds_service.domain.policy import DEFAULT_POLICY, Policy
 from cds_service.fhir.extract import extract_facts
-from cds_service.storage import FeedbackRecord, IssuedCard, Store, StorageError
+from cds_service.storage import FeedbackRecord, IssuedCard, StorageError, Store
 
 from .cards import cards as build_cards
 from .errors import InvalidRequest, StorageUnavailable, UnknownService
 from .prefetch import Fetcher, resolve
-from .schemas import CONTEXT_SCHEMAS, DiscoverySchema, FeedbackSchema, RequestSchema, ResponseSchema, first_error
+from .schemas import (
+    CONTEXT_SCHEMAS,
+    DiscoverySchema,
+    FeedbackSchema,
+    RequestSchema,
+    ResponseSchema,
+    first_error,
+)
 from .service import Registry, ServiceDefinition
 
 log = logging.getLogger("cds_service.invocation")
@@ -48,7 +55,9 @@ _DISCOVERY = DiscoverySchema()
 
 def _invalid(error: ValidationError, prefix: str = "") -> InvalidRequest:
     path, message = first_error(error.messages, prefix)
-    return InvalidRequest(f"{path}: {message}" if path else message, expression=[path] if path else None)
+    return InvalidRequest(
+        f"{path}: {message}" if path else message, expression=[path] if path else None
+    )
 
 
 @dataclass
@@ -117,7 +126,9 @@ class CdsApplication:
                 "service": service.id,
                 "hookInstance": request["hookInstance"],
                 "rules": [f.rule_id for f in evaluation.shown],
-                "rules_hidden": [f.rule_id for f in evaluation.findings if f not in evaluation.shown],
+                "rules_hidden": [
+                    f.rule_id for f in evaluation.findings if f not in evaluation.shown
+                ],
                 "cards": len(cards),
                 "skipped_resources": list(extraction.skipped),
                 "fetched_keys": resolution.fetched,
@@ -137,7 +148,8 @@ class CdsApplication:
             raise _invalid(error) from None
         if request["hook"] != service.hook.value:
             raise InvalidRequest(
-                f"hook: service '{service.id}' answers '{service.hook.value}', not '{request['hook']}'.",
+                f"hook: service '{service.id}' answers '{service.hook.value}', "
+                f"not '{request['hook']}'.",
                 expression=["hook"],
             )
         try:
@@ -177,7 +189,9 @@ class CdsApplication:
                     card_uuid=entry["card"],
                     outcome=entry["outcome"],
                     outcome_timestamp=entry["outcomeTimestamp"].astimezone(timezone.utc),
-                    accepted_suggestions=tuple(s["id"] for s in entry.get("acceptedSuggestions") or []),
+                    accepted_suggestions=tuple(
+                        s["id"] for s in entry.get("acceptedSuggestions") or []
+                    ),
                     override_system=reason.get("system"),
                     override_code=reason.get("code"),
                     override_display=reason.get("display"),
@@ -202,4 +216,8 @@ class CdsApplication:
                 "unknown_cards": result.unknown_cards,
             },
         )
-        return {"stored": result.stored, "duplicates": result.duplicates, "unknownCards": result.unknown_cards}
+        return {
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "unknownCards": result.unknown_cards,
+        }

@@ -41,7 +41,11 @@ def _action(action: Any, patient_id: str) -> dict[str, Any]:
             "resource": service_request(action, patient_id),
         }
     if isinstance(action, RemoveDraft):
-        return {"type": "delete", "description": action.description, "resourceId": action.resource_id}
+        return {
+            "type": "delete",
+            "description": action.description,
+            "resourceId": action.resource_id,
+        }
     raise TypeError(f"unknown action {type(action).__name__}")
 
 
@@ -70,14 +74,20 @@ def card(finding: Finding, patient_id: str, new_uuid: UuidFactory) -> dict[str, 
             },
         },
         "suggestions": suggestions,
-        "selectionBehavior": (finding.selection_behavior or SelectionBehavior.ANY).value if suggestions else None,
+        "selectionBehavior": (
+            (finding.selection_behavior or SelectionBehavior.ANY).value if suggestions else None
+        ),
         "overrideReasons": [
             {"system": OVERRIDE_REASON_SYSTEM, "code": r.code, "display": r.display}
             for r in finding.override_reasons
         ],
-        "links": [{"label": link.label, "url": link.url, "type": "absolute"} for link in finding.links],
+        "links": [
+            {"label": link.label, "url": link.url, "type": "absolute"} for link in finding.links
+        ],
     }
 
 
-def cards(findings: Iterable[Finding], patient_id: str, new_uuid: UuidFactory) -> list[dict[str, Any]]:
+def cards(
+    findings: Iterable[Finding], patient_id: str, new_uuid: UuidFactory
+) -> list[dict[str, Any]]:
     return [card(f, patient_id, new_uuid) for f in findings]

@@ -179,7 +179,8 @@ def parse_trusted_clients(data: Any) -> tuple[TrustedClient, ...]:
                 tenants=tuple(entry["tenants"]) if "tenants" in entry else None,
                 fhir_servers=(
                     tuple(s.rstrip("/") for s in entry["fhir_servers"])
-                    if "fhir_servers" in entry else None
+                    if "fhir_servers" in entry
+                    else None
                 ),
                 algorithms=tuple(entry["algorithms"]) if "algorithms" in entry else None,
             )

@@ -212,8 +212,10 @@ class JwksCache:
             try:
                 keys = self._fetch(url)
             except JwksError as exc:
-                log.error("jwks fetch failed", extra={"issuer": owner, "url_host": host,
-                                                      "reason": exc.reason})
+                log.error(
+                    "jwks fetch failed",
+                    extra={"issuer": owner, "url_host": host, "reason": exc.reason},
+                )
                 raise JwksError("jwks-unavailable", exc.message) from None
             self._entries[(owner, url)] = _Entry(keys, now)
             log.info("jwks fetched", extra={"issuer": owner, "url_host": host, "count": len(keys)})

@@ -29,8 +29,14 @@ from .errors import PrefetchUnavailable
 from .service import ServiceDefinition
 
 __all__ = [
-    "FetchOutcome", "Fetcher", "KeyState", "KeyValue", "Resolution",
-    "classify", "render", "resolve",
+    "FetchOutcome",
+    "Fetcher",
+    "KeyState",
+    "KeyValue",
+    "Resolution",
+    "classify",
+    "render",
+    "resolve",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,7 +85,11 @@ def classify(value: Any, present: bool = True) -> KeyValue:
         links = value.get("link")
         if isinstance(links, list):
             for link in links:
-                if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+                if (
+                    isinstance(link, dict)
+                    and link.get("relation") == "next"
+                    and isinstance(link.get("url"), str)
+                ):
                     next_url = link["url"]
         if not resources and next_url is None:
             return KeyValue(KeyState.EMPTY)

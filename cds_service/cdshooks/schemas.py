@@ -86,7 +86,9 @@ class RequestSchema(Lenient):
     fhirServer = fields.Url(require_tld=False, schemes={"http", "https"})
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
     context = fields.Dict(required=True)
-    prefetch = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), allow_none=True)
+    prefetch = fields.Dict(
+        keys=fields.String(), values=fields.Raw(allow_none=True), allow_none=True
+    )
 
 
 class CodingSchema(Lenient):
@@ -167,7 +169,9 @@ class SuggestionSchema(Out):
     label = fields.String(required=True)
     uuid = fields.String(required=True)
     isRecommended = fields.Boolean()
-    actions = fields.List(fields.Nested(ActionSchema), required=True, validate=validate.Length(min=1))
+    actions = fields.List(
+        fields.Nested(ActionSchema), required=True, validate=validate.Length(min=1)
+    )
 
 
 class LinkSchema(Out):
@@ -181,7 +185,9 @@ class CardSchema(Out):
     uuid = fields.String(required=True)
     summary = fields.String(required=True, validate=validate.Length(min=1, max=139))
     detail = fields.String()
-    indicator = fields.String(required=True, validate=validate.OneOf(["info", "warning", "critical"]))
+    indicator = fields.String(
+        required=True, validate=validate.OneOf(["info", "warning", "critical"])
+    )
     source = fields.Nested(SourceSchema, required=True)
     suggestions = fields.List(fields.Nested(SuggestionSchema))
     selectionBehavior = fields.String(validate=validate.OneOf(["at-most-one", "any"]))

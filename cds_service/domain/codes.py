@@ -166,8 +166,10 @@ _DRUG_NAMES: tuple[tuple[re.Pattern[str], DrugClass], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), drug)
     for pattern, drug in (
         (r"\bmetformin", DrugClass.METFORMIN),
-        (r"\b(omeprazole|esomeprazole|pantoprazole|lansoprazole|dexlansoprazole|rabeprazole)",
-         DrugClass.PPI),
+        (
+            r"\b(omeprazole|esomeprazole|pantoprazole|lansoprazole|dexlansoprazole|rabeprazole)",
+            DrugClass.PPI,
+        ),
         (r"\b(cimetidine|ranitidine|famotidine|nizatidine)", DrugClass.H2_BLOCKER),
         (r"\b(folinic acid|leucovorin|calcium folinate|levoleucovorin)", DrugClass.FOLINIC_ACID),
         (r"\b(l-?methylfolate|methylfolate|methyltetrahydrofolate)", DrugClass.METHYLFOLATE),
@@ -178,14 +180,19 @@ _DRUG_NAMES: tuple[tuple[re.Pattern[str], DrugClass], ...] = tuple(
         (r"\bmethotrexate", DrugClass.METHOTREXATE),
         (r"\bcolchicine", DrugClass.COLCHICINE),
         (r"\bpyrimethamine", DrugClass.PYRIMETHAMINE),
-        (r"\b(para-?aminosalicylic|aminosalicylic acid|aminosalicylate sodium)",
-         DrugClass.AMINOSALICYLIC_ACID),
+        (
+            r"\b(para-?aminosalicylic|aminosalicylic acid|aminosalicylate sodium)",
+            DrugClass.AMINOSALICYLIC_ACID,
+        ),
         (r"\bnitrous oxide|\bentonox", DrugClass.NITROUS_OXIDE),
-        (r"\b(amoxicillin|ampicillin|penicillin|flucloxacillin|cef\w+|ceph\w+|doxycycline|"
-         r"minocycline|tetracycline|azithromycin|clarithromycin|erythromycin|ciprofloxacin|"
-         r"levofloxacin|moxifloxacin|trimethoprim|sulfamethoxazole|co-trimoxazole|"
-         r"nitrofurantoin|metronidazole|clindamycin|vancomycin|gentamicin|linezolid|"
-         r"meropenem|piperacillin)", DrugClass.ANTIBIOTIC),
+        (
+            r"\b(amoxicillin|ampicillin|penicillin|flucloxacillin|cef\w+|ceph\w+|doxycycline|"
+            r"minocycline|tetracycline|azithromycin|clarithromycin|erythromycin|ciprofloxacin|"
+            r"levofloxacin|moxifloxacin|trimethoprim|sulfamethoxazole|co-trimoxazole|"
+            r"nitrofurantoin|metronidazole|clindamycin|vancomycin|gentamicin|linezolid|"
+            r"meropenem|piperacillin)",
+            DrugClass.ANTIBIOTIC,
+        ),
     )
 )
 # Folic acid must not match "folinic"; "folate" alone names folic acid in product names, but
@@ -302,40 +309,60 @@ _CONDITION_NAMES: tuple[tuple[re.Pattern[str], ConditionKind], ...] = tuple(
         (r"pernicious an(a)?emia|addison(ian|'s)? an(a)?emia", ConditionKind.PERNICIOUS_ANAEMIA),
         (r"autoimmune (atrophic )?gastritis", ConditionKind.AUTOIMMUNE_GASTRITIS),
         (r"intrinsic factor antibod\w* (positive|present)", ConditionKind.IF_ANTIBODY_POSITIVE),
-        (r"bariatric|gastric bypass|roux-en-y|sleeve gastrectomy|gastric band",
-         ConditionKind.BARIATRIC_SURGERY),
+        (
+            r"bariatric|gastric bypass|roux-en-y|sleeve gastrectomy|gastric band",
+            ConditionKind.BARIATRIC_SURGERY,
+        ),
         (r"(?<!sleeve )gastrectomy", ConditionKind.GASTRECTOMY),
         (r"ileal resection|ileectomy|resection of (the )?ileum", ConditionKind.ILEAL_RESECTION),
-        (r"crohn(?!'?s? (disease )?of (the )?(colon|large intestine)|'?s? colitis)",
-         ConditionKind.ILEAL_CROHNS),
+        (
+            r"crohn(?!'?s? (disease )?of (the )?(colon|large intestine)|'?s? colitis)",
+            ConditionKind.ILEAL_CROHNS,
+        ),
         (r"postsurgical malabsorption", ConditionKind.POSTSURGICAL_MALABSORPTION),
         (r"subacute combined degeneration", ConditionKind.SUBACUTE_COMBINED_DEGENERATION),
-        (r"pa?raesthesia|paresthesia|pins and needles|tingling|numbness",
-         ConditionKind.PARAESTHESIA),
+        (
+            r"pa?raesthesia|paresthesia|pins and needles|tingling|numbness",
+            ConditionKind.PARAESTHESIA,
+        ),
         (r"(peripheral |poly)neuropathy", ConditionKind.PERIPHERAL_NEUROPATHY),
         (r"ataxia|gait (disturbance|abnormality|disorder)|unsteady gait", ConditionKind.ATAXIA),
-        (r"(loss of|impaired) (proprioception|vibration sense)|proprioceptive",
-         ConditionKind.PROPRIOCEPTION_LOSS),
-        (r"cognitive (impairment|decline)|memory (loss|impairment)|dementia",
-         ConditionKind.COGNITIVE_IMPAIRMENT),
+        (
+            r"(loss of|impaired) (proprioception|vibration sense)|proprioceptive",
+            ConditionKind.PROPRIOCEPTION_LOSS,
+        ),
+        (
+            r"cognitive (impairment|decline)|memory (loss|impairment)|dementia",
+            ConditionKind.COGNITIVE_IMPAIRMENT,
+        ),
         (r"optic (neuropathy|atrophy|neuritis)", ConditionKind.OPTIC_NEUROPATHY),
         (r"myelopathy", ConditionKind.MYELOPATHY),
         (r"headache|migraine|cephalalgia", ConditionKind.HEADACHE),
         (r"back pain|backache|lumbago|dorsalgia", ConditionKind.BACK_PAIN),
         (r"(vitamin )?b12 deficiency|cobalamin deficiency", ConditionKind.B12_DEFICIENCY),
         (r"megaloblastic", ConditionKind.MEGALOBLASTIC_ANAEMIA),
-        (r"type 2 diabetes|diabetes mellitus type 2|type ii diabetes",
-         ConditionKind.TYPE2_DIABETES),
-        (r"chronic kidney disease|\bckd\b|chronic renal (failure|insufficiency)",
-         ConditionKind.CKD),
+        (
+            r"type 2 diabetes|diabetes mellitus type 2|type ii diabetes",
+            ConditionKind.TYPE2_DIABETES,
+        ),
+        (
+            r"chronic kidney disease|\bckd\b|chronic renal (failure|insufficiency)",
+            ConditionKind.CKD,
+        ),
         (r"dialysis", ConditionKind.DIALYSIS),
-        (r"^(normal )?pregnan|\bpregnancy\b|(?<!not )(?<!non-)\bpregnant\b",
-         ConditionKind.PREGNANCY),
-        (r"planning (a )?pregnancy|pre-?conception|trying to conceive",
-         ConditionKind.PRECONCEPTION),
+        (
+            r"^(normal )?pregnan|\bpregnancy\b|(?<!not )(?<!non-)\bpregnant\b",
+            ConditionKind.PREGNANCY,
+        ),
+        (
+            r"planning (a )?pregnancy|pre-?conception|trying to conceive",
+            ConditionKind.PRECONCEPTION,
+        ),
         (r"c(o)?eliac", ConditionKind.COELIAC),
-        (r"alcohol (use disorder|dependence|abuse)|alcoholism|harmful (use of )?alcohol",
-         ConditionKind.ALCOHOL_USE_DISORDER),
+        (
+            r"alcohol (use disorder|dependence|abuse)|alcoholism|harmful (use of )?alcohol",
+            ConditionKind.ALCOHOL_USE_DISORDER,
+        ),
         (r"nitrous oxide|laughing gas|\bn2o\b", ConditionKind.NITROUS_OXIDE_USE),
         (r"\bvegan\b|strict vegetarian", ConditionKind.VEGAN_DIET),
     )

@@ -84,7 +84,11 @@ def total_b12_band(result: LabResult, policy: Policy) -> Band:
     if result.value is None or not result.unit_recognised:
         return Band.UNINTERPRETABLE
     if result.unit == "pmol/L":
-        low, high, value = t.total_b12_deficient_below_pmol_l, t.total_b12_unlikely_above_pmol_l, result.value
+        low, high, value = (
+            t.total_b12_deficient_below_pmol_l,
+            t.total_b12_unlikely_above_pmol_l,
+            result.value,
+        )
     else:
         # ng/L, pg/mL and ng/mL (x1000) are one mass scale: the mass pair applies.
         low, high = t.total_b12_deficient_below_ng_l, t.total_b12_unlikely_above_ng_l
@@ -97,7 +101,9 @@ def active_b12_band(result: LabResult, policy: Policy) -> Band:
     if result.value is None or not result.unit_recognised:
         return Band.UNINTERPRETABLE
     return _band(
-        result.canonical_value, t.active_b12_deficient_below_pmol_l, t.active_b12_unlikely_above_pmol_l
+        result.canonical_value,
+        t.active_b12_deficient_below_pmol_l,
+        t.active_b12_unlikely_above_pmol_l,
     )
 
 
@@ -120,7 +126,8 @@ def mma_limit_nmol_l(result: LabResult, policy: Policy) -> float:
 
 def describe(result: LabResult) -> str:
     """Evidence as a card names it: value in both units for B12, date, resource."""
-    return f"{result_value_text(result)} on {result.effective.date().isoformat()} ({result.resource_id})"
+    day = result.effective.date().isoformat()
+    return f"{result_value_text(result)} on {day} ({result.resource_id})"
 
 
 def result_value_text(result: LabResult) -> str:
@@ -208,7 +215,9 @@ class ClinicalPicture:
         return max(0.0, months_between(medication.start, self.now))
 
     # --- medications ------------------------------------------------------------------------
-    def medications_of(self, *classes: DrugClass, drafts: bool | None = None) -> tuple[MedicationExposure, ...]:
+    def medications_of(
+        self, *classes: DrugClass, drafts: bool | None = None
+    ) -> tuple[MedicationExposure, ...]:
         wanted = set(classes)
         return tuple(
             m
@@ -219,11 +228,15 @@ class ClinicalPicture:
     @cached_property
     def b12_therapy(self) -> tuple[MedicationExposure, ...]:
         """Active B12 products the patient is on (not drafts)."""
-        return tuple(m for m in self.facts.medications if m.is_b12_product and m.active and not m.is_draft)
+        return tuple(
+            m for m in self.facts.medications if m.is_b12_product and m.active and not m.is_draft
+        )
 
     @cached_property
     def b12_drafts(self) -> tuple[MedicationExposure, ...]:
-        return tuple(m for m in self.facts.medications if m.is_b12_product and m.is_draft and m.active)
+        return tuple(
+            m for m in self.facts.medications if m.is_b12_product and m.is_draft and m.active
+        )
 
     @cached_property
     def has_b12_therapy(self) -> bool:
@@ -350,12 +363,17 @@ class ClinicalPicture:
     @cached_property
     def egfr_impaired(self) -> bool:
         egfr = self.egfr
-        return egfr is not None and egfr.canonical_value < self.policy.thresholds.egfr_impaired_below
+        return (
+            egfr is not None and egfr.canonical_value < self.policy.thresholds.egfr_impaired_below
+        )
 
     @cached_property
     def macrocytosis(self) -> LabResult | None:
         mcv = self.latest_current(Analyte.MCV)
-        if mcv is not None and mcv.canonical_value > self.policy.thresholds.mcv_macrocytosis_above_fl:
+        if (
+            mcv is not None
+            and mcv.canonical_value > self.policy.thresholds.mcv_macrocytosis_above_fl
+        ):
             return mcv
         return None
 
@@ -417,7 +435,8 @@ class ClinicalPicture:
         for result in self.results(Analyte.IF_ANTIBODY):
             text = (result.text_value or "").lower()
             if any(w in text for w in ("positive", "detected", "present", "reactive")) and not any(
-                w in text for w in ("not detected", "negative", "absent", "non-reactive", "nonreactive")
+                w in text
+                for w in ("not detected", "negative", "absent", "non-reactive", "nonreactive")
             ):
                 return result
         return None
@@ -461,7 +480,9 @@ class ClinicalPicture:
                 if months is not None and months >= minimum and (best is None or months > best[0]):
                     best = (months, m)
             if best:
-                found.append(RiskFactor(f"on {label} for {duration_text(best[0])}", best[1].resource_id))
+                found.append(
+                    RiskFactor(f"on {label} for {duration_text(best[0])}", best[1].resource_id)
+                )
         for cls, label in (
             (DrugClass.COLCHICINE, "colchicine"),
             (DrugClass.AMINOSALICYLIC_ACID, "para-aminosalicylic acid"),
@@ -485,7 +506,9 @@ class ClinicalPicture:
             found.append(RiskFactor(c.name, c.resource_id))
         if self.if_antibody_positive is not None:
             found.append(
-                RiskFactor("intrinsic factor antibody positive", self.if_antibody_positive.resource_id)
+                RiskFactor(
+                    "intrinsic factor antibody positive", self.if_antibody_positive.resource_id
+                )
             )
         return tuple(found)
 
@@ -536,7 +559,9 @@ def assess_b12(p: ClinicalPicture) -> B12Assessment:
                 f"({result_value_text(active)}): active B12 is the more specific test "
                 "(antibody interference can make total B12 falsely normal)."
             )
-        return B12Assessment(B12Status.DEFICIENT, conflict=conflict, deciding=(active,) + _opt(total), **base)
+        return B12Assessment(
+            B12Status.DEFICIENT, conflict=conflict, deciding=(active,) + _opt(total), **base
+        )
     if active_band is Band.UNLIKELY:
         conflict = None
         if total_band is Band.DEFICIENT:
@@ -547,10 +572,15 @@ def assess_b12(p: ClinicalPicture) -> B12Assessment:
         if mma_decisive:
             conflict = (
                 f"Active B12 is normal ({result_value_text(active)}) but MMA is raised "
-                f"({result_value_text(mma)}) with normal renal function: treat as functional deficiency."
+                f"({result_value_text(mma)}) with normal renal function: "
+                "treat as functional deficiency."
             )
-            return B12Assessment(B12Status.FUNCTIONAL_DEFICIENCY, conflict=conflict, deciding=(mma, active), **base)
-        return B12Assessment(B12Status.UNLIKELY, conflict=conflict, deciding=(active,) + _opt(total), **base)
+            return B12Assessment(
+                B12Status.FUNCTIONAL_DEFICIENCY, conflict=conflict, deciding=(mma, active), **base
+            )
+        return B12Assessment(
+            B12Status.UNLIKELY, conflict=conflict, deciding=(active,) + _opt(total), **base
+        )
     if total_band is Band.DEFICIENT:
         return B12Assessment(B12Status.DEFICIENT, deciding=(total,) + _opt(active), **base)
 
@@ -565,12 +595,18 @@ def assess_b12(p: ClinicalPicture) -> B12Assessment:
                 "normal (antibody interference); MMA is the more specific test."
             )
         deciding = (mma,) + _opt(active) + _opt(total)
-        return B12Assessment(B12Status.FUNCTIONAL_DEFICIENCY, conflict=conflict, deciding=deciding, **base)
+        return B12Assessment(
+            B12Status.FUNCTIONAL_DEFICIENCY, conflict=conflict, deciding=deciding, **base
+        )
     if indeterminate:
         if mma is not None and not mma_raised:
             # A normal MMA settles an indeterminate result.
-            return B12Assessment(B12Status.UNLIKELY, deciding=(mma,) + _opt(active) + _opt(total), **base)
-        return B12Assessment(B12Status.INDETERMINATE, deciding=_opt(active) + _opt(total) + _opt(mma), **base)
+            return B12Assessment(
+                B12Status.UNLIKELY, deciding=(mma,) + _opt(active) + _opt(total), **base
+            )
+        return B12Assessment(
+            B12Status.INDETERMINATE, deciding=_opt(active) + _opt(total) + _opt(mma), **base
+        )
     if total_band is Band.UNLIKELY:
         return B12Assessment(B12Status.UNLIKELY, deciding=(total,), **base)
     return B12Assessment(B12Status.UNKNOWN, deciding=_opt(mma), **base)

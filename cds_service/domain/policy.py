@@ -84,7 +84,9 @@ class Windows:
 class Policy:
     thresholds: Thresholds = field(default_factory=Thresholds)
     windows: Windows = field(default_factory=Windows)
-    neurological_involvement: frozenset[ConditionKind] = DEFINITE_NEUROLOGICAL | POSSIBLE_NEUROLOGICAL
+    neurological_involvement: frozenset[ConditionKind] = (
+        DEFINITE_NEUROLOGICAL | POSSIBLE_NEUROLOGICAL
+    )
     formulary: Formulary = Formulary.HYDROXOCOBALAMIN
 
     @classmethod

@@ -22,8 +22,14 @@ MG = 1000.0  # micrograms
 
 _ALTERNATE_DAYS = DosePhase("1 mg IM on alternate days until no further improvement", MG, every=2)
 _THREE_A_WEEK = DosePhase(
-    "1 mg IM three times a week for 2 weeks", MG, frequency=3, every=1, unit="wk", count=6,
-    duration=2, duration_unit="wk",
+    "1 mg IM three times a week for 2 weeks",
+    MG,
+    frequency=3,
+    every=1,
+    unit="wk",
+    count=6,
+    duration=2,
+    duration_unit="wk",
 )
 _EVERY_2_MONTHS = DosePhase("then 1 mg IM every 2 months", MG, every=2, unit="mo")
 _EVERY_2_3_MONTHS = DosePhase("then 1 mg IM every 2-3 months", MG, every=2, every_max=3, unit="mo")
@@ -32,19 +38,36 @@ _MONTHLY = DosePhase("then 1000 micrograms IM monthly", MG, every=1, unit="mo")
 
 def _hydroxo(key: str, label: str, phases: tuple[DosePhase, ...], text: str) -> Regimen:
     return Regimen(
-        key, label, DrugClass.HYDROXOCOBALAMIN, RXNORM_HYDROXOCOBALAMIN_INJECTION,
-        Route.INTRAMUSCULAR, phases, text,
+        key,
+        label,
+        DrugClass.HYDROXOCOBALAMIN,
+        RXNORM_HYDROXOCOBALAMIN_INJECTION,
+        Route.INTRAMUSCULAR,
+        phases,
+        text,
     )
 
 
 def _cyano_im(key: str, label: str, first: DosePhase, text: str) -> Regimen:
     first = DosePhase(
-        first.text.replace("1 mg", "1000 micrograms"), MG, first.frequency, first.every,
-        first.every_max, first.unit, first.count, first.duration, first.duration_unit,
+        first.text.replace("1 mg", "1000 micrograms"),
+        MG,
+        first.frequency,
+        first.every,
+        first.every_max,
+        first.unit,
+        first.count,
+        first.duration,
+        first.duration_unit,
     )
     return Regimen(
-        key, label, DrugClass.CYANOCOBALAMIN, RXNORM_CYANOCOBALAMIN_INJECTION,
-        Route.INTRAMUSCULAR, (first, _MONTHLY), text,
+        key,
+        label,
+        DrugClass.CYANOCOBALAMIN,
+        RXNORM_CYANOCOBALAMIN_INJECTION,
+        Route.INTRAMUSCULAR,
+        (first, _MONTHLY),
+        text,
     )
 
 
@@ -55,23 +78,27 @@ def neurological_regimen(formulary: Formulary) -> Regimen:
     )
     if formulary is Formulary.CYANOCOBALAMIN:
         return _cyano_im(
-            "im-neurological", "Cyanocobalamin 1000 mcg IM (neurological regimen)", _ALTERNATE_DAYS,
+            "im-neurological",
+            "Cyanocobalamin 1000 mcg IM (neurological regimen)",
+            _ALTERNATE_DAYS,
             "Cyanocobalamin 1000 micrograms IM on alternate days until no further improvement, "
             "then 1000 micrograms IM monthly; lifelong if the cause is irreversible.",
         )
     return _hydroxo(
-        "im-neurological", "Hydroxocobalamin 1 mg IM (neurological regimen)",
-        (_ALTERNATE_DAYS, _EVERY_2_MONTHS), text,
+        "im-neurological",
+        "Hydroxocobalamin 1 mg IM (neurological regimen)",
+        (_ALTERNATE_DAYS, _EVERY_2_MONTHS),
+        text,
     )
 
 
 def standard_regimen(formulary: Formulary) -> Regimen:
-    text = (
-        "Hydroxocobalamin 1 mg IM three times a week for 2 weeks, then 1 mg IM every 2-3 months."
-    )
+    text = "Hydroxocobalamin 1 mg IM three times a week for 2 weeks, then 1 mg IM every 2-3 months."
     if formulary is Formulary.CYANOCOBALAMIN:
         return _cyano_im(
-            "im-standard", "Cyanocobalamin 1000 mcg IM", _THREE_A_WEEK,
+            "im-standard",
+            "Cyanocobalamin 1000 mcg IM",
+            _THREE_A_WEEK,
             "Cyanocobalamin 1000 micrograms IM three times a week for 2 weeks, then 1000 "
             "micrograms IM monthly.",
         )
@@ -120,8 +147,11 @@ def maintenance_regimen(p: ClinicalPicture, formulary: Formulary | None = None) 
     neuro = bool(p.neurological)
     if (formulary or p.policy.formulary) is Formulary.CYANOCOBALAMIN:
         return Regimen(
-            "im-maintenance", "Cyanocobalamin 1000 mcg IM monthly (maintenance)",
-            DrugClass.CYANOCOBALAMIN, RXNORM_CYANOCOBALAMIN_INJECTION, Route.INTRAMUSCULAR,
+            "im-maintenance",
+            "Cyanocobalamin 1000 mcg IM monthly (maintenance)",
+            DrugClass.CYANOCOBALAMIN,
+            RXNORM_CYANOCOBALAMIN_INJECTION,
+            Route.INTRAMUSCULAR,
             (DosePhase("1000 micrograms IM monthly, lifelong", MG, every=1, unit="mo"),),
             "Cyanocobalamin 1000 micrograms IM monthly, lifelong.",
         )
@@ -131,7 +161,9 @@ def maintenance_regimen(p: ClinicalPicture, formulary: Formulary | None = None) 
         else DosePhase("1 mg IM every 2-3 months, lifelong", MG, every=2, every_max=3, unit="mo")
     )
     return _hydroxo(
-        "im-maintenance", "Hydroxocobalamin 1 mg IM (maintenance)", (phase,),
+        "im-maintenance",
+        "Hydroxocobalamin 1 mg IM (maintenance)",
+        (phase,),
         f"Hydroxocobalamin {phase.text}.",
     )
 
@@ -181,8 +213,12 @@ def same_schedule_hydroxocobalamin(m: MedicationExposure) -> Regimen | None:
         frequency, every, unit, words = schedule(m.interval_days)
         count_text = f", {m.count} doses" if m.count else ""
         phase = DosePhase(
-            f"{dose_text} IM {words}{count_text}", dose, frequency=frequency, every=every,
-            unit=unit, count=m.count,
+            f"{dose_text} IM {words}{count_text}",
+            dose,
+            frequency=frequency,
+            every=every,
+            unit=unit,
+            count=m.count,
         )
     return _hydroxo(
         "hydroxocobalamin-same-schedule",

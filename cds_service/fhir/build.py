@@ -53,7 +53,9 @@ def _timing(phase: DosePhase) -> dict[str, Any]:
     if phase.duration is not None and phase.duration_unit:
         repeat["boundsDuration"] = {
             "value": _number(phase.duration),
-            "unit": {"d": "days", "wk": "weeks", "mo": "months"}.get(phase.duration_unit, phase.duration_unit),
+            "unit": {"d": "days", "wk": "weeks", "mo": "months"}.get(
+                phase.duration_unit, phase.duration_unit
+            ),
             "system": UCUM,
             "code": phase.duration_unit,
         }
@@ -118,7 +120,11 @@ def _service_request(order: OrderLab) -> str:
         "category": [
             {
                 "coding": [
-                    {"system": SNOMED, "code": LABORATORY_PROCEDURE[0], "display": LABORATORY_PROCEDURE[1]}
+                    {
+                        "system": SNOMED,
+                        "code": LABORATORY_PROCEDURE[0],
+                        "display": LABORATORY_PROCEDURE[1],
+                    }
                 ]
             }
         ],

@@ -18,7 +18,11 @@ def to_utc(value: object) -> datetime | None:
     """An aware UTC datetime, or ``None`` for anything unusable (never raises)."""
     try:
         if isinstance(value, datetime):
-            return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            return (
+                value.astimezone(timezone.utc)
+                if value.tzinfo
+                else value.replace(tzinfo=timezone.utc)
+            )
         if isinstance(value, date):
             return datetime.combine(value, time.min, tzinfo=timezone.utc)
         if isinstance(value, str):

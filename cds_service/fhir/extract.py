@@ -162,8 +162,13 @@ class _Reader:
         self.patient_ref = patient_ref
         self.skipped: list[str] = []
 
-    def read(self, raw: dict[str, Any], extractor: Callable[..., T | None], *args: Any,
-             draft: bool = False) -> T | None:
+    def read(
+        self,
+        raw: dict[str, Any],
+        extractor: Callable[..., T | None],
+        *args: Any,
+        draft: bool = False,
+    ) -> T | None:
         try:
             if extractor is _medication and not _medication_relevant(raw, args[0]):
                 return None  # nothing a rule reads: not even repaired
@@ -212,9 +217,7 @@ def _raw_effective(raw: dict[str, Any]) -> datetime | None:
     return to_utc(value or raw.get("issued"))
 
 
-def _observations(
-    reader: _Reader, raws: Iterable[dict[str, Any]]
-) -> tuple[list[LabResult], bool]:
+def _observations(reader: _Reader, raws: Iterable[dict[str, Any]]) -> tuple[list[LabResult], bool]:
     candidates: dict[Analyte, list[tuple[datetime, dict[str, Any], str]]] = {}
     for raw in raws:
         try:
@@ -309,9 +312,7 @@ def _unit_of(quantity: dict[str, Any], analyte: Analyte) -> str | None:
     """The unit of a Quantity: its code, else its display; the display also when only it is
     convertible (a local, non-UCUM code beside a readable "pg/mL" must not make the result
     uninterpretable)."""
-    spellings = [
-        u for u in (normalise_unit(string(quantity, k)) for k in ("code", "unit")) if u
-    ]
+    spellings = [u for u in (normalise_unit(string(quantity, k)) for k in ("code", "unit")) if u]
     return next((u for u in spellings if is_convertible(analyte, u)), next(iter(spellings), None))
 
 

@@ -3,10 +3,16 @@
 Infrastructure, used by ``cdshooks``: standard library only for the embedded SQLite default.
 """
 
-from .base import FeedbackRecord, FeedbackResult, IssuedCard, RuleReport, Store, StorageError
+from .base import FeedbackRecord, FeedbackResult, IssuedCard, RuleReport, StorageError, Store
 from .sqlite import SqliteStore, open_store
 
 __all__ = [
-    "FeedbackRecord", "FeedbackResult", "IssuedCard", "RuleReport", "Store", "StorageError",
-    "SqliteStore", "open_store",
+    "FeedbackRecord",
+    "FeedbackResult",
+    "IssuedCard",
+    "RuleReport",
+    "Store",
+    "StorageError",
+    "SqliteStore",
+    "open_store",
 ]

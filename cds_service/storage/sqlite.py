@@ -117,7 +117,14 @@ class SqliteStore:
             db.executemany(
                 "INSERT OR IGNORE INTO issued_cards VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (c.card_uuid, c.service_id, c.rule_id, c.indicator, c.hook_instance, c.issued_at.isoformat())
+                    (
+                        c.card_uuid,
+                        c.service_id,
+                        c.rule_id,
+                        c.indicator,
+                        c.hook_instance,
+                        c.issued_at.isoformat(),
+                    )
                     for c in cards
                 ],
             )
@@ -135,15 +142,24 @@ class SqliteStore:
                     ).fetchone()
                     rule_id = row[0] if row else None
                     cursor = db.execute(
-                        "INSERT OR IGNORE INTO feedback (service_id, card_uuid, rule_id, known_card,"
-                        " outcome, outcome_timestamp, accepted_suggestions, override_system,"
-                        " override_code, override_display, user_comment, received_at)"
+                        "INSERT OR IGNORE INTO feedback (service_id, card_uuid, rule_id,"
+                        " known_card, outcome, outcome_timestamp, accepted_suggestions,"
+                        " override_system, override_code, override_display, user_comment,"
+                        " received_at)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
-                            service_id, entry.card_uuid, rule_id, int(row is not None), entry.outcome,
-                            entry.outcome_timestamp.isoformat(), json.dumps(list(entry.accepted_suggestions)),
-                            entry.override_system, entry.override_code, entry.override_display,
-                            entry.user_comment, received_at.isoformat(),
+                            service_id,
+                            entry.card_uuid,
+                            rule_id,
+                            int(row is not None),
+                            entry.outcome,
+                            entry.outcome_timestamp.isoformat(),
+                            json.dumps(list(entry.accepted_suggestions)),
+                            entry.override_system,
+                            entry.override_code,
+                            entry.override_display,
+                            entry.user_comment,
+                            received_at.isoformat(),
                         ),
                     )
                     if cursor.rowcount == 0:
@@ -202,7 +218,11 @@ class SqliteStore:
 
 def open_store(url_or_path: str) -> SqliteStore:
     """A migrated store. ``sqlite:///path`` or a plain path."""
-    path = url_or_path.removeprefix("sqlite:///") if url_or_path.startswith("sqlite:///") else url_or_path
+    path = (
+        url_or_path.removeprefix("sqlite:///")
+        if url_or_path.startswith("sqlite:///")
+        else url_or_path
+    )
     store = SqliteStore(path)
     store.migrate()
     return store

@@ -148,7 +148,9 @@ def _errors(app: Flask) -> None:
             return _outcome(NotFound(f"No endpoint at {request.path[:200]}."))
         if error.code == 405:
             allowed = ", ".join(sorted(getattr(error, "valid_methods", None) or []))
-            response = _outcome(MethodNotAllowed(f"{request.method} is not allowed here; use {allowed}."))
+            response = _outcome(
+                MethodNotAllowed(f"{request.method} is not allowed here; use {allowed}.")
+            )
             if allowed:
                 response.headers["Allow"] = allowed
             return response

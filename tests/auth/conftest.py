@@ -61,8 +61,11 @@ def rsa_key():
 
 
 def public_jwk(private_key, kid: str, **extra) -> dict:
-    algorithm = jwt.algorithms.ECAlgorithm if isinstance(private_key, ec.EllipticCurvePrivateKey) \
+    algorithm = (
+        jwt.algorithms.ECAlgorithm
+        if isinstance(private_key, ec.EllipticCurvePrivateKey)
         else jwt.algorithms.RSAAlgorithm
+    )
     jwk = algorithm.to_jwk(private_key.public_key(), as_dict=True)
     return {**jwk, "kid": kid, "use": "sig", **extra}
 
@@ -79,20 +82,31 @@ def b64json(data: dict) -> str:
     return b64(json.dumps(data, separators=(",", ":")).encode())
 
 
-def claims(path: str, *, iss: str = EHR_ISSUER, lifetime: int = 300, now: int = NOW,
-           **extra) -> dict:
+def claims(
+    path: str, *, iss: str = EHR_ISSUER, lifetime: int = 300, now: int = NOW, **extra
+) -> dict:
     """The sandbox's claim set: iss, aud, exp = iat + 300, iat, jti."""
-    body = {"iss": iss, "aud": BASE + path, "exp": now + lifetime, "iat": now,
-            "jti": str(uuid.uuid4())}
+    body = {
+        "iss": iss,
+        "aud": BASE + path,
+        "exp": now + lifetime,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+    }
     body.update(extra)
     return {k: v for k, v in body.items() if v is not None}
 
 
-def sign(private_key, payload: dict, *, alg: str = "ES384", kid: str | None = EHR_KID,
-         **header) -> str:
+def sign(
+    private_key, payload: dict, *, alg: str = "ES384", kid: str | None = EHR_KID, **header
+) -> str:
     headers = {"kid": kid, **header}
-    return jwt.encode(payload, private_key, algorithm=alg,
-                      headers={k: v for k, v in headers.items() if v is not None})
+    return jwt.encode(
+        payload,
+        private_key,
+        algorithm=alg,
+        headers={k: v for k, v in headers.items() if v is not None},
+    )
 
 
 def ehr_client(ec_key, **overrides) -> TrustedClient:
@@ -124,8 +138,14 @@ class Harness:
     http: object
     authenticator: Authenticator
 
-    def call(self, endpoint: str, token: str | None = None, *, authorization: str | None = None,
-             path: str | None = None):
+    def call(
+        self,
+        endpoint: str,
+        token: str | None = None,
+        *,
+        authorization: str | None = None,
+        path: str | None = None,
+    ):
         headers = {"Origin": ORIGIN}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -140,17 +160,31 @@ class Harness:
 
 @pytest.fixture
 def make_harness(tmp_path, core, store, monotonic):
-    def make(clients=(), *, profile: str = "production", anonymous: bool = False,
-             bases=(BASE,), algorithms=DEFAULT_ALGORITHMS, clock=lambda: NOW) -> Harness:
-        settings = load_settings({
-            "CDS_PROFILE": profile,
-            "CDS_DATABASE_URL": f"sqlite:///{tmp_path}/cds.sqlite3",
-            "CDS_CORS_ORIGINS": ORIGIN,
-            "CDS_ALLOW_ANONYMOUS": "1" if anonymous else "0",
-        })
+    def make(
+        clients=(),
+        *,
+        profile: str = "production",
+        anonymous: bool = False,
+        bases=(BASE,),
+        algorithms=DEFAULT_ALGORITHMS,
+        clock=lambda: NOW,
+    ) -> Harness:
+        settings = load_settings(
+            {
+                "CDS_PROFILE": profile,
+                "CDS_DATABASE_URL": f"sqlite:///{tmp_path}/cds.sqlite3",
+                "CDS_CORS_ORIGINS": ORIGIN,
+                "CDS_ALLOW_ANONYMOUS": "1" if anonymous else "0",
+            }
+        )
         authenticator = Authenticator(
-            clients, store=store, allow_anonymous=anonymous or settings.development,
-            public_bases=bases, algorithms=algorithms, jwks=JwksCache(clock=monotonic), clock=clock,
+            clients,
+            store=store,
+            allow_anonymous=anonymous or settings.development,
+            public_bases=bases,
+            algorithms=algorithms,
+            jwks=JwksCache(clock=monotonic),
+            clock=clock,
         )
         app = create_app(settings, core, authenticator=authenticator)
         return Harness(app.test_client(), authenticator)

@@ -54,8 +54,9 @@ def rsa_key_2():
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def test_rotation_new_kid_is_picked_up_after_a_refresh(epic, rotating, rsa_key, rsa_key_2,
-                                                       monotonic, endpoint):
+def test_rotation_new_kid_is_picked_up_after_a_refresh(
+    epic, rotating, rsa_key, rsa_key_2, monotonic, endpoint
+):
     rotating["jwks"] = jwks_of((rsa_key, "2026-key"))
     assert_accepted(epic.call(endpoint, epic_token(rsa_key, "2026-key", endpoint)))
     monotonic.advance(61)
@@ -66,8 +67,9 @@ def test_rotation_new_kid_is_picked_up_after_a_refresh(epic, rotating, rsa_key, 
     assert rotating["calls"] == 2
 
 
-def test_refresh_on_unknown_kid_is_rate_limited_to_once_a_minute(epic, rotating, rsa_key,
-                                                                 rsa_key_2, monotonic, auth_log):
+def test_refresh_on_unknown_kid_is_rate_limited_to_once_a_minute(
+    epic, rotating, rsa_key, rsa_key_2, monotonic, auth_log
+):
     rotating["jwks"] = jwks_of((rsa_key, "2026-key"))
     assert_accepted(epic.call("service", epic_token(rsa_key, "2026-key")))
     assert rotating["calls"] == 1
@@ -90,8 +92,9 @@ def test_known_kid_is_served_from_the_cache(epic, rotating, rsa_key, monotonic):
     assert rotating["calls"] == 1
 
 
-def test_removed_key_stops_working_once_the_cache_ages_out(epic, rotating, rsa_key, monotonic,
-                                                           auth_log):
+def test_removed_key_stops_working_once_the_cache_ages_out(
+    epic, rotating, rsa_key, monotonic, auth_log
+):
     rotating["jwks"] = jwks_of((rsa_key, "2026-key"))
     assert_accepted(epic.call("service", epic_token(rsa_key, "2026-key")))
     rotating["jwks"] = {"keys": []}  # revoked
@@ -112,16 +115,18 @@ def test_removed_key_stops_working_once_the_cache_ages_out(epic, rotating, rsa_k
     ],
     ids=["refused", "timeout", "503", "redirect", "not-json", "too-large"],
 )
-def test_jwks_endpoint_down_is_401_without_a_crash(epic, rsa_key, no_network, endpoint, auth_log,
-                                                   failure):
+def test_jwks_endpoint_down_is_401_without_a_crash(
+    epic, rsa_key, no_network, endpoint, auth_log, failure
+):
     no_network.add(responses.GET, EPIC_JWKS, **failure)
     token = epic_token(rsa_key, "2026-key", endpoint)
     assert_rejected(epic.call(endpoint, token), auth_log, "jwks-unavailable", token)
     assert len(no_network.calls) == 1  # the redirect is not followed
 
 
-def test_endpoint_down_is_not_hammered_and_recovery_is_picked_up(epic, rsa_key, no_network,
-                                                                 monotonic, auth_log):
+def test_endpoint_down_is_not_hammered_and_recovery_is_picked_up(
+    epic, rsa_key, no_network, monotonic, auth_log
+):
     down = no_network.add(responses.GET, EPIC_JWKS, body=requests.ConnectionError("refused"))
     for _ in range(3):
         monotonic.advance(5)
@@ -136,10 +141,12 @@ def test_endpoint_down_is_not_hammered_and_recovery_is_picked_up(epic, rsa_key, 
 def test_rate_limit_is_per_client(make_harness, rotating, rsa_key, ec_key, no_network, monotonic):
     other_url = "https://other-ehr.example.org/jwks"
     no_network.add(responses.GET, other_url, json=jwks_of((ec_key, "o-1")))
-    harness = make_harness([
-        TrustedClient(issuer=EPIC_ISSUER, jwks_url=EPIC_JWKS),
-        TrustedClient(issuer="https://other-ehr.example.org", jwks_url=other_url),
-    ])
+    harness = make_harness(
+        [
+            TrustedClient(issuer=EPIC_ISSUER, jwks_url=EPIC_JWKS),
+            TrustedClient(issuer="https://other-ehr.example.org", jwks_url=other_url),
+        ]
+    )
     rotating["jwks"] = jwks_of((rsa_key, "2026-key"))
     assert_accepted(harness.call("service", epic_token(rsa_key, "2026-key")))
     other = sign(ec_key, claims(PATHS["service"], iss="https://other-ehr.example.org"), kid="o-1")
@@ -148,14 +155,19 @@ def test_rate_limit_is_per_client(make_harness, rotating, rsa_key, ec_key, no_ne
 
 # --- parsing: only asymmetric public keys, ever ----------------------------------------
 def test_fetched_set_skips_unusable_keys(rsa_key):
-    keys = parse_jwk_set({"keys": [
-        {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
-        {**public_jwk(rsa_key, "private"), "d": "AQAB"},
-        {**public_jwk(rsa_key, "enc"), "use": "enc"},
-        {"kty": "EC", "kid": "p521", "crv": "P-521", "x": "AA", "y": "AA"},
-        "not a key",
-        public_jwk(rsa_key, "good"),
-    ]}, strict=False)
+    keys = parse_jwk_set(
+        {
+            "keys": [
+                {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
+                {**public_jwk(rsa_key, "private"), "d": "AQAB"},
+                {**public_jwk(rsa_key, "enc"), "use": "enc"},
+                {"kty": "EC", "kid": "p521", "crv": "P-521", "x": "AA", "y": "AA"},
+                "not a key",
+                public_jwk(rsa_key, "good"),
+            ]
+        },
+        strict=False,
+    )
     assert list(keys) == ["good"]
 
 
@@ -185,23 +197,31 @@ def test_short_rsa_keys_are_refused():
 
 
 def test_fetch_refuses_an_oversized_declared_length(no_network):
-    no_network.add(responses.GET, EPIC_JWKS, body="{}", headers={"Content-Length": str(10**7)},
-                   auto_calculate_content_length=False)
+    no_network.add(
+        responses.GET,
+        EPIC_JWKS,
+        body="{}",
+        headers={"Content-Length": str(10**7)},
+        auto_calculate_content_length=False,
+    )
     with pytest.raises(JwksError) as raised:
         fetch_jwks(EPIC_JWKS)
     assert raised.value.reason in ("jwks-too-large", "jwks-unavailable")
 
 
-def test_each_configured_url_of_a_client_has_its_own_rate_limit(make_harness, rsa_key, rsa_key_2,
-                                                                no_network, monotonic):
+def test_each_configured_url_of_a_client_has_its_own_rate_limit(
+    make_harness, rsa_key, rsa_key_2, no_network, monotonic
+):
     second = "https://fhir.epic.example.org/interconnect-fhir-oauth/keys-2"
     primary = no_network.add(responses.GET, EPIC_JWKS, json=jwks_of((rsa_key, "2026-key")))
     alternate = no_network.add(responses.GET, second, json=jwks_of((rsa_key_2, "alt-key")))
-    harness = make_harness([TrustedClient(issuer=EPIC_ISSUER, jwks_url=EPIC_JWKS,
-                                          jku_allowlist=(second,))])
+    harness = make_harness(
+        [TrustedClient(issuer=EPIC_ISSUER, jwks_url=EPIC_JWKS, jku_allowlist=(second,))]
+    )
     assert_accepted(harness.call("service", epic_token(rsa_key, "2026-key")))
     monotonic.advance(5)
-    token = sign(rsa_key_2, claims(PATHS["service"], iss=EPIC_ISSUER), alg="RS384", kid="alt-key",
-                 jku=second)
+    token = sign(
+        rsa_key_2, claims(PATHS["service"], iss=EPIC_ISSUER), alg="RS384", kid="alt-key", jku=second
+    )
     assert_accepted(harness.call("service", token))
     assert (primary.call_count, alternate.call_count) == (1, 1)

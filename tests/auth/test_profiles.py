@@ -87,8 +87,9 @@ def test_production_with_allow_anonymous_starts_with_a_loud_warning(env, apps, c
     assert_accepted(call(app, endpoint))
 
 
-def test_production_with_allow_anonymous_still_verifies_a_token(env, apps, ec_key, caplog,
-                                                                endpoint):
+def test_production_with_allow_anonymous_still_verifies_a_token(
+    env, apps, ec_key, caplog, endpoint
+):
     app = apps({**env, "CDS_ALLOW_ANONYMOUS": "1", "CDS_CORS_ORIGINS": ORIGIN})
     token = sign(ec_key, claims(PATHS[endpoint], now=0) | {"exp": 2**31, "iat": 0})
     assert_rejected(call(app, endpoint, token), caplog, "untrusted-issuer", token)
@@ -100,11 +101,17 @@ def test_production_with_trusted_clients_needs_the_public_base_url(env, tmp_path
 
 
 @pytest.mark.parametrize("suffix", [".json", ".yaml"])
-def test_production_with_a_trusted_clients_file(env, apps, tmp_path, ec_key, caplog, endpoint,
-                                                suffix):
-    app = apps({**env, "CDS_TRUSTED_CLIENTS": clients_file(tmp_path, ec_key, suffix),
-                "CDS_PUBLIC_BASE_URL": f"https://internal.example.org, {BASE}/",
-                "CDS_CORS_ORIGINS": ORIGIN})
+def test_production_with_a_trusted_clients_file(
+    env, apps, tmp_path, ec_key, caplog, endpoint, suffix
+):
+    app = apps(
+        {
+            **env,
+            "CDS_TRUSTED_CLIENTS": clients_file(tmp_path, ec_key, suffix),
+            "CDS_PUBLIC_BASE_URL": f"https://internal.example.org, {BASE}/",
+            "CDS_CORS_ORIGINS": ORIGIN,
+        }
+    )
     app.extensions["cds_auth"].clock = lambda: NOW
     assert_accepted(call(app, endpoint, sign(ec_key, claims(PATHS[endpoint]))))
     assert_rejected(call(app, endpoint), caplog, "missing-token")
@@ -112,12 +119,19 @@ def test_production_with_a_trusted_clients_file(env, apps, tmp_path, ec_key, cap
 
 def test_production_never_trusts_the_sandbox_by_default(env, apps, tmp_path, ec_key, caplog):
     recorded = capture("patient-view")
-    app = apps({**env, "CDS_TRUSTED_CLIENTS": clients_file(tmp_path, ec_key),
-                "CDS_PUBLIC_BASE_URL": "http://localhost:5005", "CDS_CORS_ORIGINS": ORIGIN})
+    app = apps(
+        {
+            **env,
+            "CDS_TRUSTED_CLIENTS": clients_file(tmp_path, ec_key),
+            "CDS_PUBLIC_BASE_URL": "http://localhost:5005",
+            "CDS_CORS_ORIGINS": ORIGIN,
+        }
+    )
     app.extensions["cds_auth"].clock = lambda: recorded["jwt_decoded"]["payload"]["iat"]
     headers = {"Authorization": recorded["headers"]["Authorization"], "Origin": ORIGIN}
-    response = app.test_client().post("/cds-services/harness-greeting", json=recorded["body"],
-                                      headers=headers)
+    response = app.test_client().post(
+        "/cds-services/harness-greeting", json=recorded["body"], headers=headers
+    )
     assert_rejected(response, caplog, "untrusted-issuer")
 
 
@@ -130,24 +144,42 @@ def test_sandbox_in_a_production_clients_file_is_trusted_with_a_warning(env, tmp
     assert any("SANDBOX" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 
 
-def test_cors_headers_survive_a_401_and_preflight_needs_no_token(env, apps, tmp_path, ec_key,
-                                                                 endpoint):
-    app = apps({**env, "CDS_TRUSTED_CLIENTS": clients_file(tmp_path, ec_key),
-                "CDS_PUBLIC_BASE_URL": BASE, "CDS_CORS_ORIGINS": ORIGIN})
+def test_cors_headers_survive_a_401_and_preflight_needs_no_token(
+    env, apps, tmp_path, ec_key, endpoint
+):
+    app = apps(
+        {
+            **env,
+            "CDS_TRUSTED_CLIENTS": clients_file(tmp_path, ec_key),
+            "CDS_PUBLIC_BASE_URL": BASE,
+            "CDS_CORS_ORIGINS": ORIGIN,
+        }
+    )
     response = call(app, endpoint)
     assert response.status_code == 401
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
-    preflight = app.test_client().options(PATHS[endpoint], headers={
-        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "Authorization, Content-Type"})
+    preflight = app.test_client().options(
+        PATHS[endpoint],
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, Content-Type",
+        },
+    )
     assert preflight.status_code == 200
     assert preflight.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
 
 
 def test_cors_origin_not_configured_gets_no_allow_origin(env, apps, tmp_path, ec_key):
-    app = apps({**env, "CDS_TRUSTED_CLIENTS": clients_file(tmp_path, ec_key),
-                "CDS_PUBLIC_BASE_URL": BASE, "CDS_CORS_ORIGINS": ORIGIN})
+    app = apps(
+        {
+            **env,
+            "CDS_TRUSTED_CLIENTS": clients_file(tmp_path, ec_key),
+            "CDS_PUBLIC_BASE_URL": BASE,
+            "CDS_CORS_ORIGINS": ORIGIN,
+        }
+    )
     response = call(app, "discovery", origin="https://evil.example.net")
     assert "Access-Control-Allow-Origin" not in response.headers
 
@@ -156,8 +188,11 @@ def test_cors_origin_not_configured_gets_no_allow_origin(env, apps, tmp_path, ec
 def test_development_accepts_anonymous_calls_and_says_so_at_start_up(env, apps, caplog, endpoint):
     caplog.set_level(logging.INFO)
     app = apps({**env, "CDS_PROFILE": "development"})
-    assert any("DEVELOPMENT PROFILE" in r.getMessage() and "sandbox" in r.getMessage()
-               for r in caplog.records if r.levelno == logging.WARNING)
+    assert any(
+        "DEVELOPMENT PROFILE" in r.getMessage() and "sandbox" in r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING
+    )
     assert_accepted(call(app, endpoint, origin="http://localhost:8080"))
     assert any(r.getMessage() == "anonymous call accepted" for r in caplog.records)
 
@@ -188,16 +223,29 @@ def test_development_malformed_header_is_401(env, apps, caplog, endpoint):
 
 
 def test_development_audience_defaults_to_the_requests_own_host(env, apps, ec_key, tmp_path):
-    app = apps({**env, "CDS_PROFILE": "development",
-                "CDS_TRUSTED_CLIENTS": clients_file(tmp_path, ec_key)})
+    app = apps(
+        {**env, "CDS_PROFILE": "development", "CDS_TRUSTED_CLIENTS": clients_file(tmp_path, ec_key)}
+    )
     app.extensions["cds_auth"].clock = lambda: NOW
     http = app.test_client()
     token = sign(ec_key, claims("/cds-services", aud="http://127.0.0.1:8080/cds-services"))
-    assert http.get("/cds-services", headers={"Authorization": f"Bearer {token}"},
-                    base_url="http://127.0.0.1:8080").status_code == 200
+    assert (
+        http.get(
+            "/cds-services",
+            headers={"Authorization": f"Bearer {token}"},
+            base_url="http://127.0.0.1:8080",
+        ).status_code
+        == 200
+    )
     token = sign(ec_key, claims("/cds-services", aud="http://127.0.0.1:8080/cds-services"))
-    assert http.get("/cds-services", headers={"Authorization": f"Bearer {token}"},
-                    base_url="http://localhost:8080").status_code == 401
+    assert (
+        http.get(
+            "/cds-services",
+            headers={"Authorization": f"Bearer {token}"},
+            base_url="http://localhost:8080",
+        ).status_code
+        == 401
+    )
 
 
 # --- settings and the trusted clients file ------------------------------------------------
@@ -209,8 +257,9 @@ def test_jwt_algorithms_never_include_none_or_hmac(env, value):
 
 
 def test_jwt_algorithms_accept_the_optional_ones(env):
-    settings = load_settings({**env, "CDS_PROFILE": "development",
-                              "CDS_JWT_ALGORITHMS": "es384, RS384,PS384"})
+    settings = load_settings(
+        {**env, "CDS_PROFILE": "development", "CDS_JWT_ALGORITHMS": "es384, RS384,PS384"}
+    )
     assert build_authenticator(settings, store=None).algorithms == ("ES384", "RS384", "PS384")
 
 
@@ -223,16 +272,23 @@ A = {"issuer": "https://a.example", "jwks_url": "https://a.example/jwks"}
 BAD_ENTRIES = [
     ({"jwks_url": "https://ehr.example.org/jwks"}, "issuer"),
     ({"issuer": "https://a.example"}, "jwks_url: give exactly one"),
-    ({"issuer": "https://a.example", "jwks_url": "https://a.example/jwks", "jwks": {"keys": []}},
-     "jwks_url: give exactly one"),
+    (
+        {"issuer": "https://a.example", "jwks_url": "https://a.example/jwks", "jwks": {"keys": []}},
+        "jwks_url: give exactly one",
+    ),
     ({"issuer": "https://a.example", "jwks_url": "http://a.example/jwks"}, "https"),
     ({**A, "jku_allowlist": ["ftp://x"]}, "jku_allowlist"),
     ({**A, "algorithms": ["HS256"]}, "algorithms.0: 'HS256' is not accepted"),
     ({**A, "tenants": []}, "tenants"),
     ({**A, "fhir_servers": ["x"]}, "fhir_servers"),
     ({**A, "jwks_uri": "x"}, "jwks_uri: Unknown field"),
-    ({"issuer": "https://a.example", "jwks": {"keys": [{"kty": "oct", "kid": "k", "k": "c2Vj"}]}},
-     "jwks: keys[0]: k: symmetric"),
+    (
+        {
+            "issuer": "https://a.example",
+            "jwks": {"keys": [{"kty": "oct", "kid": "k", "k": "c2Vj"}]},
+        },
+        "jwks: keys[0]: k: symmetric",
+    ),
     ({"issuer": "https://a.example", "jwks": {"not": "a set"}}, "jwks: expected a JWK Set"),
 ]
 
@@ -258,8 +314,15 @@ def test_private_key_in_the_clients_file_is_refused(env, tmp_path, ec_key):
 
     private = ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP384R1()), as_dict=True)
     path = tmp_path / "clients.json"
-    path.write_text(json.dumps({"clients": [{"issuer": "https://a.example",
-                                             "jwks": {"keys": [{**private, "kid": "k"}]}}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "clients": [
+                    {"issuer": "https://a.example", "jwks": {"keys": [{**private, "kid": "k"}]}}
+                ]
+            }
+        )
+    )
     settings = load_settings({**env, "CDS_TRUSTED_CLIENTS": str(path), "CDS_PUBLIC_BASE_URL": BASE})
     with pytest.raises(ConfigError, match="private key material"):
         build_authenticator(settings, store=None)
@@ -299,8 +362,13 @@ def test_missing_trusted_clients_file_is_named(env, tmp_path):
 
 
 def test_client_fhir_servers_and_tenants_are_loaded(env, tmp_path, ec_key):
-    path = clients_file(tmp_path, ec_key, tenants=["hospital-a"], algorithms=["ES384"],
-                        fhir_servers=["https://ehr.example.org/fhir/"])
+    path = clients_file(
+        tmp_path,
+        ec_key,
+        tenants=["hospital-a"],
+        algorithms=["ES384"],
+        fhir_servers=["https://ehr.example.org/fhir/"],
+    )
     settings = load_settings({**env, "CDS_TRUSTED_CLIENTS": path, "CDS_PUBLIC_BASE_URL": BASE})
     client = build_authenticator(settings, store=None).clients[EHR_ISSUER]
     assert client.tenants == ("hospital-a",)

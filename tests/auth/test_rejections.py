@@ -73,8 +73,9 @@ def test_alg_none_is_401(harness, endpoint, auth_log):
 
 
 @pytest.mark.parametrize("alg, digest", [("HS256", hashlib.sha256), ("HS384", hashlib.sha384)])
-def test_hmac_signed_with_the_public_key_as_secret_is_401(harness, ec_key, endpoint, auth_log,
-                                                          alg, digest):
+def test_hmac_signed_with_the_public_key_as_secret_is_401(
+    harness, ec_key, endpoint, auth_log, alg, digest
+):
     """The RS/HS key-confusion trick: the attacker signs with the (public) key as an HMAC
     secret, hoping the verifier feeds that same key to HMAC."""
     pem = ec_key.public_key().public_bytes(
@@ -118,13 +119,22 @@ def test_untrusted_issuer_is_401(harness, ec_key, endpoint, auth_log):
     assert_rejected(harness.call(endpoint, token), auth_log, "untrusted-issuer", token)
 
 
-def test_jku_not_on_the_allowlist_is_401_and_never_fetched(make_harness, ec_key, endpoint, auth_log,
-                                                           no_network):
+def test_jku_not_on_the_allowlist_is_401_and_never_fetched(
+    make_harness, ec_key, endpoint, auth_log, no_network
+):
     evil = "https://evil.example.net/jwks.json"
     fetch_evil = no_network.add(responses.GET, evil, json=jwks_of((ec_key, EHR_KID)))
     fetch_own = no_network.add(responses.GET, EHR_JWKS, json=jwks_of((ec_key, EHR_KID)))
-    harness = make_harness([ehr_client(ec_key, keys=None, jwks_url=EHR_JWKS,
-                                       jku_allowlist=("https://ehr.example.org/jwks-2.json",))])
+    harness = make_harness(
+        [
+            ehr_client(
+                ec_key,
+                keys=None,
+                jwks_url=EHR_JWKS,
+                jku_allowlist=("https://ehr.example.org/jwks-2.json",),
+            )
+        ]
+    )
     token = sign(ec_key, claims(PATHS[endpoint]), jku=evil)
     assert_rejected(harness.call(endpoint, token), auth_log, "jku-not-allowed", token)
     assert fetch_evil.call_count == 0
@@ -132,8 +142,9 @@ def test_jku_not_on_the_allowlist_is_401_and_never_fetched(make_harness, ec_key,
     assert len(no_network.calls) == 0
 
 
-def test_jku_on_an_inline_client_without_allowlist_is_401(harness, ec_key, endpoint, auth_log,
-                                                          no_network):
+def test_jku_on_an_inline_client_without_allowlist_is_401(
+    harness, ec_key, endpoint, auth_log, no_network
+):
     token = sign(ec_key, claims(PATHS[endpoint]), jku="https://ehr.example.org/jwks.json")
     assert_rejected(harness.call(endpoint, token), auth_log, "jku-not-allowed", token)
     assert len(no_network.calls) == 0
@@ -146,8 +157,9 @@ def test_wrong_audience_is_401(harness, ec_key, endpoint, auth_log):
 
 
 @pytest.mark.parametrize("aud", ["http://cds.example.org/b12", "https://cds.example.org"])
-def test_audience_with_another_scheme_or_without_the_base_path_is_401(harness, ec_key, endpoint,
-                                                                      auth_log, aud):
+def test_audience_with_another_scheme_or_without_the_base_path_is_401(
+    harness, ec_key, endpoint, auth_log, aud
+):
     token = sign(ec_key, claims(PATHS[endpoint], aud=aud + PATHS[endpoint]))
     assert_rejected(harness.call(endpoint, token), auth_log, "wrong-audience", token)
 

@@ -37,18 +37,27 @@ CAPTURES = ("patient-view", "order-sign", "order-select", "feedback")
 
 def sandbox_shaped(key, path: str) -> str:
     """Header alg/typ/kid/jku and claims iss/aud/exp/iat/jti, nothing more, exp = iat + 300."""
-    payload = {"iss": SANDBOX_ISSUER, "aud": BASE + path, "exp": NOW + 300, "iat": NOW,
-               "jti": str(uuid.uuid4())}
+    payload = {
+        "iss": SANDBOX_ISSUER,
+        "aud": BASE + path,
+        "exp": NOW + 300,
+        "iat": NOW,
+        "jti": str(uuid.uuid4()),
+    }
     header = {"kid": SANDBOX_KID, "jku": SANDBOX_JKU}
     token = jwt.encode(payload, key, algorithm="ES384", headers=header)
     assert list(jwt.get_unverified_header(token)) == ["alg", "jku", "kid", "typ"]
     return token
 
 
-def test_valid_es384_token_shaped_like_the_sandboxs_is_accepted(make_harness, ec_key, endpoint,
-                                                                no_network):
-    client = TrustedClient(issuer=SANDBOX_ISSUER, jku_allowlist=(SANDBOX_JKU,),
-                           keys=parse_jwk_set(jwks_of((ec_key, SANDBOX_KID)), strict=True))
+def test_valid_es384_token_shaped_like_the_sandboxs_is_accepted(
+    make_harness, ec_key, endpoint, no_network
+):
+    client = TrustedClient(
+        issuer=SANDBOX_ISSUER,
+        jku_allowlist=(SANDBOX_JKU,),
+        keys=parse_jwk_set(jwks_of((ec_key, SANDBOX_KID)), strict=True),
+    )
     harness = make_harness([client])
     assert_accepted(harness.call(endpoint, sandbox_shaped(ec_key, PATHS[endpoint])))
     assert len(no_network.calls) == 0  # inline keys are pinned: the jku is never fetched
@@ -57,14 +66,20 @@ def test_valid_es384_token_shaped_like_the_sandboxs_is_accepted(make_harness, ec
 def epic_shaped(key, path: str, *, now: int = NOW) -> str:
     """RS384, jku under the organisation's FHIR base, extra sub and nbf, 900 s lifetime."""
     payload = {
-        "iss": EPIC_ISSUER, "sub": "d45049c3-3441-40ef-ab4d-b9cd86a17225", "aud": BASE + path,
-        "jti": str(uuid.uuid4()), "nbf": now, "iat": now, "exp": now + 900,
+        "iss": EPIC_ISSUER,
+        "sub": "d45049c3-3441-40ef-ab4d-b9cd86a17225",
+        "aud": BASE + path,
+        "jti": str(uuid.uuid4()),
+        "nbf": now,
+        "iat": now,
+        "exp": now + 900,
     }
     return jwt.encode(payload, key, algorithm="RS384", headers={"kid": EPIC_KID, "jku": EPIC_JWKS})
 
 
-def test_valid_rs384_token_shaped_like_epics_is_accepted(make_harness, rsa_key, endpoint,
-                                                         no_network):
+def test_valid_rs384_token_shaped_like_epics_is_accepted(
+    make_harness, rsa_key, endpoint, no_network
+):
     jwks = no_network.add(responses.GET, EPIC_JWKS, json=jwks_of((rsa_key, EPIC_KID)))
     harness = make_harness([TrustedClient(issuer=EPIC_ISSUER, jwks_url=EPIC_JWKS)])
     assert_accepted(harness.call(endpoint, epic_shaped(rsa_key, PATHS[endpoint])))
@@ -101,8 +116,9 @@ def test_configured_es256_is_accepted(make_harness, endpoint, alg, curve):
 
 
 def test_ps384_is_accepted_when_configured_for_the_client(make_harness, rsa_key, endpoint):
-    client = ehr_client(rsa_key, keys=parse_jwk_set(jwks_of((rsa_key, EHR_KID)), strict=True),
-                        algorithms=("PS384",))
+    client = ehr_client(
+        rsa_key, keys=parse_jwk_set(jwks_of((rsa_key, EHR_KID)), strict=True), algorithms=("PS384",)
+    )
     harness = make_harness([client])
     assert_accepted(harness.call(endpoint, sign(rsa_key, claims(PATHS[endpoint]), alg="PS384")))
 
@@ -163,8 +179,9 @@ def test_bundled_sandbox_key_verifies_the_captured_sandbox_token(name, store, no
     payload = recorded["jwt_decoded"]["payload"]
     url = recorded["url"]
     base, _, path = url.partition("/cds-services")
-    authenticator = Authenticator([sandbox_client()], store=store, public_bases=(base,),
-                                  clock=lambda: payload["iat"])
+    authenticator = Authenticator(
+        [sandbox_client()], store=store, public_bases=(base,), clock=lambda: payload["iat"]
+    )
     authorization = recorded["headers"]["Authorization"]
     client = authenticator.authenticate(authorization, path="/cds-services" + path)
     assert client.issuer == SANDBOX_ISSUER
@@ -178,8 +195,9 @@ def test_captured_sandbox_token_is_expired_five_minutes_later(name, store):
     recorded = capture(name)
     payload = recorded["jwt_decoded"]["payload"]
     base, _, path = recorded["url"].partition("/cds-services")
-    authenticator = Authenticator([sandbox_client()], store=store, public_bases=(base,),
-                                  clock=lambda: payload["exp"] + 61)
+    authenticator = Authenticator(
+        [sandbox_client()], store=store, public_bases=(base,), clock=lambda: payload["exp"] + 61
+    )
     authorization = recorded["headers"]["Authorization"]
     with pytest.raises(Unauthorized):
         authenticator.authenticate(authorization, path="/cds-services" + path)
@@ -192,13 +210,20 @@ def test_captured_sandbox_token_over_http_in_development(tmp_path, no_network):
     from cds_service.config import load_settings
 
     recorded = capture("patient-view")
-    app = build_app(load_settings({
-        "CDS_PROFILE": "development", "CDS_DATABASE_URL": f"sqlite:///{tmp_path}/dev.sqlite3",
-    }))
+    app = build_app(
+        load_settings(
+            {
+                "CDS_PROFILE": "development",
+                "CDS_DATABASE_URL": f"sqlite:///{tmp_path}/dev.sqlite3",
+            }
+        )
+    )
     app.extensions["cds_auth"].clock = lambda: recorded["jwt_decoded"]["payload"]["iat"]
     response = app.test_client().post(
-        "/cds-services/harness-greeting", base_url="http://localhost:5005",
-        headers={"Authorization": recorded["headers"]["Authorization"]}, json=recorded["body"],
+        "/cds-services/harness-greeting",
+        base_url="http://localhost:5005",
+        headers={"Authorization": recorded["headers"]["Authorization"]},
+        json=recorded["body"],
     )
     assert response.status_code == 404
     assert response.get_json()["issue"][0]["details"]["coding"][0]["code"] == "unknown-service"

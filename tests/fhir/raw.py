@@ -23,8 +23,9 @@ def concept(*codings: tuple[str, str, str], text: str | None = None) -> dict[str
     return result
 
 
-def quantity(value: Any, unit: str | None = None, *, code: str | None = None,
-             system: str | None = UCUM) -> dict[str, Any]:
+def quantity(
+    value: Any, unit: str | None = None, *, code: str | None = None, system: str | None = UCUM
+) -> dict[str, Any]:
     """A Quantity; ``code`` defaults to ``unit`` (pass ``code=""`` for a display-only unit)."""
     result: dict[str, Any] = {"value": value}
     if unit is not None:
@@ -37,9 +38,15 @@ def quantity(value: Any, unit: str | None = None, *, code: str | None = None,
     return result
 
 
-def observation(oid: str, loinc: str, *, value: dict[str, Any] | None = None,
-                date: str | None = "2026-05-01", status: str | None = "final",
-                **extra: Any) -> dict[str, Any]:
+def observation(
+    oid: str,
+    loinc: str,
+    *,
+    value: dict[str, Any] | None = None,
+    date: str | None = "2026-05-01",
+    status: str | None = "final",
+    **extra: Any,
+) -> dict[str, Any]:
     """An Observation with ``value`` as a valueQuantity (or anything via ``extra``)."""
     resource: dict[str, Any] = {"resourceType": "Observation", "id": oid}
     if status is not None:
@@ -65,13 +72,17 @@ def rx(code: str, display: str) -> tuple[str, str, str]:
     return (RXNORM, code, display)
 
 
-def repeat(frequency: int = 1, period: float = 1, unit: str = "d",
-           **extra: Any) -> dict[str, Any]:
+def repeat(frequency: int = 1, period: float = 1, unit: str = "d", **extra: Any) -> dict[str, Any]:
     return {"repeat": {"frequency": frequency, "period": period, "periodUnit": unit, **extra}}
 
 
-def dosage(*, dose: dict[str, Any] | None = None, timing: dict[str, Any] | None = None,
-           route: dict[str, Any] | None = None, text: str | None = None) -> dict[str, Any]:
+def dosage(
+    *,
+    dose: dict[str, Any] | None = None,
+    timing: dict[str, Any] | None = None,
+    route: dict[str, Any] | None = None,
+    text: str | None = None,
+) -> dict[str, Any]:
     result: dict[str, Any] = {}
     if text is not None:
         result["text"] = text
@@ -84,11 +95,20 @@ def dosage(*, dose: dict[str, Any] | None = None, timing: dict[str, Any] | None 
     return result
 
 
-def request(mid: str, medication: dict[str, Any] | None = None, *, status: str = "active",
-            dosage_: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def request(
+    mid: str,
+    medication: dict[str, Any] | None = None,
+    *,
+    status: str = "active",
+    dosage_: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """A MedicationRequest; ``medication`` is the medicationCodeableConcept."""
     resource: dict[str, Any] = {
-        "resourceType": "MedicationRequest", "id": mid, "status": status, "intent": "order",
+        "resourceType": "MedicationRequest",
+        "id": mid,
+        "status": status,
+        "intent": "order",
         "subject": SUBJECT,
     }
     if medication is not None:
@@ -99,10 +119,19 @@ def request(mid: str, medication: dict[str, Any] | None = None, *, status: str =
     return resource
 
 
-def statement(mid: str, medication: dict[str, Any] | None = None, *, status: str = "active",
-              dosage_: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def statement(
+    mid: str,
+    medication: dict[str, Any] | None = None,
+    *,
+    status: str = "active",
+    dosage_: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     resource: dict[str, Any] = {
-        "resourceType": "MedicationStatement", "id": mid, "status": status, "subject": SUBJECT,
+        "resourceType": "MedicationStatement",
+        "id": mid,
+        "status": status,
+        "subject": SUBJECT,
     }
     if medication is not None:
         resource["medicationCodeableConcept"] = medication
@@ -112,8 +141,14 @@ def statement(mid: str, medication: dict[str, Any] | None = None, *, status: str
     return resource
 
 
-def condition(cid: str, code: dict[str, Any], *, clinical: str | None = "active",
-              verification: str | None = None, **extra: Any) -> dict[str, Any]:
+def condition(
+    cid: str,
+    code: dict[str, Any],
+    *,
+    clinical: str | None = "active",
+    verification: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     resource: dict[str, Any] = {"resourceType": "Condition", "id": cid, "subject": SUBJECT}
     if clinical is not None:
         resource["clinicalStatus"] = concept(
@@ -121,8 +156,11 @@ def condition(cid: str, code: dict[str, Any], *, clinical: str | None = "active"
         )
     if verification is not None:
         resource["verificationStatus"] = concept(
-            ("http://terminology.hl7.org/CodeSystem/condition-ver-status", verification,
-             verification)
+            (
+                "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                verification,
+                verification,
+            )
         )
     resource["code"] = code
     resource.update(extra)
@@ -130,7 +168,22 @@ def condition(cid: str, code: dict[str, Any], *, clinical: str | None = "active"
 
 
 __all__ = [
-    "ATC", "ICD10CM", "LOINC", "PID", "RXNORM", "SNOMED", "SUBJECT", "UCUM", "concept",
-    "condition", "dosage", "observation", "pregnancy_status", "quantity", "repeat", "request",
-    "rx", "statement",
+    "ATC",
+    "ICD10CM",
+    "LOINC",
+    "PID",
+    "RXNORM",
+    "SNOMED",
+    "SUBJECT",
+    "UCUM",
+    "concept",
+    "condition",
+    "dosage",
+    "observation",
+    "pregnancy_status",
+    "quantity",
+    "repeat",
+    "request",
+    "rx",
+    "statement",
 ]

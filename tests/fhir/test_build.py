@@ -51,97 +51,186 @@ def _same_schedule(**kw) -> Regimen:
 #: (id, regimen, route, [(text, repeat, dose)] per phase)
 CASES = [
     (
-        "neurological-hydroxocobalamin", regimens.neurological_regimen(HYDROXO), IM,
+        "neurological-hydroxocobalamin",
+        regimens.neurological_regimen(HYDROXO),
+        IM,
         [
-            ("1 mg IM on alternate days until no further improvement",
-             {"frequency": 1, "period": 2, "periodUnit": "d"}, ONE_MG),
-            ("then 1 mg IM every 2 months", {"frequency": 1, "period": 2, "periodUnit": "mo"},
-             ONE_MG),
+            (
+                "1 mg IM on alternate days until no further improvement",
+                {"frequency": 1, "period": 2, "periodUnit": "d"},
+                ONE_MG,
+            ),
+            (
+                "then 1 mg IM every 2 months",
+                {"frequency": 1, "period": 2, "periodUnit": "mo"},
+                ONE_MG,
+            ),
         ],
     ),
     (
-        "neurological-cyanocobalamin", regimens.neurological_regimen(CYANO), IM,
+        "neurological-cyanocobalamin",
+        regimens.neurological_regimen(CYANO),
+        IM,
         [
-            ("1000 micrograms IM on alternate days until no further improvement",
-             {"frequency": 1, "period": 2, "periodUnit": "d"}, ONE_MG),
-            ("then 1000 micrograms IM monthly", {"frequency": 1, "period": 1, "periodUnit": "mo"},
-             ONE_MG),
+            (
+                "1000 micrograms IM on alternate days until no further improvement",
+                {"frequency": 1, "period": 2, "periodUnit": "d"},
+                ONE_MG,
+            ),
+            (
+                "then 1000 micrograms IM monthly",
+                {"frequency": 1, "period": 1, "periodUnit": "mo"},
+                ONE_MG,
+            ),
         ],
     ),
     (
-        "standard-hydroxocobalamin", regimens.standard_regimen(HYDROXO), IM,
+        "standard-hydroxocobalamin",
+        regimens.standard_regimen(HYDROXO),
+        IM,
         [
-            ("1 mg IM three times a week for 2 weeks",
-             {"frequency": 3, "period": 1, "periodUnit": "wk", "count": 6,
-              "boundsDuration": {"value": 2, "unit": "weeks", "system": UCUM, "code": "wk"}},
-             ONE_MG),
-            ("then 1 mg IM every 2-3 months",
-             {"frequency": 1, "period": 2, "periodMax": 3, "periodUnit": "mo"}, ONE_MG),
+            (
+                "1 mg IM three times a week for 2 weeks",
+                {
+                    "frequency": 3,
+                    "period": 1,
+                    "periodUnit": "wk",
+                    "count": 6,
+                    "boundsDuration": {"value": 2, "unit": "weeks", "system": UCUM, "code": "wk"},
+                },
+                ONE_MG,
+            ),
+            (
+                "then 1 mg IM every 2-3 months",
+                {"frequency": 1, "period": 2, "periodMax": 3, "periodUnit": "mo"},
+                ONE_MG,
+            ),
         ],
     ),
     (
-        "standard-cyanocobalamin", regimens.standard_regimen(CYANO), IM,
+        "standard-cyanocobalamin",
+        regimens.standard_regimen(CYANO),
+        IM,
         [
-            ("1000 micrograms IM three times a week for 2 weeks",
-             {"frequency": 3, "period": 1, "periodUnit": "wk", "count": 6,
-              "boundsDuration": {"value": 2, "unit": "weeks", "system": UCUM, "code": "wk"}},
-             ONE_MG),
-            ("then 1000 micrograms IM monthly", {"frequency": 1, "period": 1, "periodUnit": "mo"},
-             ONE_MG),
+            (
+                "1000 micrograms IM three times a week for 2 weeks",
+                {
+                    "frequency": 3,
+                    "period": 1,
+                    "periodUnit": "wk",
+                    "count": 6,
+                    "boundsDuration": {"value": 2, "unit": "weeks", "system": UCUM, "code": "wk"},
+                },
+                ONE_MG,
+            ),
+            (
+                "then 1000 micrograms IM monthly",
+                {"frequency": 1, "period": 1, "periodUnit": "mo"},
+                ONE_MG,
+            ),
         ],
     ),
     (
-        "oral", regimens.ORAL_REGIMEN, ORAL,
+        "oral",
+        regimens.ORAL_REGIMEN,
+        ORAL,
         [
-            ("1000 micrograms by mouth once daily (1000-2000 micrograms daily)",
-             {"frequency": 1, "period": 1, "periodUnit": "d"}, ONE_MG),
+            (
+                "1000 micrograms by mouth once daily (1000-2000 micrograms daily)",
+                {"frequency": 1, "period": 1, "periodUnit": "d"},
+                ONE_MG,
+            ),
         ],
     ),
     (
         "maintenance-neurological-hydroxocobalamin",
-        regimens.maintenance_regimen(picture(condition(K.PERIPHERAL_NEUROPATHY)), HYDROXO), IM,
-        [("1 mg IM every 2 months, lifelong", {"frequency": 1, "period": 2, "periodUnit": "mo"},
-          ONE_MG)],
+        regimens.maintenance_regimen(picture(condition(K.PERIPHERAL_NEUROPATHY)), HYDROXO),
+        IM,
+        [
+            (
+                "1 mg IM every 2 months, lifelong",
+                {"frequency": 1, "period": 2, "periodUnit": "mo"},
+                ONE_MG,
+            )
+        ],
     ),
     (
         "maintenance-hydroxocobalamin",
-        regimens.maintenance_regimen(picture(condition(K.PERNICIOUS_ANAEMIA)), HYDROXO), IM,
-        [("1 mg IM every 2-3 months, lifelong",
-          {"frequency": 1, "period": 2, "periodMax": 3, "periodUnit": "mo"}, ONE_MG)],
+        regimens.maintenance_regimen(picture(condition(K.PERNICIOUS_ANAEMIA)), HYDROXO),
+        IM,
+        [
+            (
+                "1 mg IM every 2-3 months, lifelong",
+                {"frequency": 1, "period": 2, "periodMax": 3, "periodUnit": "mo"},
+                ONE_MG,
+            )
+        ],
     ),
     (
         "maintenance-cyanocobalamin",
-        regimens.maintenance_regimen(picture(condition(K.PERNICIOUS_ANAEMIA)), CYANO), IM,
-        [("1000 micrograms IM monthly, lifelong",
-          {"frequency": 1, "period": 1, "periodUnit": "mo"}, ONE_MG)],
+        regimens.maintenance_regimen(picture(condition(K.PERNICIOUS_ANAEMIA)), CYANO),
+        IM,
+        [
+            (
+                "1000 micrograms IM monthly, lifelong",
+                {"frequency": 1, "period": 1, "periodUnit": "mo"},
+                ONE_MG,
+            )
+        ],
     ),
     (
-        "same-schedule-monthly", _same_schedule(interval_days=30.4375), IM,
+        "same-schedule-monthly",
+        _same_schedule(interval_days=30.4375),
+        IM,
         [("1 mg IM monthly", {"frequency": 1, "period": 1, "periodUnit": "mo"}, ONE_MG)],
     ),
     (
-        "same-schedule-three-a-week-course", _same_schedule(interval_days=7 / 3, count_=6), IM,
-        [("1 mg IM 3 times a week, 6 doses",
-          {"frequency": 3, "period": 1, "periodUnit": "wk", "count": 6}, ONE_MG)],
+        "same-schedule-three-a-week-course",
+        _same_schedule(interval_days=7 / 3, count_=6),
+        IM,
+        [
+            (
+                "1 mg IM 3 times a week, 6 doses",
+                {"frequency": 3, "period": 1, "periodUnit": "wk", "count": 6},
+                ONE_MG,
+            )
+        ],
     ),
     (
-        "same-schedule-alternate-days", _same_schedule(interval_days=2), IM,
+        "same-schedule-alternate-days",
+        _same_schedule(interval_days=2),
+        IM,
         [("1 mg IM on alternate days", {"frequency": 1, "period": 2, "periodUnit": "d"}, ONE_MG)],
     ),
     (
-        "same-schedule-single-dose", _same_schedule(count_=1), IM,
+        "same-schedule-single-dose",
+        _same_schedule(count_=1),
+        IM,
         [("1 mg IM once", {"frequency": 1, "period": 1, "periodUnit": "d", "count": 1}, ONE_MG)],
     ),
     (
-        "same-schedule-500-micrograms-weekly", _same_schedule(dose_ug=500, interval_days=7), IM,
-        [("500 micrograms IM weekly", {"frequency": 1, "period": 1, "periodUnit": "wk"},
-          {"value": 500, "unit": "microgram", "system": UCUM, "code": "ug"})],
+        "same-schedule-500-micrograms-weekly",
+        _same_schedule(dose_ug=500, interval_days=7),
+        IM,
+        [
+            (
+                "500 micrograms IM weekly",
+                {"frequency": 1, "period": 1, "periodUnit": "wk"},
+                {"value": 500, "unit": "microgram", "system": UCUM, "code": "ug"},
+            )
+        ],
     ),
     (
         "same-schedule-1500-micrograms-every-2-months",
-        _same_schedule(dose_ug=1500, interval_days=60.875), IM,
-        [("1.5 mg IM every 2 months", {"frequency": 1, "period": 2, "periodUnit": "mo"},
-          {"value": 1500, "unit": "microgram", "system": UCUM, "code": "ug"})],
+        _same_schedule(dose_ug=1500, interval_days=60.875),
+        IM,
+        [
+            (
+                "1.5 mg IM every 2 months",
+                {"frequency": 1, "period": 2, "periodUnit": "mo"},
+                {"value": 1500, "unit": "microgram", "system": UCUM, "code": "ug"},
+            )
+        ],
     ),
 ]
 IDS = [case[0] for case in CASES]
@@ -161,9 +250,7 @@ def empty_values(value, path="$"):
 
 # --- MedicationRequest -----------------------------------------------------------------------
 @pytest.mark.parametrize("key, regimen, route, phases", CASES, ids=IDS)
-def test_medication_request_is_valid_r4_draft_proposal_for_the_patient(
-    key, regimen, route, phases
-):
+def test_medication_request_is_valid_r4_draft_proposal_for_the_patient(key, regimen, route, phases):
     resource = medication_request(regimen, "pat-42")
     validate(resource)
     assert resource["resourceType"] == "MedicationRequest"
@@ -228,8 +315,12 @@ def test_a_built_order_reads_back_as_the_same_regimen(key, regimen, route, phase
 ORDERS = [
     OrderLab(LOINC_MMA, LOINC_DISPLAY[LOINC_MMA], "Order serum MMA"),
     OrderLab(LOINC_TOTAL_B12, LOINC_DISPLAY[LOINC_TOTAL_B12], "Order serum B12"),
-    OrderLab(LOINC_IF_ANTIBODY, LOINC_DISPLAY[LOINC_IF_ANTIBODY], "Order IF antibody",
-             note="Not within 2 weeks of a B12 injection."),
+    OrderLab(
+        LOINC_IF_ANTIBODY,
+        LOINC_DISPLAY[LOINC_IF_ANTIBODY],
+        "Order IF antibody",
+        note="Not within 2 weeks of a B12 injection.",
+    ),
 ]
 
 
@@ -244,15 +335,17 @@ def test_service_request_is_valid_r4_draft_proposal_for_the_patient(order):
         "coding": [{"system": LOINC, "code": order.loinc, "display": order.display}],
         "text": order.display,
     }
-    assert resource["category"] == [{"coding": [
-        {"system": SNOMED, "code": "108252007", "display": "Laboratory procedure"}]}]
+    assert resource["category"] == [
+        {"coding": [{"system": SNOMED, "code": "108252007", "display": "Laboratory procedure"}]}
+    ]
     assert list(empty_values(resource)) == []
 
 
 def test_a_service_request_note_only_when_given():
     assert "note" not in service_request(ORDERS[0], "p")
     assert service_request(ORDERS[2], "p")["note"] == [
-        {"text": "Not within 2 weeks of a B12 injection."}]
+        {"text": "Not within 2 weeks of a B12 injection."}
+    ]
 
 
 def test_a_built_service_request_reads_back_as_a_draft_lab_order():
@@ -263,8 +356,9 @@ def test_a_built_service_request_reads_back_as_a_draft_lab_order():
 
 
 # --- independence ----------------------------------------------------------------------------
-@pytest.mark.parametrize("build, action", [(medication_request, CASES[0][1]),
-                                           (service_request, ORDERS[2])])
+@pytest.mark.parametrize(
+    "build, action", [(medication_request, CASES[0][1]), (service_request, ORDERS[2])]
+)
 def test_two_calls_return_independent_dicts(build, action):
     first = build(action, "pat-a")
     second = build(action, "pat-b")

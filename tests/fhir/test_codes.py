@@ -183,10 +183,14 @@ def test_methylfolate_is_not_folic_acid():
 @pytest.mark.parametrize(
     "name, classes",
     [
-        ("Folic acid 1 MG / cyanocobalamin 1 MG / pyridoxine 25 MG Oral Tablet",
-         {D.FOLIC_ACID, D.CYANOCOBALAMIN}),
-        ("L-methylfolate / methylcobalamin / pyridoxal phosphate",
-         {D.METHYLFOLATE, D.METHYLCOBALAMIN}),
+        (
+            "Folic acid 1 MG / cyanocobalamin 1 MG / pyridoxine 25 MG Oral Tablet",
+            {D.FOLIC_ACID, D.CYANOCOBALAMIN},
+        ),
+        (
+            "L-methylfolate / methylcobalamin / pyridoxal phosphate",
+            {D.METHYLFOLATE, D.METHYLCOBALAMIN},
+        ),
         ("Folic acid and leucovorin", {D.FOLIC_ACID, D.FOLINIC_ACID}),
         ("Metformin / omeprazole", {D.METFORMIN, D.PPI}),
         ("Sulfamethoxazole 800 MG / Trimethoprim 160 MG", {D.ANTIBIOTIC}),
@@ -232,7 +236,9 @@ def test_verified_snomed_codes_are_the_four_rules_md_lists():
 
 def test_pernicious_anaemia_implies_b12_deficiency_and_anaemia():
     assert classify_condition([(SNOMED, "84027009")], ()) == {
-        K.PERNICIOUS_ANAEMIA, K.B12_DEFICIENCY, K.ANAEMIA,
+        K.PERNICIOUS_ANAEMIA,
+        K.B12_DEFICIENCY,
+        K.ANAEMIA,
     }
 
 
@@ -376,8 +382,10 @@ def test_colonic_crohns_by_text_is_not_ileal(text):
     assert K.ILEAL_CROHNS not in classify_condition((), [text])
 
 
-@pytest.mark.parametrize("text", ["Planning a pregnancy", "Preconception counselling",
-                                  "Trying to conceive", "Not pregnant"])
+@pytest.mark.parametrize(
+    "text",
+    ["Planning a pregnancy", "Preconception counselling", "Trying to conceive", "Not pregnant"],
+)
 def test_text_that_names_no_pregnancy_is_not_a_pregnancy(text):
     assert K.PREGNANCY not in classify_condition((), [text])
 

@@ -62,11 +62,29 @@ def test_an_aware_datetime_is_converted_to_utc():
 @pytest.mark.parametrize(
     "value",
     [
-        None, "", "   ", "yesterday", "2026-13", "2026-02-30", "2026-05-32", "0000",
-        "2026-05-03T25:00:00Z", "03/05/2026", "2026-05-03Tnoon", "\ud800", 2026, 20260503.0,
-        True, [], {}, ["2026-05-03"], {"start": "2026-05-03"}, object(),
+        None,
+        "",
+        "   ",
+        "yesterday",
+        "2026-13",
+        "2026-02-30",
+        "2026-05-32",
+        "0000",
+        "2026-05-03T25:00:00Z",
+        "03/05/2026",
+        "2026-05-03Tnoon",
+        "\ud800",
+        2026,
+        20260503.0,
+        True,
+        [],
+        {},
+        ["2026-05-03"],
+        {"start": "2026-05-03"},
+        object(),
         # the UTC instant is outside what datetime can hold
-        "9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00",
+        "9999-12-31T23:00:00-05:00",
+        "0001-01-01T00:00:00+05:00",
     ],
 )
 def test_garbage_is_none_and_never_raises(value):

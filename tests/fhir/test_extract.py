@@ -121,8 +121,14 @@ def test_a_molar_b12_keeps_the_reported_unit_and_converts_for_display():
 
 @pytest.mark.parametrize(
     "loinc, analyte",
-    [("16695-9", Analyte.TOTAL_B12), ("72160-5", Analyte.ACTIVE_B12), ("13964-2", Analyte.MMA),
-     ("718-7", Analyte.HAEMOGLOBIN), ("98979-8", Analyte.EGFR), ("33914-3", Analyte.EGFR)],
+    [
+        ("16695-9", Analyte.TOTAL_B12),
+        ("72160-5", Analyte.ACTIVE_B12),
+        ("13964-2", Analyte.MMA),
+        ("718-7", Analyte.HAEMOGLOBIN),
+        ("98979-8", Analyte.EGFR),
+        ("33914-3", Analyte.EGFR),
+    ],
 )
 def test_known_loinc_codes_map_to_their_analyte(loinc, analyte):
     assert only_lab(observation("o", loinc, value=quantity(10, "%"))).analyte is analyte
@@ -147,8 +153,9 @@ def test_observations_no_rule_reads_are_not_read_and_not_reported(code):
 
 def test_the_loinc_coding_need_not_be_the_first():
     resource = b12()
-    resource["code"] = concept(("http://example.org/local", "B12", "B12"),
-                               (LOINC, "2132-9", "Cobalamin"))
+    resource["code"] = concept(
+        ("http://example.org/local", "B12", "B12"), (LOINC, "2132-9", "Cobalamin")
+    )
     assert only_lab(resource).loinc == "2132-9"
 
 
@@ -160,8 +167,9 @@ def test_a_single_coding_object_instead_of_an_array_is_accepted():
 
 # --- dates -----------------------------------------------------------------------------------
 def test_effective_period_start_is_the_date():
-    resource = b12(date=None, effectivePeriod={"start": "2026-04-01T08:00:00Z",
-                                               "end": "2026-04-02T08:00:00Z"})
+    resource = b12(
+        date=None, effectivePeriod={"start": "2026-04-01T08:00:00Z", "end": "2026-04-02T08:00:00Z"}
+    )
     assert only_lab(resource).effective == datetime(2026, 4, 1, 8, tzinfo=UTC)
 
 
@@ -278,8 +286,7 @@ def mma(high, low=None, value=300, unit="nmol/L"):
         reference["high"] = high
     if low is not None:
         reference["low"] = low
-    return observation("mma", "13964-2", value=quantity(value, unit),
-                       referenceRange=[reference])
+    return observation("mma", "13964-2", value=quantity(value, unit), referenceRange=[reference])
 
 
 def test_a_reference_high_in_the_same_unit_is_kept():
@@ -316,8 +323,11 @@ def test_no_reference_range():
 
 # --- coded values ----------------------------------------------------------------------------
 def test_intrinsic_factor_antibody_text_value_is_read():
-    resource = observation("ifab", "31444-3", valueCodeableConcept=concept(
-        (SNOMED, "10828004", "Positive"), text="Positive"))
+    resource = observation(
+        "ifab",
+        "31444-3",
+        valueCodeableConcept=concept((SNOMED, "10828004", "Positive"), text="Positive"),
+    )
     lab = only_lab(resource)
     assert lab.analyte is Analyte.IF_ANTIBODY
     assert (lab.value, lab.text_value) == (None, "Positive")
@@ -325,10 +335,10 @@ def test_intrinsic_factor_antibody_text_value_is_read():
 
 
 def test_a_coded_value_without_text_uses_the_display_then_the_code():
-    with_display = observation("a", "31443-5", valueCodeableConcept=concept(
-        (SNOMED, "260385009", "Negative")))
-    code_only = observation("b", "31443-5",
-                            valueCodeableConcept={"coding": [{"code": "NEG"}]})
+    with_display = observation(
+        "a", "31443-5", valueCodeableConcept=concept((SNOMED, "260385009", "Negative"))
+    )
+    code_only = observation("b", "31443-5", valueCodeableConcept={"coding": [{"code": "NEG"}]})
     assert only_lab(with_display).text_value == "Negative"
     assert only_lab(code_only).text_value == "NEG"
 
@@ -374,41 +384,61 @@ def test_no_pregnancy_status_is_not_pregnant():
 
 # --- how many results are kept ---------------------------------------------------------------
 def haemoglobins(n, status="final"):
-    return [observation(f"hb{i}", "718-7", value=quantity(11 + i / 10, "g/dL"),
-                        date=f"2026-0{i}-01", status=status) for i in range(1, n + 1)]
+    return [
+        observation(
+            f"hb{i}",
+            "718-7",
+            value=quantity(11 + i / 10, "g/dL"),
+            date=f"2026-0{i}-01",
+            status=status,
+        )
+        for i in range(1, n + 1)
+    ]
 
 
 def test_only_the_latest_results_of_a_non_b12_analyte_are_kept():
     kept = labs(*haemoglobins(6))
     assert KEEP_PER_ANALYTE == 3
-    assert [lab.resource_id for lab in kept] == ["Observation/hb6", "Observation/hb5",
-                                                 "Observation/hb4"]
+    assert [lab.resource_id for lab in kept] == [
+        "Observation/hb6",
+        "Observation/hb5",
+        "Observation/hb4",
+    ]
 
 
-@pytest.mark.parametrize("loinc, unit", [("2132-9", "ng/L"), ("72160-5", "pmol/L"),
-                                         ("13964-2", "nmol/L")])
+@pytest.mark.parametrize(
+    "loinc, unit", [("2132-9", "ng/L"), ("72160-5", "pmol/L"), ("13964-2", "nmol/L")]
+)
 def test_every_b12_family_result_is_kept(loinc, unit):
-    resources = [observation(f"o{i}", loinc, value=quantity(100 + i, unit), date=f"2026-0{i}-01")
-                 for i in range(1, 7)]
+    resources = [
+        observation(f"o{i}", loinc, value=quantity(100 + i, unit), date=f"2026-0{i}-01")
+        for i in range(1, 7)
+    ]
     assert len(labs(*resources)) == 6
 
 
 def test_every_intrinsic_factor_antibody_result_is_kept():
-    resources = [observation(f"if{i}", "31444-3", valueString="Negative", date=f"2026-0{i}-01")
-                 for i in range(1, 6)]
+    resources = [
+        observation(f"if{i}", "31444-3", valueString="Negative", date=f"2026-0{i}-01")
+        for i in range(1, 6)
+    ]
     assert len(labs(*resources)) == 5
 
 
 def test_pending_newer_results_do_not_push_the_latest_usable_one_out():
-    pending = [observation(f"p{i}", "718-7", date=f"2026-0{i}-15", status="registered")
-               for i in range(4, 8)]
+    pending = [
+        observation(f"p{i}", "718-7", date=f"2026-0{i}-15", status="registered")
+        for i in range(4, 8)
+    ]
     final = observation("hb", "718-7", value=quantity(9.8, "g/dL"), date="2026-01-01")
     assert [lab.resource_id for lab in labs(*pending, final)] == ["Observation/hb"]
 
 
 def test_malformed_newer_results_do_not_push_the_latest_usable_one_out():
-    broken = [observation(f"x{i}", "718-7", value=quantity("low", "g/dL"), date=f"2026-0{i}-15")
-              for i in range(4, 8)]
+    broken = [
+        observation(f"x{i}", "718-7", value=quantity("low", "g/dL"), date=f"2026-0{i}-15")
+        for i in range(4, 8)
+    ]
     final = observation("hb", "718-7", value=quantity(9.8, "g/dL"), date="2026-01-01")
     extraction = extract(*broken, final)
     assert [lab.resource_id for lab in extraction.facts.labs] == ["Observation/hb"]
@@ -432,8 +462,10 @@ SECRET = "one-hundred-and-eighteen"
         (lambda r: r["code"]["coding"][0].update(system={"x": SECRET}), "code.coding.system"),
         (lambda r: r.update(code=SECRET), "code"),
         (lambda r: r.update(status=[SECRET]), "status"),
-        (lambda r: r.update(referenceRange=[{"high": {"value": SECRET}}]),
-         "referenceRange.high.value"),
+        (
+            lambda r: r.update(referenceRange=[{"high": {"value": SECRET}}]),
+            "referenceRange.high.value",
+        ),
         (lambda r: r.update(referenceRange=SECRET), "referenceRange"),
         (lambda r: r.update(valueCodeableConcept={"text": [SECRET]}), "valueCodeableConcept.text"),
     ],
@@ -459,9 +491,16 @@ def test_a_malformed_used_element_skips_the_resource_and_logs_only_id_and_path(
 
 
 def test_category_as_a_single_object_is_not_malformed():
-    resource = b12(category={"coding": [{
-        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-        "code": "laboratory"}]})
+    resource = b12(
+        category={
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "laboratory",
+                }
+            ]
+        }
+    )
     extraction = extract(resource)
     assert len(extraction.facts.labs) == 1
     assert extraction.skipped == ()
@@ -477,8 +516,9 @@ def test_malformed_elements_no_rule_reads_do_not_skip_the_resource():
     assert extraction.skipped == ()
 
 
-@pytest.mark.parametrize("junk", [None, "Observation", 42, ["x"], {"id": "x"},
-                                  {"resourceType": 7, "id": "y"}])
+@pytest.mark.parametrize(
+    "junk", [None, "Observation", 42, ["x"], {"id": "x"}, {"resourceType": 7, "id": "y"}]
+)
 def test_non_resources_in_the_input_are_ignored(junk):
     extraction = extract_facts([junk, b12()], [junk], patient_id=PID)
     assert len(extraction.facts.labs) == 1
@@ -493,8 +533,9 @@ CYANO_INJ = concept(rx("309594", "cyanocobalamin 1000 MCG/ML Injectable Solution
 HYDROXO_INJ = concept(rx("317106", "hydroxocobalamin 1 MG/ML Injectable Solution"))
 
 
-@pytest.mark.parametrize("status", ["active", "completed", "intended", "on-hold", "unknown",
-                                    "stopped"])
+@pytest.mark.parametrize(
+    "status", ["active", "completed", "intended", "on-hold", "unknown", "stopped"]
+)
 def test_medication_statements_with_these_statuses_are_read(status):
     med = only_med(statement("ms", METFORMIN, status=status))
     assert (med.resource_id, med.status, med.is_draft) == ("MedicationStatement/ms", status, False)
@@ -512,8 +553,7 @@ def test_medication_requests_active_completed_on_hold_are_read(status):
     assert (med.resource_id, med.status, med.is_draft) == ("MedicationRequest/mr", status, False)
 
 
-@pytest.mark.parametrize("status", ["draft", "cancelled", "stopped", "entered-in-error",
-                                    "unknown"])
+@pytest.mark.parametrize("status", ["draft", "cancelled", "stopped", "entered-in-error", "unknown"])
 def test_medication_requests_outside_the_draft_orders_with_other_statuses_are_not_read(status):
     assert meds(request("mr", METFORMIN, status=status)) == ()
 
@@ -558,8 +598,10 @@ def test_a_draft_medication_request_in_the_prefetch_is_not_a_draft_order():
         (concept(text="metformin 1 g tablets"), {D.METFORMIN}),
         (concept((ATC, "A10BD07", "Janumet")), {D.METFORMIN}),
         (concept((RXNORM, "6809", "metformin")), {D.METFORMIN}),
-        (concept((RXNORM, "1", "Folic acid 1 MG / cyanocobalamin 1 MG")),
-         {D.FOLIC_ACID, D.CYANOCOBALAMIN}),
+        (
+            concept((RXNORM, "1", "Folic acid 1 MG / cyanocobalamin 1 MG")),
+            {D.FOLIC_ACID, D.CYANOCOBALAMIN},
+        ),
         (concept(text="Leucovorin 15 mg"), {D.FOLINIC_ACID}),
     ],
 )
@@ -568,8 +610,10 @@ def test_medications_classify_by_code_or_name(medication, classes):
 
 
 def test_the_name_is_the_text_then_the_display():
-    assert only_med(statement("a", concept(rx("6809", "metformin"), text="Glucophage"))).name \
+    assert (
+        only_med(statement("a", concept(rx("6809", "metformin"), text="Glucophage"))).name
         == "Glucophage"
+    )
     assert only_med(statement("b", concept(rx("6809", "metformin")))).name == "metformin"
 
 
@@ -622,12 +666,21 @@ def test_a_dose_that_is_not_computable_is_none(dose, name):
 def test_no_dosage_means_no_dose_interval_or_count():
     med = only_med(statement("ms", FOLIC_5))
     assert (med.dose_ug, med.interval_days, med.count, med.dose_ug_per_day) == (
-        None, None, None, None)
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def test_a_dose_range_uses_its_low_end():
-    resource = statement("ms", FOLIC_5, dosage_={"doseAndRate": [
-        {"doseRange": {"low": quantity(1, "mg"), "high": quantity(5, "mg")}}]})
+    resource = statement(
+        "ms",
+        FOLIC_5,
+        dosage_={
+            "doseAndRate": [{"doseRange": {"low": quantity(1, "mg"), "high": quantity(5, "mg")}}]
+        },
+    )
     assert only_med(resource).dose_ug == 1000
 
 
@@ -660,8 +713,10 @@ def test_interval_between_administrations_in_days(timing, interval):
 
 
 def test_a_repeat_wins_over_a_timing_code():
-    timing = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"},
-              "code": {"coding": [{"code": "QD"}]}}
+    timing = {
+        "repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"},
+        "code": {"coding": [{"code": "QD"}]},
+    }
     assert only_med(statement("ms", FOLIC_5, dosage_=dosage(timing=timing))).interval_days == 7
 
 
@@ -672,14 +727,18 @@ def test_count_of_a_course_is_kept():
 
 
 def test_a_single_dose_count_without_a_period():
-    med = only_med(drafts=[request("d", HYDROXO_INJ, dosage_=dosage(
-        timing={"repeat": {"count": 1}}))])
+    med = only_med(
+        drafts=[request("d", HYDROXO_INJ, dosage_=dosage(timing={"repeat": {"count": 1}}))]
+    )
     assert (med.count, med.interval_days) == (1, None)
 
 
 def test_dose_per_day_combines_dose_and_interval():
-    med = only_med(statement("ms", FOLIC_5, dosage_=dosage(
-        dose=quantity(1, "{tbl}"), timing=repeat(2, 1, "d"))))
+    med = only_med(
+        statement(
+            "ms", FOLIC_5, dosage_=dosage(dose=quantity(1, "{tbl}"), timing=repeat(2, 1, "d"))
+        )
+    )
     assert med.dose_ug_per_day == pytest.approx(10000)
 
 
@@ -695,9 +754,14 @@ def test_only_the_first_dosage_instruction_is_read():
 # --- route -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "code, route",
-    [("78421000", Route.INTRAMUSCULAR), ("26643006", Route.ORAL), ("37839007", Route.SUBLINGUAL),
-     ("34206005", Route.SUBCUTANEOUS), ("47625008", Route.INTRAVENOUS),
-     ("46713006", Route.INTRANASAL)],
+    [
+        ("78421000", Route.INTRAMUSCULAR),
+        ("26643006", Route.ORAL),
+        ("37839007", Route.SUBLINGUAL),
+        ("34206005", Route.SUBCUTANEOUS),
+        ("47625008", Route.INTRAVENOUS),
+        ("46713006", Route.INTRANASAL),
+    ],
 )
 def test_route_by_snomed_code(code, route):
     resource = statement("ms", CYANO_INJ, dosage_=dosage(route=concept((SNOMED, code, "x"))))
@@ -713,20 +777,24 @@ def test_route_by_snomed_code(code, route):
         ({"text": "PO"}, Route.ORAL),
         ({"text": "Subcut"}, Route.SUBCUTANEOUS),
         ({"text": "SL"}, Route.SUBLINGUAL),
-        ({"coding": [{"system": "urn:local", "code": "X", "display": "INTRAMUSCULAR"}]},
-         Route.INTRAMUSCULAR),
+        (
+            {"coding": [{"system": "urn:local", "code": "X", "display": "INTRAMUSCULAR"}]},
+            Route.INTRAMUSCULAR,
+        ),
         ({"text": "nasal spray"}, Route.INTRANASAL),
     ],
 )
 def test_route_by_text_or_display(route_concept, route):
-    resource = statement("ms", concept(text="cyanocobalamin"),
-                         dosage_=dosage(route=route_concept))
+    resource = statement("ms", concept(text="cyanocobalamin"), dosage_=dosage(route=route_concept))
     assert only_med(resource).route is route
 
 
 def test_route_from_the_dosage_text():
-    resource = statement("ms", concept(text="cyanocobalamin 1000 MCG"),
-                         dosage_=dosage(text="Inject 1 mL intramuscularly once a month"))
+    resource = statement(
+        "ms",
+        concept(text="cyanocobalamin 1000 MCG"),
+        dosage_=dosage(text="Inject 1 mL intramuscularly once a month"),
+    )
     assert only_med(resource).route is Route.INTRAMUSCULAR
 
 
@@ -745,8 +813,11 @@ def test_route_from_the_product_name(name, route):
 
 
 def test_a_route_code_wins_over_the_product_name():
-    resource = statement("ms", concept(text="Cyanocobalamin 1000 MCG Oral Tablet"),
-                         dosage_=dosage(route=concept((SNOMED, "37839007", "Sublingual"))))
+    resource = statement(
+        "ms",
+        concept(text="Cyanocobalamin 1000 MCG Oral Tablet"),
+        dosage_=dosage(route=concept((SNOMED, "37839007", "Sublingual"))),
+    )
     assert only_med(resource).route is Route.SUBLINGUAL
 
 
@@ -769,16 +840,23 @@ def test_request_start_from_authored_on():
 
 
 def test_request_start_from_the_validity_period_when_not_authored():
-    resource = request("mr", METFORMIN, dispenseRequest={"validityPeriod": {
-        "start": "2019-07-01", "end": "2020-07-01"}})
+    resource = request(
+        "mr",
+        METFORMIN,
+        dispenseRequest={"validityPeriod": {"start": "2019-07-01", "end": "2020-07-01"}},
+    )
     med = only_med(resource)
     assert med.start == datetime(2019, 7, 1, tzinfo=UTC)
     assert med.end == datetime(2020, 7, 1, tzinfo=UTC)
 
 
 def test_authored_on_wins_over_the_validity_period():
-    resource = request("mr", METFORMIN, authoredOn="2019-06-01",
-                       dispenseRequest={"validityPeriod": {"start": "2019-07-01"}})
+    resource = request(
+        "mr",
+        METFORMIN,
+        authoredOn="2019-06-01",
+        dispenseRequest={"validityPeriod": {"start": "2019-07-01"}},
+    )
     assert only_med(resource).start == datetime(2019, 6, 1, tzinfo=UTC)
 
 
@@ -792,10 +870,15 @@ def test_an_unparseable_start_date_is_none():
 
 # --- medication references -------------------------------------------------------------------
 def test_a_reference_to_a_contained_medication():
-    resource = request("mr", None, medicationReference={"reference": "#med"}, contained=[
-        {"resourceType": "Medication", "id": "other", "code": METFORMIN},
-        {"resourceType": "Medication", "id": "med", "code": CYANO_INJ},
-    ])
+    resource = request(
+        "mr",
+        None,
+        medicationReference={"reference": "#med"},
+        contained=[
+            {"resourceType": "Medication", "id": "other", "code": METFORMIN},
+            {"resourceType": "Medication", "id": "med", "code": CYANO_INJ},
+        ],
+    )
     med = only_med(drafts=[resource])
     assert med.classes == {D.CYANOCOBALAMIN}
     assert med.name == "cyanocobalamin 1000 MCG/ML Injectable Solution"
@@ -814,8 +897,12 @@ def test_a_reference_with_a_display_only():
 
 
 def test_a_contained_medication_without_a_code_falls_back_to_the_display():
-    resource = statement("ms", None, contained=[{"resourceType": "Medication", "id": "med"}],
-                         medicationReference={"reference": "#med", "display": "Metformin 500"})
+    resource = statement(
+        "ms",
+        None,
+        contained=[{"resourceType": "Medication", "id": "med"}],
+        medicationReference={"reference": "#med", "display": "Metformin 500"},
+    )
     assert only_med(resource).classes == {D.METFORMIN}
 
 
@@ -834,12 +921,14 @@ def medication_order(oid="mo1", status="draft"):
         "patient": {"reference": f"Patient/{PID}"},
         "dateWritten": "2026-06-01",
         "medicationCodeableConcept": FOLIC_5,
-        "dosageInstruction": [{
-            "text": "1 tablet by mouth daily",
-            "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
-            "route": concept((SNOMED, "26643006", "Oral")),
-            "doseQuantity": quantity(1, "{tbl}"),
-        }],
+        "dosageInstruction": [
+            {
+                "text": "1 tablet by mouth daily",
+                "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                "route": concept((SNOMED, "26643006", "Oral")),
+                "doseQuantity": quantity(1, "{tbl}"),
+            }
+        ],
     }
 
 
@@ -885,8 +974,11 @@ def test_a_service_request_with_several_loinc_codes_orders_each_analyte():
 
 
 def test_a_service_request_without_text_or_display_has_a_generic_name():
-    order = {"resourceType": "ServiceRequest", "id": "sr",
-             "code": {"coding": [{"system": LOINC, "code": "72160-5"}]}}
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "sr",
+        "code": {"coding": [{"system": LOINC, "code": "72160-5"}]},
+    }
     assert extract(drafts=[order]).facts.draft_labs[0].name == "laboratory test"
 
 
@@ -934,10 +1026,14 @@ def test_other_verification_statuses_are_read(status):
         ({"onsetDateTime": "2019-05-01T10:00:00Z"}, datetime(2019, 5, 1, 10, tzinfo=UTC)),
         ({"onsetPeriod": {"start": "2019-06"}}, datetime(2019, 6, 1, tzinfo=UTC)),
         ({"recordedDate": "2019-07-02"}, datetime(2019, 7, 2, tzinfo=UTC)),
-        ({"onsetDateTime": "2019-05-01", "recordedDate": "2020-01-01"},
-         datetime(2019, 5, 1, tzinfo=UTC)),
-        ({"onsetString": "childhood", "recordedDate": "2020-01-01"},
-         datetime(2020, 1, 1, tzinfo=UTC)),
+        (
+            {"onsetDateTime": "2019-05-01", "recordedDate": "2020-01-01"},
+            datetime(2019, 5, 1, tzinfo=UTC),
+        ),
+        (
+            {"onsetString": "childhood", "recordedDate": "2020-01-01"},
+            datetime(2020, 1, 1, tzinfo=UTC),
+        ),
         ({}, None),
     ],
 )
@@ -952,8 +1048,14 @@ def test_a_condition_classified_by_icd10cm_text_less_is_named_deterministically(
 
 
 def test_a_condition_is_named_by_its_text_then_display():
-    found = conditions(condition("c1", concept((ICD10CM, "K50.00", "Crohn disease of small "
-                                                "intestine without complications"))))[0]
+    found = conditions(
+        condition(
+            "c1",
+            concept(
+                (ICD10CM, "K50.00", "Crohn disease of small " "intestine without complications")
+            ),
+        )
+    )[0]
     assert found.kinds == {K.ILEAL_CROHNS}
     assert found.name.startswith("Crohn disease of small intestine")
 
@@ -970,8 +1072,9 @@ def test_an_unverified_snomed_code_with_matching_text_is_verified():
 
 
 def test_a_verified_snomed_code_needs_no_text():
-    assert conditions(condition("c1", {"coding": [{"system": SNOMED,
-                                                   "code": "84027009"}]}))[0].verified
+    assert conditions(condition("c1", {"coding": [{"system": SNOMED, "code": "84027009"}]}))[
+        0
+    ].verified
 
 
 def test_colonic_crohns_is_not_a_malabsorption_cause():
@@ -1012,8 +1115,13 @@ def test_birth_date_partial_or_full(birth, expected):
 
 @pytest.mark.parametrize(
     "gender, sex",
-    [("female", Sex.FEMALE), ("male", Sex.MALE), ("other", Sex.OTHER), ("unknown", Sex.UNKNOWN),
-     (None, Sex.UNKNOWN)],
+    [
+        ("female", Sex.FEMALE),
+        ("male", Sex.MALE),
+        ("other", Sex.OTHER),
+        ("unknown", Sex.UNKNOWN),
+        (None, Sex.UNKNOWN),
+    ],
 )
 def test_gender_becomes_sex(gender, sex):
     resource = fhirjson.patient(PID)
@@ -1035,7 +1143,10 @@ def test_the_patient_whose_id_matches_the_context_is_chosen():
     mine = fhirjson.patient(PID, "1980-02-03", "female")
     patient = extract(other, mine).facts.patient
     assert (patient.resource_id, patient.birth_date, patient.sex) == (
-        f"Patient/{PID}", date(1980, 2, 3), Sex.FEMALE)
+        f"Patient/{PID}",
+        date(1980, 2, 3),
+        Sex.FEMALE,
+    )
 
 
 def test_no_patient_resource_is_none():
@@ -1059,8 +1170,9 @@ def test_the_same_resource_from_two_prefetch_keys_is_read_once():
     obs = b12()
     med = statement("ms", METFORMIN)
     cond = condition("c1", PA)
-    extraction = extract(obs, copy.deepcopy(obs), med, copy.deepcopy(med), cond,
-                         copy.deepcopy(cond))
+    extraction = extract(
+        obs, copy.deepcopy(obs), med, copy.deepcopy(med), cond, copy.deepcopy(cond)
+    )
     facts = extraction.facts
     assert (len(facts.labs), len(facts.medications), len(facts.conditions)) == (1, 1, 1)
 
@@ -1072,8 +1184,7 @@ def test_same_id_different_types_are_different_resources():
 
 
 def test_selections_and_missing_are_carried_through():
-    facts = extract(selections=["MedicationRequest/d1"],
-                    missing=[DataCategory.B12_LABS]).facts
+    facts = extract(selections=["MedicationRequest/d1"], missing=[DataCategory.B12_LABS]).facts
     assert facts.selections == {"MedicationRequest/d1"}
     assert facts.missing == {DataCategory.B12_LABS}
 
@@ -1082,8 +1193,14 @@ def test_nothing_in_gives_empty_facts():
     extraction = extract_facts([])
     assert extraction.skipped == ()
     facts = extraction.facts
-    assert (facts.patient, facts.labs, facts.medications, facts.conditions, facts.draft_labs,
-            facts.pregnancy_observed) == (None, (), (), (), (), False)
+    assert (
+        facts.patient,
+        facts.labs,
+        facts.medications,
+        facts.conditions,
+        facts.draft_labs,
+        facts.pregnancy_observed,
+    ) == (None, (), (), (), (), False)
 
 
 # --- strict ----------------------------------------------------------------------------------
@@ -1120,20 +1237,31 @@ def test_strict_reads_valid_resources_of_every_kind():
         fhirjson.patient(PID),
         b12(),
         fhirjson.observation("mma", "13964-2", 300, "nmol/L", "2026-05-01", high=370),
-        statement("ms", METFORMIN, effectivePeriod={"start": "2020-01-01"},
-                  category={"coding": [{"code": "community"}]}),
-        request("mr", FOLIC_5, authoredOn="2026-01-01",
-                category=[{"coding": [{"code": "outpatient"}]}]),
+        statement(
+            "ms",
+            METFORMIN,
+            effectivePeriod={"start": "2020-01-01"},
+            category={"coding": [{"code": "community"}]},
+        ),
+        request(
+            "mr", FOLIC_5, authoredOn="2026-01-01", category=[{"coding": [{"code": "outpatient"}]}]
+        ),
         condition("c1", PA, recordedDate="2020-01-01"),
-        drafts=[request("d1", HYDROXO_INJ, status="draft"),
-                fhirjson.service_request("sr1", "2132-9", "B12")],
+        drafts=[
+            request("d1", HYDROXO_INJ, status="draft"),
+            fhirjson.service_request("sr1", "2132-9", "B12"),
+        ],
         strict=True,
     )
     assert extraction.skipped == ()
     facts = extraction.facts
     assert facts.patient is not None
-    assert (len(facts.labs), len(facts.medications), len(facts.conditions),
-            len(facts.draft_labs)) == (2, 3, 1, 1)
+    assert (
+        len(facts.labs),
+        len(facts.medications),
+        len(facts.conditions),
+        len(facts.draft_labs),
+    ) == (2, 3, 1, 1)
 
 
 def test_strict_accepts_a_medication_statement_with_its_single_category():
@@ -1164,10 +1292,18 @@ def test_the_input_is_never_mutated():
         fhirjson.observation("mma", "13964-2", 0.4, "umol/L", "2026-05-01", high=0.37),
         pregnancy_status("preg", "2026-05-01", "77386006", "Pregnant"),
         *haemoglobins(5),
-        statement("ms", METFORMIN, category={"coding": [{"code": "community"}]},
-                  dosage={"timing": repeat(2, 1, "d")}),
-        request("mr", None, medicationReference={"reference": "Medication/m1"},
-                dosageInstruction={"text": "once daily"}),
+        statement(
+            "ms",
+            METFORMIN,
+            category={"coding": [{"code": "community"}]},
+            dosage={"timing": repeat(2, 1, "d")},
+        ),
+        request(
+            "mr",
+            None,
+            medicationReference={"reference": "Medication/m1"},
+            dosageInstruction={"text": "once daily"},
+        ),
         {"resourceType": "Medication", "id": "m1", "code": FOLIC_5},
         condition("c1", PA, category={"coding": [{"code": "problem-list-item"}]}),
         b12("bad", value="x"),
@@ -1175,10 +1311,17 @@ def test_the_input_is_never_mutated():
     drafts = [
         {"resourceType": "MedicationRequest", "id": "d1", "medicationCodeableConcept": FOLIC_5},
         medication_order(),
-        request("d2", None, medicationReference={"reference": "#m"},
-                contained=[{"resourceType": "Medication", "id": "m", "code": CYANO_INJ}]),
-        {"resourceType": "ServiceRequest", "id": "sr",
-         "code": {"coding": [{"system": LOINC, "code": "2132-9"}]}},
+        request(
+            "d2",
+            None,
+            medicationReference={"reference": "#m"},
+            contained=[{"resourceType": "Medication", "id": "m", "code": CYANO_INJ}],
+        ),
+        {
+            "resourceType": "ServiceRequest",
+            "id": "sr",
+            "code": {"coding": [{"system": LOINC, "code": "2132-9"}]},
+        },
     ]
     before = copy.deepcopy((resources, drafts))
     for strict in (False, True):
@@ -1205,17 +1348,31 @@ FUZZ_JUNK = ["x", -1.5, True, [], {"a": 1}, [None]]
 
 def _fuzz_bases():
     return [
-        b12("fz") | {"referenceRange": [{"high": quantity(370, "ng/L")}],
-                     "issued": "2026-05-02T00:00:00Z"},
+        b12("fz")
+        | {"referenceRange": [{"high": quantity(370, "ng/L")}], "issued": "2026-05-02T00:00:00Z"},
         pregnancy_status("fz", "2026-05-01", "77386006", "Pregnant"),
-        statement("fz", METFORMIN, effectivePeriod={"start": "2020-01"}, dosage_=dosage(
-            dose=quantity(1, "{tbl}"), timing=repeat(2, 1, "d", count=3),
-            route=concept((SNOMED, "26643006", "Oral")), text="take")),
-        request("fz", None, medicationReference={"reference": "#m"},
-                contained=[{"resourceType": "Medication", "id": "m", "code": CYANO_INJ}],
-                dispenseRequest={"validityPeriod": {"start": "2026-01-01"}},
-                dosage_={"doseAndRate": [{"doseRange": {"low": quantity(1, "mL")}}],
-                         "timing": {"code": {"coding": [{"code": "WK"}]}}}),
+        statement(
+            "fz",
+            METFORMIN,
+            effectivePeriod={"start": "2020-01"},
+            dosage_=dosage(
+                dose=quantity(1, "{tbl}"),
+                timing=repeat(2, 1, "d", count=3),
+                route=concept((SNOMED, "26643006", "Oral")),
+                text="take",
+            ),
+        ),
+        request(
+            "fz",
+            None,
+            medicationReference={"reference": "#m"},
+            contained=[{"resourceType": "Medication", "id": "m", "code": CYANO_INJ}],
+            dispenseRequest={"validityPeriod": {"start": "2026-01-01"}},
+            dosage_={
+                "doseAndRate": [{"doseRange": {"low": quantity(1, "mL")}}],
+                "timing": {"code": {"coding": [{"code": "WK"}]}},
+            },
+        ),
         condition("fz", PA, verification="confirmed", onsetPeriod={"start": "2019"}),
         fhirjson.patient("fz"),
         medication_order("fz"),
@@ -1245,15 +1402,23 @@ def test_junk_in_any_element_never_fails_the_request(index):
                 target = target[key]
             target[path[-1]] = junk
             as_draft = resource.get("resourceType") in ("MedicationRequest", "MedicationOrder")
-            extraction = extract_facts([resource, good], [resource] if as_draft else [],
-                                       patient_id="fz")
-            assert [lab.resource_id for lab in extraction.facts.labs if lab.resource_id
-                    == "Observation/good"] == ["Observation/good"], (path, junk)
+            extraction = extract_facts(
+                [resource, good], [resource] if as_draft else [], patient_id="fz"
+            )
+            assert [
+                lab.resource_id
+                for lab in extraction.facts.labs
+                if lab.resource_id == "Observation/good"
+            ] == ["Observation/good"], (path, junk)
 
 
 def test_strict_skips_a_contained_resource_of_unknown_type_instead_of_failing():
-    resource = request("mr", None, medicationReference={"reference": "#m"},
-                       contained=[{"resourceType": "NoSuchType", "id": "m", "code": FOLIC_5}])
+    resource = request(
+        "mr",
+        None,
+        medicationReference={"reference": "#m"},
+        contained=[{"resourceType": "NoSuchType", "id": "m", "code": FOLIC_5}],
+    )
     extraction = extract(resource, b12(), strict=True)
     assert extraction.skipped == ("MedicationRequest/mr",)
     assert len(extraction.facts.labs) == 1

@@ -29,7 +29,16 @@ def running_service(tmp_path: Path, env: dict[str, str] | None = None, workers: 
         "CDS_DATABASE_URL": f"sqlite:///{tmp_path}/server.sqlite3",
         **(env or {}),
     }
-    cli = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port), "--workers", str(workers)]
+    cli = [
+        sys.executable,
+        "-m",
+        "cds_service.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(cli, env=environment, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
@@ -43,7 +52,9 @@ def running_service(tmp_path: Path, env: dict[str, str] | None = None, workers: 
                     break
                 except requests.ConnectionError:
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"server did not start:\n{log_path.read_text()}") from None
+                        raise RuntimeError(
+                            f"server did not start:\n{log_path.read_text()}"
+                        ) from None
                     time.sleep(0.1)
             yield base, log_path
         finally:

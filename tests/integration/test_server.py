@@ -21,23 +21,36 @@ def server(tmp_path_factory):
 
 def test_discovery_over_http(server):
     base, _ = server
-    response = requests.get(f"{base}/cds-services", headers={"Origin": "http://localhost:8080"}, timeout=5)
+    response = requests.get(
+        f"{base}/cds-services", headers={"Origin": "http://localhost:8080"}, timeout=5
+    )
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "*"
-    assert [s["id"] for s in response.json()["services"]] == ["b12-order-select", "b12-order-sign", "b12-patient-view"]
+    assert [s["id"] for s in response.json()["services"]] == [
+        "b12-order-select",
+        "b12-order-sign",
+        "b12-patient-view",
+    ]
 
 
 @pytest.mark.parametrize("hook", ["order-sign", "order-select", "patient-view"])
 def test_sandbox_captures_are_accepted_over_http(server, hook):
     base, _ = server
-    response = requests.post(f"{base}/cds-services/b12-{hook}", json=sandbox_request(hook), timeout=10)
+    response = requests.post(
+        f"{base}/cds-services/b12-{hook}", json=sandbox_request(hook), timeout=10
+    )
     assert response.status_code == 200
     assert "cards" in response.json()
 
 
 def test_errors_over_http_are_operation_outcomes(server):
     base, _ = server
-    response = requests.post(f"{base}/cds-services/b12-order-sign", data=b"\xff\xfe", headers={"Content-Type": "application/json"}, timeout=5)
+    response = requests.post(
+        f"{base}/cds-services/b12-order-sign",
+        data=b"\xff\xfe",
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
     assert response.status_code == 400
     assert response.json()["resourceType"] == "OperationOutcome"
     assert requests.get(f"{base}/missing", timeout=5).json()["resourceType"] == "OperationOutcome"
@@ -52,4 +65,6 @@ def test_logs_are_json_lines_and_carry_no_patient_data(server):
     for secret in ("Testperson", "Hanna", "1970-01-01"):
         assert secret not in text
     events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-    assert any(e.get("event") == "invocation" and e.get("service") == "b12-patient-view" for e in events)
+    assert any(
+        e.get("event") == "invocation" and e.get("service") == "b12-patient-view" for e in events
+    )

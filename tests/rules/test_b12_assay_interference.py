@@ -21,14 +21,19 @@ from tests.builders import (
 
 
 def methotrexate(start_days: float = 200, end_days: float | None = None, **kw):
-    m = med(DrugClass.METHOTREXATE, name="Methotrexate 2.5 MG Oral Tablet",
-            start=days_ago(start_days), **kw)
+    m = med(
+        DrugClass.METHOTREXATE,
+        name="Methotrexate 2.5 MG Oral Tablet",
+        start=days_ago(start_days),
+        **kw,
+    )
     return replace(m, end=days_ago(end_days)) if end_days is not None else m
 
 
 def test_b12_drawn_during_methotrexate_is_info_without_suggestions():
-    finding = run(rule, b12(150, days=30, rid="Observation/b12"),
-                  methotrexate(rid="MedicationStatement/mtx"))
+    finding = run(
+        rule, b12(150, days=30, rid="Observation/b12"), methotrexate(rid="MedicationStatement/mtx")
+    )
     assert finding.rule_id == "b12-assay-interference"
     assert finding.indicator is Indicator.INFO
     assert finding.summary.startswith("This B12 result (150 ng/L (111 pmol/L), 2026-05-16) may")
@@ -95,8 +100,12 @@ def test_only_results_in_the_window(days, fires):
 
 
 def test_b12_drawn_after_therapy_began_is_flagged_citing_nice():
-    therapy = med(DrugClass.HYDROXOCOBALAMIN, route=Route.INTRAMUSCULAR, start=days_ago(90),
-                  rid="MedicationStatement/hydroxo")
+    therapy = med(
+        DrugClass.HYDROXOCOBALAMIN,
+        route=Route.INTRAMUSCULAR,
+        start=days_ago(90),
+        rid="MedicationStatement/hydroxo",
+    )
     finding = run(rule, b12(900, days=10, rid="Observation/on-tx"), therapy)
     assert finding.summary.endswith("may be invalid: drawn after B12 therapy began.")
     assert finding.source is NICE_NG239
@@ -124,8 +133,13 @@ def test_therapy_without_start_date_makes_every_result_on_therapy():
 
 def test_both_reasons_and_several_results():
     therapy = med(DrugClass.HYDROXOCOBALAMIN, route=Route.INTRAMUSCULAR, start=days_ago(90))
-    finding = run(rule, b12(900, days=10), lab(Analyte.FOLATE, 3.1, days=40),
-                  methotrexate(start_days=200), therapy)
+    finding = run(
+        rule,
+        b12(900, days=10),
+        lab(Analyte.FOLATE, 3.1, days=40),
+        methotrexate(start_days=200),
+        therapy,
+    )
     assert "drawn during methotrexate and after B12 therapy began (+1 more)" in finding.summary
     assert finding.source is CYANOCOBALAMIN_LABEL
     assert "NICE NG239" in finding.detail.rstrip().splitlines()[-1]

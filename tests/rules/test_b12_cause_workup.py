@@ -90,8 +90,10 @@ def test_known_cause_is_silent(cause):
 def test_positive_if_antibody_is_a_cause_and_any_if_result_silences():
     assert run(rule, b12(118), lab(Analyte.IF_ANTIBODY, None, None, text="Positive")) is None
     assert run(rule, b12(118), lab(Analyte.IF_ANTIBODY, None, None, text="Negative")) is None
-    assert run(rule, b12(118), lab(Analyte.IF_ANTIBODY, None, None, days=2000,
-                                   text="Negative")) is None
+    assert (
+        run(rule, b12(118), lab(Analyte.IF_ANTIBODY, None, None, days=2000, text="Negative"))
+        is None
+    )
 
 
 def test_if_antibody_already_drafted_is_silent():
@@ -101,13 +103,15 @@ def test_if_antibody_already_drafted_is_silent():
 @pytest.mark.parametrize("months", [3.9, 11.9])
 def test_short_acid_suppression_or_metformin_is_not_a_cause_but_is_reviewed(months):
     finding = run(
-        rule, b12(118), med(DrugClass.PPI, name="Omeprazole 20 MG", months=months,
-                            rid="MedicationStatement/ppi")
+        rule,
+        b12(118),
+        med(DrugClass.PPI, name="Omeprazole 20 MG", months=months, rid="MedicationStatement/ppi"),
     )
     assert finding is not None
     assert "MedicationStatement/ppi" in finding.detail
-    (note,) = [a.note for s in finding.suggestions for a in s.actions
-               if a.loinc == LOINC_H_PYLORI_STOOL_AG]
+    (note,) = [
+        a.note for s in finding.suggestions for a in s.actions if a.loinc == LOINC_H_PYLORI_STOOL_AG
+    ]
     assert "falsely negative" in note
 
 
@@ -119,7 +123,9 @@ def test_not_deficient_is_silent():
 @pytest.mark.parametrize("days, omitted", [(13, True), (14, True), (15, False)])
 def test_no_if_antibody_within_14_days_of_an_injection(days, omitted):
     injection = med(
-        DrugClass.HYDROXOCOBALAMIN, route=Route.INTRAMUSCULAR, start=days_ago(days),
+        DrugClass.HYDROXOCOBALAMIN,
+        route=Route.INTRAMUSCULAR,
+        start=days_ago(days),
         rid="MedicationStatement/inj",
     )
     finding = run(rule, b12(118, days=30), injection)
@@ -130,8 +136,9 @@ def test_no_if_antibody_within_14_days_of_an_injection(days, omitted):
         assert "MedicationStatement/inj" in finding.detail
         assert "falsely positive" in finding.detail
     else:
-        (note,) = [a.note for s in finding.suggestions for a in s.actions
-                   if a.loinc == LOINC_IF_ANTIBODY]
+        (note,) = [
+            a.note for s in finding.suggestions for a in s.actions if a.loinc == LOINC_IF_ANTIBODY
+        ]
         assert "14 days after the last B12 injection" in note
 
 
@@ -158,8 +165,9 @@ def test_drafted_injection_is_a_concern_and_sample_goes_first():
     )
     finding = run(rule, b12(118), b12_draft)
     assert finding.concerns == frozenset({"MedicationRequest/hydroxo"})
-    (note,) = [a.note for s in finding.suggestions for a in s.actions
-               if a.loinc == LOINC_IF_ANTIBODY]
+    (note,) = [
+        a.note for s in finding.suggestions for a in s.actions if a.loinc == LOINC_IF_ANTIBODY
+    ]
     assert "before the first B12 injection" in note
 
 

@@ -59,8 +59,15 @@ def test_b12_118_without_treatment_is_a_warning_to_start_treatment():
         (active_b12(24.9), True),
         (active_b12(25), False),
     ],
-    ids=["179.9 ng/L", "180 ng/L", "132.9 pmol/L", "133 pmol/L", "0.1799 ng/mL", "holoTC 24.9",
-         "holoTC 25"],
+    ids=[
+        "179.9 ng/L",
+        "180 ng/L",
+        "132.9 pmol/L",
+        "133 pmol/L",
+        "0.1799 ng/mL",
+        "holoTC 24.9",
+        "holoTC 25",
+    ],
 )
 def test_deficiency_boundaries(result, fires):
     assert (run(rule, result) is not None) is fires

@@ -59,8 +59,20 @@ def test_b12_250_is_info_suggesting_mma_with_active_b12_as_alternative():
         (active_b12(70), True),
         (active_b12(70.1), False),
     ],
-    ids=["179.9", "180", "350", "350.1", "132.9 pmol", "133 pmol", "258 pmol", "258.1 pmol",
-         "holoTC 24.9", "holoTC 25", "holoTC 70", "holoTC 70.1"],
+    ids=[
+        "179.9",
+        "180",
+        "350",
+        "350.1",
+        "132.9 pmol",
+        "133 pmol",
+        "258 pmol",
+        "258.1 pmol",
+        "holoTC 24.9",
+        "holoTC 25",
+        "holoTC 70",
+        "holoTC 70.1",
+    ],
 )
 def test_indeterminate_band_boundaries(result, fires):
     assert (run(rule, result) is not None) is fires
@@ -97,8 +109,9 @@ def test_raised_mma_with_normal_renal_function_is_deficiency_not_indeterminate()
     assert run(rule, b12(250), mma(450), lab(Analyte.EGFR, 75)) is None
 
 
-@pytest.mark.parametrize("active, fires", [(active_b12(90), False), (active_b12(20), False),
-                                           (active_b12(50), True)])
+@pytest.mark.parametrize(
+    "active, fires", [(active_b12(90), False), (active_b12(20), False), (active_b12(50), True)]
+)
 def test_active_b12_settles_an_indeterminate_total_unless_itself_indeterminate(active, fires):
     assert (run(rule, b12(250), active) is not None) is fires
 
@@ -125,8 +138,10 @@ def test_pregnancy_prefers_active_b12():
 
 @pytest.mark.parametrize(
     "therapy",
-    [med(DrugClass.HYDROXOCOBALAMIN), draft(DrugClass.CYANOCOBALAMIN, dose_ug=1000,
-                                            interval_days=1)],
+    [
+        med(DrugClass.HYDROXOCOBALAMIN),
+        draft(DrugClass.CYANOCOBALAMIN, dose_ug=1000, interval_days=1),
+    ],
     ids=["active", "drafted"],
 )
 def test_b12_therapy_silences_the_card(therapy):

@@ -24,13 +24,23 @@ from tests.builders import (
 
 def hydroxo_im(**kw):
     kw.setdefault("months", 24)
-    return med(DrugClass.HYDROXOCOBALAMIN, name="Hydroxocobalamin 1 mg/mL injection",
-               route=Route.INTRAMUSCULAR, **kw)
+    return med(
+        DrugClass.HYDROXOCOBALAMIN,
+        name="Hydroxocobalamin 1 mg/mL injection",
+        route=Route.INTRAMUSCULAR,
+        **kw
+    )
 
 
 def stop_order(**kw):
-    return draft(DrugClass.HYDROXOCOBALAMIN, name="Hydroxocobalamin 1 mg/mL injection",
-                 route=Route.INTRAMUSCULAR, stop=True, status="stopped", **kw)
+    return draft(
+        DrugClass.HYDROXOCOBALAMIN,
+        name="Hydroxocobalamin 1 mg/mL injection",
+        route=Route.INTRAMUSCULAR,
+        stop=True,
+        status="stopped",
+        **kw
+    )
 
 
 def test_pernicious_anaemia_without_b12_is_warning_with_maintenance():
@@ -71,8 +81,9 @@ def test_two_causes_are_both_named():
 
 
 def test_positive_if_antibody_is_a_cause():
-    finding = run(rule, lab(Analyte.IF_ANTIBODY, None, None, text="Positive",
-                            rid="Observation/ifab"))
+    finding = run(
+        rule, lab(Analyte.IF_ANTIBODY, None, None, text="Positive", rid="Observation/ifab")
+    )
     assert finding.summary.startswith("Intrinsic factor antibody positive means lifelong B12")
     assert "Observation/ifab" in finding.detail
 
@@ -123,8 +134,13 @@ def test_stop_order_with_cause_is_warning_and_concerns_the_draft():
 
 
 def test_completed_order_counts_as_stop():
-    completed = draft(DrugClass.CYANOCOBALAMIN, route=Route.INTRAMUSCULAR, stop=True,
-                      status="completed", rid="MedicationRequest/done")
+    completed = draft(
+        DrugClass.CYANOCOBALAMIN,
+        route=Route.INTRAMUSCULAR,
+        stop=True,
+        status="completed",
+        rid="MedicationRequest/done",
+    )
     finding = run(rule, condition(ConditionKind.BARIATRIC_SURGERY), completed)
     assert finding.concerns == frozenset({"MedicationRequest/done"})
     assert "**completed** order" in finding.detail
@@ -132,13 +148,20 @@ def test_completed_order_counts_as_stop():
 
 def test_stop_beside_a_new_b12_order_is_a_switch():
     new_order = draft(DrugClass.CYANOCOBALAMIN, route=Route.ORAL)
-    assert run(rule, condition(ConditionKind.PERNICIOUS_ANAEMIA), hydroxo_im(), stop_order(),
-               new_order) is None
+    assert (
+        run(
+            rule, condition(ConditionKind.PERNICIOUS_ANAEMIA), hydroxo_im(), stop_order(), new_order
+        )
+        is None
+    )
 
 
 def test_neurological_involvement_maintenance_every_2_months():
-    finding = run(rule, condition(ConditionKind.PERNICIOUS_ANAEMIA),
-                  condition(ConditionKind.PERIPHERAL_NEUROPATHY))
+    finding = run(
+        rule,
+        condition(ConditionKind.PERNICIOUS_ANAEMIA),
+        condition(ConditionKind.PERIPHERAL_NEUROPATHY),
+    )
     (phase,) = finding.suggestions[0].actions[0].regimen.phases
     assert (phase.every, phase.every_max, phase.unit) == (2, None, "mo")
 
@@ -164,14 +187,16 @@ def test_past_b12_is_mentioned():
 
 
 def test_missing_medications_are_mentioned():
-    finding = run(rule, condition(ConditionKind.PERNICIOUS_ANAEMIA),
-                  missing=frozenset({DataCategory.MEDICATIONS}))
+    finding = run(
+        rule,
+        condition(ConditionKind.PERNICIOUS_ANAEMIA),
+        missing=frozenset({DataCategory.MEDICATIONS}),
+    )
     assert "medication list could not be obtained" in finding.detail
 
 
 def test_silences_screening_for_the_same_patient():
-    p = picture(condition(ConditionKind.PERNICIOUS_ANAEMIA),
-                med(DrugClass.METFORMIN, months=72))
+    p = picture(condition(ConditionKind.PERNICIOUS_ANAEMIA), med(DrugClass.METFORMIN, months=72))
     assert b12_screening_due.evaluate(p) is not None
     findings, failed = run_rules(p, (b12_screening_due, rule))
     assert [f.rule_id for f in findings] == ["b12-lifelong-therapy"]
@@ -183,7 +208,11 @@ def test_post_bariatric_offers_the_post_bariatric_regimens_oral_recommended():
     from tests.builders import ConditionKind, condition, run
 
     finding = run(rule, condition(ConditionKind.BARIATRIC_SURGERY))
-    keys = [(a.regimen.key, s.is_recommended) for s in finding.suggestions for a in s.actions
-            if isinstance(a, OrderMedication)]
+    keys = [
+        (a.regimen.key, s.is_recommended)
+        for s in finding.suggestions
+        for a in s.actions
+        if isinstance(a, OrderMedication)
+    ]
     assert keys == [("bariatric-oral", True), ("bariatric-im", False)]
     assert finding.summary.endswith(": start it.")

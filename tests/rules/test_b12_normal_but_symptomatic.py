@@ -86,8 +86,10 @@ def test_stale_active_b12_does_not_count():
 
 @pytest.mark.parametrize(
     "therapy",
-    [med(DrugClass.HYDROXOCOBALAMIN, start=None),
-     draft(DrugClass.CYANOCOBALAMIN, dose_ug=1000, interval_days=1)],
+    [
+        med(DrugClass.HYDROXOCOBALAMIN, start=None),
+        draft(DrugClass.CYANOCOBALAMIN, dose_ug=1000, interval_days=1),
+    ],
     ids=["active", "drafted"],
 )
 def test_b12_therapy_silences_the_card(therapy):

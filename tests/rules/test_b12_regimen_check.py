@@ -21,15 +21,24 @@ CYANO, HYDROXO = DrugClass.CYANOCOBALAMIN, DrugClass.HYDROXOCOBALAMIN
 
 def oral_draft(dose_ug=1000.0, interval_days=1.0, route=Route.ORAL, rid="MedicationRequest/oral"):
     return draft(
-        CYANO, name=f"Cyanocobalamin {dose_ug:g} MCG Oral Tablet", route=route, dose_ug=dose_ug,
-        interval_days=interval_days, rid=rid,
+        CYANO,
+        name=f"Cyanocobalamin {dose_ug:g} MCG Oral Tablet",
+        route=route,
+        dose_ug=dose_ug,
+        interval_days=interval_days,
+        rid=rid,
     )
 
 
 def im_draft(interval_days=None, count=None, drug=HYDROXO, rid="MedicationRequest/im"):
     return draft(
-        drug, name=f"{drug.value} 1 MG/ML Injectable Solution", route=Route.INTRAMUSCULAR,
-        dose_ug=1000, interval_days=interval_days, count_=count, rid=rid,
+        drug,
+        name=f"{drug.value} 1 MG/ML Injectable Solution",
+        route=Route.INTRAMUSCULAR,
+        dose_ug=1000,
+        interval_days=interval_days,
+        count_=count,
+        rid=rid,
     )
 
 
@@ -81,8 +90,14 @@ def test_oral_1000_daily_without_neuro_or_malabsorption_fits():
 
 @pytest.mark.parametrize(
     "dose_ug, interval_days, fires",
-    [(50, 1, True), (999, 1, True), (1000, 1, False), (2000, 1, False), (500, 0.5, False),
-     (1000, 2, True)],
+    [
+        (50, 1, True),
+        (999, 1, True),
+        (1000, 1, False),
+        (2000, 1, False),
+        (500, 0.5, False),
+        (1000, 2, True),
+    ],
 )
 def test_oral_dose_below_1000_per_day_with_pernicious_anaemia(dose_ug, interval_days, fires):
     finding = run(
@@ -108,7 +123,9 @@ def test_oral_dose_unknown_with_malabsorption_is_not_judged():
 
 def test_route_misfit_is_named_before_dose_misfit_and_both_are_in_the_detail():
     finding = run(
-        rule, oral_draft(50), condition(ConditionKind.PARAESTHESIA),
+        rule,
+        oral_draft(50),
+        condition(ConditionKind.PARAESTHESIA),
         condition(ConditionKind.GASTRECTOMY),
     )
     assert finding.summary.startswith("Oral B12 is not the preferred route")
@@ -177,8 +194,10 @@ def test_completed_course_outside_the_window_is_not_loading():
 
 
 def test_unknown_route_is_not_judged():
-    assert run(rule, draft(CYANO, dose_ug=50, interval_days=1),
-               condition(ConditionKind.PARAESTHESIA)) is None
+    assert (
+        run(rule, draft(CYANO, dose_ug=50, interval_days=1), condition(ConditionKind.PARAESTHESIA))
+        is None
+    )
 
 
 def test_stop_order_is_not_judged():
@@ -187,8 +206,14 @@ def test_stop_order_is_not_judged():
 
 
 def test_no_b12_draft_is_silent():
-    assert run(rule, med(CYANO, route=Route.ORAL, dose_ug=50, interval_days=1),
-               condition(ConditionKind.PARAESTHESIA)) is None
+    assert (
+        run(
+            rule,
+            med(CYANO, route=Route.ORAL, dose_ug=50, interval_days=1),
+            condition(ConditionKind.PARAESTHESIA),
+        )
+        is None
+    )
 
 
 def test_hydroxocobalamin_replacement_supersedes_cyanocobalamin_renal():
@@ -212,7 +237,9 @@ def test_renal_not_superseded_when_another_cyanocobalamin_draft_stays():
 
 def test_every_misfitting_draft_is_removed_by_the_one_suggestion():
     finding = run(
-        rule, oral_draft(), oral_draft(route=Route.SUBLINGUAL, rid="MedicationRequest/sl"),
+        rule,
+        oral_draft(),
+        oral_draft(route=Route.SUBLINGUAL, rid="MedicationRequest/sl"),
         condition(ConditionKind.PARAESTHESIA),
     )
     assert_replacement(
@@ -225,8 +252,13 @@ def test_every_misfitting_draft_is_removed_by_the_one_suggestion():
     [
         (oral_draft(), condition(ConditionKind.PARAESTHESIA)),
         (oral_draft(), condition(ConditionKind.HEADACHE, name="Chronic tension-type headache")),
-        (oral_draft(10), condition(ConditionKind.POSTSURGICAL_MALABSORPTION,
-                                   name="Postsurgical malabsorption, not elsewhere classified")),
+        (
+            oral_draft(10),
+            condition(
+                ConditionKind.POSTSURGICAL_MALABSORPTION,
+                name="Postsurgical malabsorption, not elsewhere classified",
+            ),
+        ),
         (im_draft(count=1), condition(ConditionKind.SUBACUTE_COMBINED_DEGENERATION)),
         (im_draft(interval_days=183),),
     ],

@@ -9,8 +9,9 @@ from tests.builders import Analyte, DrugClass, Route, draft, lab_order, med, run
 
 def im_b12(months: float = 12, **kw):
     kw.setdefault("route", Route.INTRAMUSCULAR)
-    return med(DrugClass.HYDROXOCOBALAMIN, name="Hydroxocobalamin 1 mg/mL injection",
-               months=months, **kw)
+    return med(
+        DrugClass.HYDROXOCOBALAMIN, name="Hydroxocobalamin 1 mg/mL injection", months=months, **kw
+    )
 
 
 def b12_test(**kw):
@@ -18,8 +19,9 @@ def b12_test(**kw):
 
 
 def test_b12_test_on_established_im_therapy_suggests_removing_it():
-    finding = run(rule, im_b12(12, rid="MedicationStatement/im"),
-                  b12_test(rid="ServiceRequest/b12"))
+    finding = run(
+        rule, im_b12(12, rid="MedicationStatement/im"), b12_test(rid="ServiceRequest/b12")
+    )
     assert finding.rule_id == "b12-retest-on-treatment"
     assert finding.indicator is Indicator.INFO
     assert "not informative" in finding.summary and "blood count" in finding.summary
@@ -87,8 +89,9 @@ def test_therapy_without_start_date_is_silent():
 
 
 def test_panel_removal_warns_about_the_other_tests():
-    panel = lab_order(Analyte.TOTAL_B12, Analyte.FOLATE, name="B12 and folate",
-                      rid="ServiceRequest/panel")
+    panel = lab_order(
+        Analyte.TOTAL_B12, Analyte.FOLATE, name="B12 and folate", rid="ServiceRequest/panel"
+    )
     finding = run(rule, im_b12(), panel)
     (action,) = finding.suggestions[0].actions
     assert "also removes: folate" in action.description
@@ -96,8 +99,9 @@ def test_panel_removal_warns_about_the_other_tests():
 
 
 def test_two_drafted_tests_are_both_removed():
-    finding = run(rule, im_b12(), b12_test(rid="ServiceRequest/a"),
-                  b12_test(rid="ServiceRequest/b"))
+    finding = run(
+        rule, im_b12(), b12_test(rid="ServiceRequest/a"), b12_test(rid="ServiceRequest/b")
+    )
     ids = [a.resource_id for a in finding.suggestions[0].actions]
     assert ids == ["ServiceRequest/a", "ServiceRequest/b"]
     assert finding.concerns == frozenset(ids)

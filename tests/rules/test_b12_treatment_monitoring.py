@@ -27,8 +27,14 @@ HYDROXO = DrugClass.HYDROXOCOBALAMIN
 
 def im_draft(rid="MedicationRequest/b12", **kw):
     kw.setdefault("route", Route.INTRAMUSCULAR)
-    return draft(HYDROXO, name="Hydroxocobalamin 1 MG/ML injection", dose_ug=1000,
-                 interval_days=2, rid=rid, **kw)
+    return draft(
+        HYDROXO,
+        name="Hydroxocobalamin 1 MG/ML injection",
+        dose_ug=1000,
+        interval_days=2,
+        rid=rid,
+        **kw
+    )
 
 
 def hb(value, **kw):

@@ -24,10 +24,23 @@ def egfr(value, **kw):
     return lab(Analyte.EGFR, value, rid="Observation/egfr", **kw)
 
 
-def cyano_im(dose_ug=1000.0, interval_days=30.4375, count=None, rid="MedicationRequest/cyano",
-             name="cyanocobalamin 1000 MCG/ML Injectable Solution", route=Route.INTRAMUSCULAR):
-    return draft(CYANO, name=name, route=route, dose_ug=dose_ug, interval_days=interval_days,
-                 count_=count, rid=rid)
+def cyano_im(
+    dose_ug=1000.0,
+    interval_days=30.4375,
+    count=None,
+    rid="MedicationRequest/cyano",
+    name="cyanocobalamin 1000 MCG/ML Injectable Solution",
+    route=Route.INTRAMUSCULAR,
+):
+    return draft(
+        CYANO,
+        name=name,
+        route=route,
+        dose_ug=dose_ug,
+        interval_days=interval_days,
+        count_=count,
+        rid=rid,
+    )
 
 
 def replacement(finding):
@@ -102,8 +115,13 @@ def test_no_renal_evidence_is_silent():
 
 @pytest.mark.parametrize(
     "dose_ug, interval_days, fires",
-    [(1000, 30.4375, True), (999, 30.4375, False), (500, 0.5, True), (500, 1, False),
-     (2000, 1, True)],
+    [
+        (1000, 30.4375, True),
+        (999, 30.4375, False),
+        (500, 0.5, True),
+        (500, 1, False),
+        (2000, 1, True),
+    ],
 )
 def test_dose_threshold_per_administration_or_per_day(dose_ug, interval_days, fires):
     d = cyano_im(dose_ug, interval_days, route=Route.ORAL, name="cyanocobalamin oral")
@@ -137,8 +155,10 @@ def test_other_cobalamins_are_silent(drug):
 
 
 def test_active_cyanocobalamin_that_is_not_a_draft_is_silent():
-    assert run(rule, med(CYANO, route=Route.INTRAMUSCULAR, dose_ug=1000, interval_days=30),
-               egfr(38)) is None
+    assert (
+        run(rule, med(CYANO, route=Route.INTRAMUSCULAR, dose_ug=1000, interval_days=30), egfr(38))
+        is None
+    )
 
 
 def test_stop_order_is_silent():
@@ -234,8 +254,10 @@ def test_unknown_route_warns_without_replacement():
 
 def test_two_cyanocobalamin_drafts_are_both_replaced_in_one_suggestion():
     finding = run(
-        rule, cyano_im(interval_days=7 / 3, count=6, rid="MedicationRequest/a"),
-        cyano_im(rid="MedicationRequest/b"), egfr(38),
+        rule,
+        cyano_im(interval_days=7 / 3, count=6, rid="MedicationRequest/a"),
+        cyano_im(rid="MedicationRequest/b"),
+        egfr(38),
     )
     _, removes, orders = replacement(finding)
     assert removes == ["MedicationRequest/a", "MedicationRequest/b"] and len(orders) == 2

@@ -171,7 +171,9 @@ def test_no_b12_result_and_nothing_missing_without_macrocytosis_is_silent():
 
 def test_indeterminate_b12_recommends_the_test_not_the_treatment():
     finding = run(rule, b12(250), folic_acid_draft())
-    treatment = [s for s in finding.suggestions if any(isinstance(a, OrderMedication) for a in s.actions)]
+    treatment = [
+        s for s in finding.suggestions if any(isinstance(a, OrderMedication) for a in s.actions)
+    ]
     assert treatment and not treatment[0].is_recommended
     assert any(s.is_recommended for s in finding.suggestions if s not in treatment)
 
@@ -182,7 +184,9 @@ def test_pregnancy_with_low_total_b12_only_confirms_with_active_b12_and_silences
     assert "pregnancy-b12" in finding.supersedes
     tests = [a.loinc for a in actions(finding, OrderLab)]
     assert tests == ["72160-5"]
-    treatment = [s for s in finding.suggestions if any(isinstance(a, OrderMedication) for a in s.actions)]
+    treatment = [
+        s for s in finding.suggestions if any(isinstance(a, OrderMedication) for a in s.actions)
+    ]
     assert not treatment[0].is_recommended
 
 
@@ -275,7 +279,8 @@ def test_each_folate_draft_gets_its_own_removal():
     b = draft(DrugClass.FOLINIC_ACID, dose_ug=15000, interval_days=1, rid="MedicationRequest/b")
     finding = run(rule, b12(118), a, b)
     assert {r.resource_id for r in actions(finding, RemoveDraft)} == {
-        "MedicationRequest/a", "MedicationRequest/b"
+        "MedicationRequest/a",
+        "MedicationRequest/b",
     }
     assert finding.concerns == {"MedicationRequest/a", "MedicationRequest/b"}
 
@@ -339,14 +344,18 @@ def test_pregnancy_folic_acid_without_dose_is_presumed_prophylaxis():
 
 def test_pregnancy_exception_follows_the_policy_maximum():
     policy = Policy.from_mapping({"thresholds": {"pregnancy_folic_acid_max_mg_per_day": 4}})
-    finding = run(rule, b12(118), folic_acid_draft(5), condition(ConditionKind.PREGNANCY),
-                  policy=policy)
+    finding = run(
+        rule, b12(118), folic_acid_draft(5), condition(ConditionKind.PREGNANCY), policy=policy
+    )
     assert finding.indicator is Indicator.CRITICAL
 
 
 def test_pregnancy_with_scd_stays_critical_but_keeps_the_folic_acid():
     finding = run(
-        rule, b12(118), folic_acid_draft(5), condition(ConditionKind.PREGNANCY),
+        rule,
+        b12(118),
+        folic_acid_draft(5),
+        condition(ConditionKind.PREGNANCY),
         condition(ConditionKind.SUBACUTE_COMBINED_DEGENERATION),
     )
     assert finding.indicator is Indicator.CRITICAL
@@ -361,8 +370,13 @@ def test_pregnancy_with_unknown_b12_suggests_test_and_no_removal():
 
 
 def test_pregnancy_condition_on_a_male_patient_is_not_the_exception():
-    finding = run(rule, b12(118), folic_acid_draft(5), condition(ConditionKind.PREGNANCY),
-                  patient_=patient(sex=Sex.MALE))
+    finding = run(
+        rule,
+        b12(118),
+        folic_acid_draft(5),
+        condition(ConditionKind.PREGNANCY),
+        patient_=patient(sex=Sex.MALE),
+    )
     assert finding.indicator is Indicator.CRITICAL
 
 
@@ -370,8 +384,12 @@ def test_pregnancy_condition_on_a_male_patient_is_not_the_exception():
 @pytest.mark.parametrize(
     "mtx",
     [
-        med(DrugClass.METHOTREXATE, name="Methotrexate 2.5 mg tablet", dose_ug=15000,
-            interval_days=7),
+        med(
+            DrugClass.METHOTREXATE,
+            name="Methotrexate 2.5 mg tablet",
+            dose_ug=15000,
+            interval_days=7,
+        ),
         med(DrugClass.METHOTREXATE, name="Methotrexate 15 mg weekly"),
     ],
     ids=["interval 7 days", "weekly in name"],

@@ -31,7 +31,10 @@ NEURO_SUMMARY = (
     "be normal: test homocysteine or MMA too."
 )
 ALWAYS = {
-    "b12-normal-but-symptomatic", "b12-indeterminate", "b12-screening-due", "b12-cause-workup"
+    "b12-normal-but-symptomatic",
+    "b12-indeterminate",
+    "b12-screening-due",
+    "b12-cause-workup",
 }
 
 
@@ -101,7 +104,8 @@ def test_drafted_total_b12_test_is_replaced_by_homocysteine_and_mma():
         "ServiceRequest/b12"
     ]
     assert [a.loinc for a in suggestion.actions if isinstance(a, OrderLab)] == [
-        LOINC_HOMOCYSTEINE, LOINC_MMA
+        LOINC_HOMOCYSTEINE,
+        LOINC_MMA,
     ]
     assert finding.concerns == frozenset({"ServiceRequest/b12"})
 

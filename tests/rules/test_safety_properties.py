@@ -215,8 +215,11 @@ def test_result_drawn_after_b12_therapy_began_never_makes_status_unlikely(therap
     assert p.b12.status is B12Status.UNKNOWN
 
 
-@pytest.mark.parametrize("normal_after", [b12(900, days=20), active_b12(120, days=20),
-                                          mma(100, days=20)], ids=["total", "active", "MMA"])
+@pytest.mark.parametrize(
+    "normal_after",
+    [b12(900, days=20), active_b12(120, days=20), mma(100, days=20)],
+    ids=["total", "active", "MMA"],
+)
 # Without a start date no result can be shown to predate therapy: those have no "before".
 @pytest.mark.parametrize("therapy", [t for t in THERAPIES if t != "oral, no start date"], ids=str)
 def test_normal_result_on_therapy_never_overrules_an_earlier_deficient_one(therapy, normal_after):
@@ -235,7 +238,8 @@ MONOTONIC_CONTEXTS = {
     **CONTEXTS,
     "pregnant": lambda: (condition(ConditionKind.PREGNANCY),),
     "paraesthesia and macrocytosis": lambda: (
-        condition(ConditionKind.PARAESTHESIA), lab(Analyte.MCV, 110),
+        condition(ConditionKind.PARAESTHESIA),
+        lab(Analyte.MCV, 110),
     ),
 }
 
@@ -243,9 +247,9 @@ MONOTONIC_CONTEXTS = {
 def assert_non_increasing(values, severities):
     pairs = list(zip(values, severities))
     for (low_value, low_sev), (high_value, high_sev) in zip(pairs, pairs[1:]):
-        assert high_sev <= low_sev, (
-            f"B12 {high_value} gives severity {high_sev} but the lower {low_value} gives {low_sev}"
-        )
+        assert (
+            high_sev <= low_sev
+        ), f"B12 {high_value} gives severity {high_sev} but the lower {low_value} gives {low_sev}"
 
 
 @pytest.mark.parametrize(
@@ -287,9 +291,7 @@ def test_untreated_and_indeterminate_never_less_severe_for_a_lower_b12(context, 
 @pytest.mark.parametrize("context", MONOTONIC_CONTEXTS, ids=str)
 def test_card_shown_after_supersession_never_less_severe_for_a_lower_b12(context, with_folate):
     folate = (folic_acid_draft(5),) if with_folate else ()
-    severities = [
-        shown_severity((b12(v), *folate, *MONOTONIC_CONTEXTS[context]())) for v in NG_L
-    ]
+    severities = [shown_severity((b12(v), *folate, *MONOTONIC_CONTEXTS[context]())) for v in NG_L]
     assert_non_increasing(NG_L, severities)
 
 

@@ -120,10 +120,14 @@ def check(root: Path = SCENARIO_DIR, scenarios: Iterable[Scenario] = SCENARIOS) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.scenarios.build", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true",
-                        help="regenerate in memory and fail if any file differs")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.scenarios.build",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="regenerate in memory and fail if any file differs"
+    )
     args = parser.parse_args(argv)
     if args.check:
         problems = check()

@@ -54,11 +54,21 @@ SCENARIOS: list[Scenario] = []
 Builder = Callable[[When], "Chart | dict[str, Any]"]
 
 
-def scenario(slug: str, *, title: str, shows: str, service: str, rules: tuple[str, ...] = (),
-             evaluation_time: datetime = EVALUATION_TIME) -> Callable[[Builder], Builder]:
+def scenario(
+    slug: str,
+    *,
+    title: str,
+    shows: str,
+    service: str,
+    rules: tuple[str, ...] = (),
+    evaluation_time: datetime = EVALUATION_TIME,
+) -> Callable[[Builder], Builder]:
     def register(build: Builder) -> Builder:
-        SCENARIOS.append(Scenario(slug, title, " ".join(shows.split()), service, tuple(rules),
-                                  build, evaluation_time))
+        SCENARIOS.append(
+            Scenario(
+                slug, title, " ".join(shows.split()), service, tuple(rules), build, evaluation_time
+            )
+        )
         return build
 
     return register
@@ -101,27 +111,35 @@ def _total_b12_only(pid: str, value: float, unit: str = "ng/L") -> Builder:
 
 
 scenario(
-    "b12-179-9-ng-l-deficient", service=PATIENT_VIEW, rules=(UNTREATED, CAUSE),
+    "b12-179-9-ng-l-deficient",
+    service=PATIENT_VIEW,
+    rules=(UNTREATED, CAUSE),
     title="Total B12 179.9 ng/L: deficient",
     shows="""Total B12 179.9 ng/L is just below the NICE 180 ng/L limit: deficiency is confirmed,
     treatment is offered, and with no known cause a cause work-up is suggested.""",
 )(_total_b12_only("pat-b12-179", 179.9))
 
 scenario(
-    "b12-180-ng-l-indeterminate", service=PATIENT_VIEW, rules=(INDETERMINATE,),
+    "b12-180-ng-l-indeterminate",
+    service=PATIENT_VIEW,
+    rules=(INDETERMINATE,),
     title="Total B12 180 ng/L: indeterminate",
     shows="""Total B12 of exactly 180 ng/L is indeterminate, not deficient: the card asks for MMA
     (or active B12) before deciding.""",
 )(_total_b12_only("pat-b12-180", 180))
 
 scenario(
-    "b12-350-ng-l-indeterminate", service=PATIENT_VIEW, rules=(INDETERMINATE,),
+    "b12-350-ng-l-indeterminate",
+    service=PATIENT_VIEW,
+    rules=(INDETERMINATE,),
     title="Total B12 350 ng/L: still indeterminate",
     shows="Total B12 of exactly 350 ng/L is the top of the indeterminate band: check MMA.",
 )(_total_b12_only("pat-b12-350", 350))
 
 scenario(
-    "b12-350-1-ng-l-unlikely", service=PATIENT_VIEW, rules=(),
+    "b12-350-1-ng-l-unlikely",
+    service=PATIENT_VIEW,
+    rules=(),
     title="Total B12 350.1 ng/L: deficiency unlikely",
     shows="""Total B12 350.1 ng/L with a normal blood count and no symptoms: deficiency unlikely,
     no card.""",
@@ -129,14 +147,18 @@ scenario(
 
 # Molar units have their own NICE pair (133 / 258 pmol/L): never converted then compared.
 scenario(
-    "b12-132-9-pmol-l-deficient", service=PATIENT_VIEW, rules=(UNTREATED, CAUSE),
+    "b12-132-9-pmol-l-deficient",
+    service=PATIENT_VIEW,
+    rules=(UNTREATED, CAUSE),
     title="Total B12 132.9 pmol/L: deficient",
     shows="""A molar total B12 of 132.9 pmol/L is compared with the molar limit 133 pmol/L:
     deficient (the card shows it in both units).""",
 )(_total_b12_only("pat-b12-132", 132.9, "pmol/L"))
 
 scenario(
-    "b12-133-pmol-l-indeterminate", service=PATIENT_VIEW, rules=(INDETERMINATE,),
+    "b12-133-pmol-l-indeterminate",
+    service=PATIENT_VIEW,
+    rules=(INDETERMINATE,),
     title="Total B12 133 pmol/L: indeterminate",
     shows="""133 pmol/L is indeterminate against the molar pair, although it converts to
     180.3 ng/L: the value is judged in the unit it was reported in.""",
@@ -158,25 +180,33 @@ def _active_b12_only(pid: str, value: float) -> Builder:
 
 
 scenario(
-    "active-b12-24-9", service=PATIENT_VIEW, rules=(UNTREATED, CAUSE),
+    "active-b12-24-9",
+    service=PATIENT_VIEW,
+    rules=(UNTREATED, CAUSE),
     title="Active B12 24.9 pmol/L: deficient",
     shows="Active B12 24.9 pmol/L is below 25 pmol/L: deficiency confirmed, start treatment.",
 )(_active_b12_only("pat-active-24", 24.9))
 
 scenario(
-    "active-b12-25", service=PATIENT_VIEW, rules=(INDETERMINATE,),
+    "active-b12-25",
+    service=PATIENT_VIEW,
+    rules=(INDETERMINATE,),
     title="Active B12 25 pmol/L: indeterminate",
     shows="Active B12 of exactly 25 pmol/L is indeterminate: check MMA before deciding.",
 )(_active_b12_only("pat-active-25", 25))
 
 scenario(
-    "active-b12-70", service=PATIENT_VIEW, rules=(INDETERMINATE,),
+    "active-b12-70",
+    service=PATIENT_VIEW,
+    rules=(INDETERMINATE,),
     title="Active B12 70 pmol/L: indeterminate",
     shows="Active B12 of exactly 70 pmol/L is the top of the indeterminate band: check MMA.",
 )(_active_b12_only("pat-active-70", 70))
 
 scenario(
-    "active-b12-70-1", service=PATIENT_VIEW, rules=(),
+    "active-b12-70-1",
+    service=PATIENT_VIEW,
+    rules=(),
     title="Active B12 70.1 pmol/L: deficiency unlikely",
     shows="Active B12 70.1 pmol/L with no signs: deficiency unlikely, no card.",
 )(_active_b12_only("pat-active-70-1", 70.1))
@@ -197,14 +227,18 @@ def _normal_b12_with_mcv(pid: str, mcv: float) -> Builder:
 
 
 scenario(
-    "b12-420-mcv-100-1-macrocytic", service=PATIENT_VIEW, rules=(NORMAL_SYMPTOMATIC,),
+    "b12-420-mcv-100-1-macrocytic",
+    service=PATIENT_VIEW,
+    rules=(NORMAL_SYMPTOMATIC,),
     title="Normal total B12 with MCV 100.1 fL",
     shows="""Total B12 420 ng/L is normal, but MCV 100.1 fL is macrocytic: a normal total B12
     does not exclude deficiency, so MMA is suggested.""",
 )(_normal_b12_with_mcv("pat-mcv-100-1", 100.1))
 
 scenario(
-    "b12-420-mcv-100", service=PATIENT_VIEW, rules=(),
+    "b12-420-mcv-100",
+    service=PATIENT_VIEW,
+    rules=(),
     title="Normal total B12 with MCV 100 fL",
     shows="MCV of exactly 100 fL is not macrocytosis: with a normal total B12 there is no card.",
 )(_normal_b12_with_mcv("pat-mcv-100", 100))
@@ -226,21 +260,27 @@ def _metformin_for(pid: str, start: Callable[[When], str]) -> Builder:
 
 
 scenario(
-    "metformin-4-months-no-b12", service=PATIENT_VIEW, rules=(SCREENING,),
+    "metformin-4-months-no-b12",
+    service=PATIENT_VIEW,
+    rules=(SCREENING,),
     title="Metformin for 4 months, no B12 result",
     shows="""Metformin started 4 months ago (122 days) and no B12 result in the last 12 months:
     check B12 with a blood count.""",
 )(_metformin_for("pat-metformin-4", lambda t: t.days_ago(122)))
 
 scenario(
-    "metformin-4-calendar-months-no-b12", service=PATIENT_VIEW, rules=(SCREENING,),
+    "metformin-4-calendar-months-no-b12",
+    service=PATIENT_VIEW,
+    rules=(SCREENING,),
     title="Metformin started exactly 4 calendar months ago, no B12 result",
     shows="""Metformin started on 15 February, evaluated on 15 June: exactly 4 calendar months,
     which meets the 4-month threshold: check B12.""",
 )(_metformin_for("pat-metformin-4-calendar", lambda t: t.months_ago(4)))
 
 scenario(
-    "metformin-3-months-no-b12", service=PATIENT_VIEW, rules=(),
+    "metformin-3-months-no-b12",
+    service=PATIENT_VIEW,
+    rules=(),
     title="Metformin for 3 months, no B12 result",
     shows="""Metformin for 3 months is below the 4-month threshold: no screening card.""",
 )(_metformin_for("pat-metformin-3", lambda t: t.months_ago(3)))
@@ -257,13 +297,17 @@ def _ppi_for(pid: str, months: int) -> Builder:
 
 
 scenario(
-    "ppi-12-months", service=PATIENT_VIEW, rules=(SCREENING,),
+    "ppi-12-months",
+    service=PATIENT_VIEW,
+    rules=(SCREENING,),
     title="Omeprazole for 12 months, no B12 result",
     shows="A proton pump inhibitor for 12 months is a risk factor: check B12.",
 )(_ppi_for("pat-ppi-12", 12))
 
 scenario(
-    "ppi-11-months", service=PATIENT_VIEW, rules=(),
+    "ppi-11-months",
+    service=PATIENT_VIEW,
+    rules=(),
     title="Omeprazole for 11 months, no B12 result",
     shows="A proton pump inhibitor for 11 months is not yet a risk factor: no card.",
 )(_ppi_for("pat-ppi-11", 11))
@@ -279,13 +323,17 @@ def _aged(pid: str, age: int) -> Builder:
 
 
 scenario(
-    "age-76-no-b12", service=PATIENT_VIEW, rules=(SCREENING,),
+    "age-76-no-b12",
+    service=PATIENT_VIEW,
+    rules=(SCREENING,),
     title="Age 76, no B12 result",
     shows="Age over 75 is a risk factor (AAFP 2017): check B12.",
 )(_aged("pat-age-76", 76))
 
 scenario(
-    "age-75-no-b12", service=PATIENT_VIEW, rules=(),
+    "age-75-no-b12",
+    service=PATIENT_VIEW,
+    rules=(),
     title="Age 75, no B12 result",
     shows="Age 75 is not over 75: no screening card for age alone.",
 )(_aged("pat-age-75", 75))
@@ -304,14 +352,18 @@ def _metformin_with_b12_aged(pid: str, days: int) -> Builder:
 
 
 scenario(
-    "b12-result-364-days-old", service=PATIENT_VIEW, rules=(),
+    "b12-result-364-days-old",
+    service=PATIENT_VIEW,
+    rules=(),
     title="Metformin, normal B12 364 days ago",
     shows="""A normal B12 drawn 364 days ago is inside the 12-month look-back window: the patient
     on metformin is up to date, no card.""",
 )(_metformin_with_b12_aged("pat-window-364", 364))
 
 scenario(
-    "b12-result-367-days-old", service=PATIENT_VIEW, rules=(SCREENING,),
+    "b12-result-367-days-old",
+    service=PATIENT_VIEW,
+    rules=(SCREENING,),
     title="Metformin, normal B12 367 days ago",
     shows="""A B12 drawn 367 days ago is outside the 12-month window: check B12 again; the card
     quotes the stale value and its date.""",
@@ -333,14 +385,18 @@ def _folic_acid_with_b12(pid: str, b12: float) -> Builder:
 
 
 scenario(
-    "folic-acid-with-b12-350-indeterminate", service=ORDER_SIGN, rules=(FOLATE,),
+    "folic-acid-with-b12-350-indeterminate",
+    service=ORDER_SIGN,
+    rules=(FOLATE,),
     title="Folic acid ordered with B12 350 ng/L",
     shows="""Folic acid 5 mg ordered while total B12 is 350 ng/L (indeterminate) and untreated:
     warning to settle and treat B12 first.""",
 )(_folic_acid_with_b12("pat-folic-350", 350))
 
 scenario(
-    "folic-acid-with-b12-350-1", service=ORDER_SIGN, rules=(),
+    "folic-acid-with-b12-350-1",
+    service=ORDER_SIGN,
+    rules=(),
     title="Folic acid ordered with B12 350.1 ng/L",
     shows="Folic acid with total B12 350.1 ng/L (deficiency unlikely): no card.",
 )(_folic_acid_with_b12("pat-folic-350-1", 350.1))
@@ -358,13 +414,17 @@ def _folic_acid_dose(pid: str, product: Any) -> Builder:
 
 
 scenario(
-    "folic-acid-0-4-mg-daily-with-b12-250", service=ORDER_SIGN, rules=(FOLATE,),
+    "folic-acid-0-4-mg-daily-with-b12-250",
+    service=ORDER_SIGN,
+    rules=(FOLATE,),
     title="Folic acid 0.4 mg daily with B12 250 ng/L",
     shows="Folic acid 400 micrograms a day is above 0.1 mg/day: the folate warning applies.",
 )(_folic_acid_dose("pat-folic-0-4", FOLIC_ACID_400UG))
 
 scenario(
-    "folic-acid-0-1-mg-daily-with-b12-250", service=ORDER_SIGN, rules=(),
+    "folic-acid-0-1-mg-daily-with-b12-250",
+    service=ORDER_SIGN,
+    rules=(),
     title="Folic acid 0.1 mg daily with B12 250 ng/L",
     shows="""Folic acid 0.1 mg a day is not above the 0.1 mg/day threshold: no folate card (the
     indeterminate B12 is left for patient-view).""",
@@ -382,14 +442,18 @@ def _folic_acid_no_b12(pid: str, mcv: float) -> Builder:
 
 
 scenario(
-    "folic-acid-no-b12-result-mcv-104", service=ORDER_SIGN, rules=(FOLATE,),
+    "folic-acid-no-b12-result-mcv-104",
+    service=ORDER_SIGN,
+    rules=(FOLATE,),
     title="Folic acid ordered, no B12 result, MCV 104 fL",
     shows="""Folic acid ordered for a macrocytic anaemia with no B12 result: test B12 before
     folate can mask it.""",
 )(_folic_acid_no_b12("pat-folic-unknown-mcv-104", 104))
 
 scenario(
-    "folic-acid-no-b12-result-mcv-92", service=ORDER_SIGN, rules=(),
+    "folic-acid-no-b12-result-mcv-92",
+    service=ORDER_SIGN,
+    rules=(),
     title="Folic acid ordered, no B12 result, MCV 92 fL",
     shows="""B12 status unknown but no macrocytosis and no neurological signs: no folate card.""",
 )(_folic_acid_no_b12("pat-folic-unknown-mcv-92", 92))
@@ -411,14 +475,18 @@ def _deficient_cause(pid: str, if_antibody: str | None) -> Builder:
 
 
 scenario(
-    "b12-150-no-known-cause", service=PATIENT_VIEW, rules=(UNTREATED, CAUSE),
+    "b12-150-no-known-cause",
+    service=PATIENT_VIEW,
+    rules=(UNTREATED, CAUSE),
     title="B12 150 ng/L with no known cause",
     shows="""Deficiency with no malabsorption cause, no risk drug and no intrinsic factor antibody
     result: treat, and look for the cause (IF antibodies, H. pylori, coeliac serology).""",
 )(_deficient_cause("pat-cause-unknown", None))
 
 scenario(
-    "b12-150-if-antibody-negative", service=PATIENT_VIEW, rules=(UNTREATED,),
+    "b12-150-if-antibody-negative",
+    service=PATIENT_VIEW,
+    rules=(UNTREATED,),
     title="B12 150 ng/L, intrinsic factor antibody negative",
     shows="""An intrinsic factor antibody result already exists: the cause work-up card is not
     repeated; only the treatment card shows.""",
@@ -444,21 +512,27 @@ def _pernicious_anaemia(pid: str, on_therapy: bool) -> Builder:
 
 
 scenario(
-    "pernicious-anaemia-b12-stopped", service=PATIENT_VIEW, rules=(LIFELONG,),
+    "pernicious-anaemia-b12-stopped",
+    service=PATIENT_VIEW,
+    rules=(LIFELONG,),
     title="Pernicious anaemia, hydroxocobalamin stopped 14 months ago",
     shows="""Pernicious anaemia with no B12 therapy now: treatment is lifelong, restart the
     maintenance regimen.""",
 )(_pernicious_anaemia("pat-pa-stopped", False))
 
 scenario(
-    "pernicious-anaemia-on-hydroxocobalamin", service=PATIENT_VIEW, rules=(),
+    "pernicious-anaemia-on-hydroxocobalamin",
+    service=PATIENT_VIEW,
+    rules=(),
     title="Pernicious anaemia on 3-monthly hydroxocobalamin",
     shows="Pernicious anaemia on maintenance hydroxocobalamin: nothing to say.",
 )(_pernicious_anaemia("pat-pa-treated", True))
 
 
 @scenario(
-    "pernicious-anaemia-b12-stop-order", service=ORDER_SIGN, rules=(LIFELONG,),
+    "pernicious-anaemia-b12-stop-order",
+    service=ORDER_SIGN,
+    rules=(LIFELONG,),
     title="Stopping hydroxocobalamin in pernicious anaemia",
     shows="""A stop order for the hydroxocobalamin of a patient with pernicious anaemia: the
     card says treatment is lifelong and offers the maintenance regimen.""",
@@ -492,14 +566,18 @@ def _oral_b12_on_metformin(pid: str, neuro: bool) -> Builder:
 
 
 scenario(
-    "oral-b12-with-paraesthesia", service=ORDER_SIGN, rules=(REGIMEN,),
+    "oral-b12-with-paraesthesia",
+    service=ORDER_SIGN,
+    rules=(REGIMEN,),
     title="Oral B12 ordered for a patient with paraesthesia",
     shows="""Metformin-associated deficiency (B12 150 ng/L) with paraesthesia: oral B12 is not the
     preferred route with neurological involvement; replace it with the IM regimen.""",
 )(_oral_b12_on_metformin("pat-oral-neuro", True))
 
 scenario(
-    "oral-b12-without-neurological-signs", service=ORDER_SIGN, rules=(),
+    "oral-b12-without-neurological-signs",
+    service=ORDER_SIGN,
+    rules=(),
     title="Oral B12 ordered, no neurological signs",
     shows="""The same order without neurological involvement or malabsorption is a NICE option
     (oral cyanocobalamin 1000 micrograms daily): no card.""",
@@ -519,14 +597,18 @@ def _post_bariatric_oral(pid: str, product: Any) -> Builder:
 
 
 scenario(
-    "post-bariatric-oral-b12-500-mcg", service=ORDER_SIGN, rules=(REGIMEN,),
+    "post-bariatric-oral-b12-500-mcg",
+    service=ORDER_SIGN,
+    rules=(REGIMEN,),
     title="Gastric bypass, oral B12 500 micrograms daily ordered",
     shows="""After gastric bypass an oral dose below 1000 micrograms a day does not fit:
     replace it with IM hydroxocobalamin.""",
 )(_post_bariatric_oral("pat-bariatric-500", CYANOCOBALAMIN_ORAL_500))
 
 scenario(
-    "post-bariatric-oral-b12-1000-mcg", service=ORDER_SIGN, rules=(),
+    "post-bariatric-oral-b12-1000-mcg",
+    service=ORDER_SIGN,
+    rules=(),
     title="Gastric bypass, oral B12 1000 micrograms daily ordered",
     shows="""1000 micrograms a day by mouth after gastric bypass fits (AAFP 2017): no card.""",
 )(_post_bariatric_oral("pat-bariatric-1000", CYANOCOBALAMIN_ORAL_1000))
@@ -540,8 +622,15 @@ def _one_off_injection(pid: str, loaded: bool) -> Builder:
             c.problem(PERNICIOUS_ANAEMIA, onset=t.months_ago(3))
             c.b12(110, date=t.days_ago(95))
             c.blood_count(13.2, 95, date=t.days_ago(95))
-            c.taking(HYDROXOCOBALAMIN_IM, t.days_ago(92), status="completed", end=t.days_ago(80),
-                     every=(2, "d"), count=6, sig="1 mg IM three times a week for 2 weeks")
+            c.taking(
+                HYDROXOCOBALAMIN_IM,
+                t.days_ago(92),
+                status="completed",
+                end=t.days_ago(80),
+                every=(2, "d"),
+                count=6,
+                sig="1 mg IM three times a week for 2 weeks",
+            )
         else:
             c.problem(PERNICIOUS_ANAEMIA, onset=t.days_ago(5))
             c.b12(110, date=t.days_ago(7))
@@ -553,7 +642,8 @@ def _one_off_injection(pid: str, loaded: bool) -> Builder:
 
 
 scenario(
-    "hydroxocobalamin-one-off-without-loading", service=ORDER_SIGN,
+    "hydroxocobalamin-one-off-without-loading",
+    service=ORDER_SIGN,
     rules=(REGIMEN, MONITORING),
     title="One hydroxocobalamin injection, no loading course",
     shows="""A single IM injection for newly diagnosed pernicious anaemia, without a loading
@@ -563,7 +653,9 @@ scenario(
 # QUESTIONED: b12-treatment-monitoring reads a maintenance dose after a *completed* loading
 # course as "B12 starting" (only an active exposure counts as an established course).
 scenario(
-    "hydroxocobalamin-one-off-after-loading", service=ORDER_SIGN, rules=(MONITORING,),
+    "hydroxocobalamin-one-off-after-loading",
+    service=ORDER_SIGN,
+    rules=(MONITORING,),
     title="One hydroxocobalamin injection after a loading course",
     shows="""The same one-off injection after a loading course that finished 11 weeks ago is
     maintenance: no regimen card (the monitoring plan still reads it as B12 starting,
@@ -577,15 +669,20 @@ def _maintenance_without_loading(pid: str, months: int) -> Builder:
         c.problem(PERNICIOUS_ANAEMIA, onset=t.days_ago(5))
         c.b12(120, date=t.days_ago(7))
         c.blood_count(13.0, 96, date=t.days_ago(7))
-        c.draft(HYDROXOCOBALAMIN_IM, mid="hydroxo-1", every=(months, "mo"),
-                sig=f"1 mg IM every {months} months")
+        c.draft(
+            HYDROXOCOBALAMIN_IM,
+            mid="hydroxo-1",
+            every=(months, "mo"),
+            sig=f"1 mg IM every {months} months",
+        )
         return c
 
     return build
 
 
 scenario(
-    "hydroxocobalamin-every-4-months-without-loading", service=ORDER_SIGN,
+    "hydroxocobalamin-every-4-months-without-loading",
+    service=ORDER_SIGN,
     rules=(REGIMEN, MONITORING),
     title="Hydroxocobalamin every 4 months, no loading course",
     shows="""Injections every 4 months without a loading course are too far apart: replace with
@@ -596,7 +693,9 @@ scenario(
 # loading" literally, so a newly diagnosed patient started on 3-monthly maintenance with no
 # loading course gets no regimen card.
 scenario(
-    "hydroxocobalamin-every-3-months-without-loading", service=ORDER_SIGN, rules=(MONITORING,),
+    "hydroxocobalamin-every-3-months-without-loading",
+    service=ORDER_SIGN,
+    rules=(MONITORING,),
     title="Hydroxocobalamin every 3 months, no loading course",
     shows="""Every 3 months is not more than 3 months apart, so no regimen card, although no
     loading course was given (under clinical review); only the monitoring plan.""",
@@ -621,14 +720,18 @@ def _cyanocobalamin_with_egfr(pid: str, egfr: float) -> Builder:
 
 
 scenario(
-    "cyanocobalamin-im-egfr-59", service=ORDER_SIGN, rules=(RENAL, MONITORING),
+    "cyanocobalamin-im-egfr-59",
+    service=ORDER_SIGN,
+    rules=(RENAL, MONITORING),
     title="Cyanocobalamin 1 mg IM ordered with eGFR 59",
     shows="""eGFR 59 is impaired renal function: prefer hydroxocobalamin to high-dose
     cyanocobalamin (DIVINe); a warning, not a block.""",
 )(_cyanocobalamin_with_egfr("pat-cyano-egfr-59", 59))
 
 scenario(
-    "cyanocobalamin-im-egfr-60", service=ORDER_SIGN, rules=(MONITORING,),
+    "cyanocobalamin-im-egfr-60",
+    service=ORDER_SIGN,
+    rules=(MONITORING,),
     title="Cyanocobalamin 1 mg IM ordered with eGFR 60",
     shows="""eGFR 60 is not impaired: no renal card (only the monitoring plan for the new
     injections).""",
@@ -645,22 +748,31 @@ def _megaloblastic_start(pid: str, potassium: float) -> Builder:
         c.b12(85, date=t.days_ago(7))
         c.blood_count(8.9, 112, date=t.days_ago(7))
         c.potassium(potassium, date=t.days_ago(7))
-        c.draft(HYDROXOCOBALAMIN_IM, mid="hydroxo-1", every=(2, "d"), count=6,
-                sig="1 mg IM three times a week for 2 weeks")
+        c.draft(
+            HYDROXOCOBALAMIN_IM,
+            mid="hydroxo-1",
+            every=(2, "d"),
+            count=6,
+            sig="1 mg IM three times a week for 2 weeks",
+        )
         return c
 
     return build
 
 
 scenario(
-    "hydroxocobalamin-start-potassium-2-9", service=ORDER_SIGN, rules=(MONITORING,),
+    "hydroxocobalamin-start-potassium-2-9",
+    service=ORDER_SIGN,
+    rules=(MONITORING,),
     title="Starting B12 in megaloblastic anaemia with potassium 2.9",
     shows="""Potassium 2.9 mmol/L as IM B12 starts for a megaloblastic anaemia: critical,
     hypokalaemia risk; check potassium within 48 h.""",
 )(_megaloblastic_start("pat-k-2-9", 2.9))
 
 scenario(
-    "hydroxocobalamin-start-potassium-3-0", service=ORDER_SIGN, rules=(MONITORING,),
+    "hydroxocobalamin-start-potassium-3-0",
+    service=ORDER_SIGN,
+    rules=(MONITORING,),
     title="Starting B12 in megaloblastic anaemia with potassium 3.0",
     shows="""Potassium 3.0 mmol/L is not below 3.0: the monitoring card is a warning (potassium,
     reticulocytes, blood count), not critical.""",
@@ -673,29 +785,40 @@ def _started_days_ago(pid: str, days: int) -> Builder:
         c.problem(PERNICIOUS_ANAEMIA, onset=t.days_ago(days + 2))
         c.b12(90, date=t.days_ago(days + 3))
         c.blood_count(9.4, 109, date=t.days_ago(days + 3))
-        c.taking(HYDROXOCOBALAMIN_IM, t.days_ago(days), every=(2, "d"), count=6,
-                 sig="1 mg IM three times a week for 2 weeks")
+        c.taking(
+            HYDROXOCOBALAMIN_IM,
+            t.days_ago(days),
+            every=(2, "d"),
+            count=6,
+            sig="1 mg IM three times a week for 2 weeks",
+        )
         return c
 
     return build
 
 
 scenario(
-    "hydroxocobalamin-started-6-days-ago", service=PATIENT_VIEW, rules=(MONITORING,),
+    "hydroxocobalamin-started-6-days-ago",
+    service=PATIENT_VIEW,
+    rules=(MONITORING,),
     title="IM B12 started 6 days ago in megaloblastic anaemia",
     shows="""Parenteral B12 started 6 days ago for a megaloblastic anaemia: check potassium,
     reticulocytes and blood count; review at 3 months.""",
 )(_started_days_ago("pat-started-6", 6))
 
 scenario(
-    "hydroxocobalamin-started-7-days-ago", service=PATIENT_VIEW, rules=(MONITORING,),
+    "hydroxocobalamin-started-7-days-ago",
+    service=PATIENT_VIEW,
+    rules=(MONITORING,),
     title="IM B12 started 7 calendar days ago in megaloblastic anaemia",
     shows="""Started on the date 7 days before: still within the 7-day window (counted in
     calendar days), so the monitoring card shows.""",
 )(_started_days_ago("pat-started-7", 7))
 
 scenario(
-    "hydroxocobalamin-started-8-days-ago", service=PATIENT_VIEW, rules=(),
+    "hydroxocobalamin-started-8-days-ago",
+    service=PATIENT_VIEW,
+    rules=(),
     title="IM B12 started 8 days ago in megaloblastic anaemia",
     shows="Started 8 days ago is outside the 7-day start window: no monitoring card.",
 )(_started_days_ago("pat-started-8", 8))
@@ -705,7 +828,9 @@ scenario(
 # nitrous-oxide-b12
 # =============================================================================================
 @scenario(
-    "nitrous-oxide-use-recorded", service=PATIENT_VIEW, rules=(NITROUS,),
+    "nitrous-oxide-use-recorded",
+    service=PATIENT_VIEW,
+    rules=(NITROUS,),
     title="Recreational nitrous oxide use, normal total B12",
     shows="""Nitrous oxide inactivates B12, so a normal total B12 (410 ng/L) does not reassure:
     test homocysteine and MMA.""",
@@ -719,7 +844,9 @@ def _nitrous_recorded(t: When) -> Chart:
 
 
 @scenario(
-    "entonox-order-only", service=ORDER_SIGN, rules=(),
+    "entonox-order-only",
+    service=ORDER_SIGN,
+    rules=(),
     title="Entonox ordered for a procedure",
     shows="""A drafted Entonox order for procedural analgesia is not nitrous oxide use: no
     card.""",
@@ -747,14 +874,18 @@ def _pregnant_with_b12(pid: str, b12: float) -> Builder:
 
 
 scenario(
-    "pregnancy-b12-350-ng-l", service=PATIENT_VIEW, rules=(PREGNANCY_RULE,),
+    "pregnancy-b12-350-ng-l",
+    service=PATIENT_VIEW,
+    rules=(PREGNANCY_RULE,),
     title="Pregnant, total B12 350 ng/L",
     shows="""Total B12 falls in pregnancy: at 350 ng/L NICE recommends active B12 to confirm
     (information).""",
 )(_pregnant_with_b12("pat-preg-350", 350))
 
 scenario(
-    "pregnancy-b12-350-1-ng-l", service=PATIENT_VIEW, rules=(),
+    "pregnancy-b12-350-1-ng-l",
+    service=PATIENT_VIEW,
+    rules=(),
     title="Pregnant, total B12 350.1 ng/L",
     shows="Total B12 350.1 ng/L in pregnancy is above the band: no card.",
 )(_pregnant_with_b12("pat-preg-350-1", 350.1))
@@ -778,14 +909,18 @@ def _b12_and_antibiotic(pid: str, during: bool) -> Builder:
 
 
 scenario(
-    "b12-drawn-during-amoxicillin", service=PATIENT_VIEW, rules=(INTERFERENCE,),
+    "b12-drawn-during-amoxicillin",
+    service=PATIENT_VIEW,
+    rules=(INTERFERENCE,),
     title="B12 drawn during an amoxicillin course",
     shows="""Antibiotics invalidate microbiological B12 assays: the B12 390 ng/L drawn on day 4
     of an amoxicillin course may be invalid.""",
 )(_b12_and_antibiotic("pat-abx-during", True))
 
 scenario(
-    "b12-drawn-after-amoxicillin", service=PATIENT_VIEW, rules=(),
+    "b12-drawn-after-amoxicillin",
+    service=PATIENT_VIEW,
+    rules=(),
     title="B12 drawn after an amoxicillin course ended",
     shows="The course ended 3 days before the sample: no interference card.",
 )(_b12_and_antibiotic("pat-abx-after", False))
@@ -807,14 +942,18 @@ def _retest(pid: str, months: int) -> Builder:
 
 
 scenario(
-    "b12-test-on-im-b12-for-4-months", service=ORDER_SIGN, rules=(RETEST,),
+    "b12-test-on-im-b12-for-4-months",
+    service=ORDER_SIGN,
+    rules=(RETEST,),
     title="Total B12 test ordered after 4 months of IM B12",
     shows="""On established IM therapy a B12 level is not informative: review symptoms and the
     blood count instead (the card offers to remove the test).""",
 )(_retest("pat-retest-4", 4))
 
 scenario(
-    "b12-test-on-im-b12-for-2-months", service=ORDER_SIGN, rules=(),
+    "b12-test-on-im-b12-for-2-months",
+    service=ORDER_SIGN,
+    rules=(),
     title="Total B12 test ordered after 2 months of IM B12",
     shows="Therapy for 2 months is not yet established: no retest card.",
 )(_retest("pat-retest-2", 2))
@@ -834,13 +973,17 @@ def _b12_unit(pid: str, value: float, unit: str) -> Builder:
 
 
 scenario(
-    "b12-unit-mg-unrecognised", service=PATIENT_VIEW, rules=(UNIT,),
+    "b12-unit-mg-unrecognised",
+    service=PATIENT_VIEW,
+    rules=(UNIT,),
     title="B12 reported as 0.2 mg",
     shows="A B12 result in 'mg' cannot be interpreted: the card says so instead of guessing.",
 )(_b12_unit("pat-unit-mg", 0.2, "mg"))
 
 scenario(
-    "b12-unit-ng-ml-converted", service=PATIENT_VIEW, rules=(INDETERMINATE,),
+    "b12-unit-ng-ml-converted",
+    service=PATIENT_VIEW,
+    rules=(INDETERMINATE,),
     title="B12 reported as 0.25 ng/mL",
     shows="""0.25 ng/mL is 250 ng/L: a recognised unit, converted and judged indeterminate
     (no unit card).""",
@@ -851,7 +994,9 @@ scenario(
 # Patient stories
 # =============================================================================================
 @scenario(
-    "long-term-metformin", service=PATIENT_VIEW, rules=(SCREENING,),
+    "long-term-metformin",
+    service=PATIENT_VIEW,
+    rules=(SCREENING,),
     title="Type 2 diabetes on metformin for 6 years and omeprazole for 2",
     shows="""No B12 result in 12 months for a patient on metformin for 6 years and a proton pump
     inhibitor for 2: check B12 (the card lists each risk factor and the last, stale value).""",
@@ -868,7 +1013,9 @@ def _long_term_metformin(t: When) -> Chart:
 
 
 @scenario(
-    "folic-acid-with-b12-118-megaloblastic", service=ORDER_SIGN, rules=(FOLATE,),
+    "folic-acid-with-b12-118-megaloblastic",
+    service=ORDER_SIGN,
+    rules=(FOLATE,),
     title="Folic acid ordered with B12 118 ng/L in a megaloblastic anaemia",
     shows="""Folic acid 5 mg ordered for a macrocytic anaemia while B12 is 118 ng/L and untreated:
     critical, treat B12 first (folate can correct the anaemia while the spinal cord
@@ -886,7 +1033,9 @@ def _folic_acid_118(t: When) -> Chart:
 
 
 @scenario(
-    "pregnancy-prenatal-folic-acid", service=ORDER_SIGN, rules=(FOLATE,),
+    "pregnancy-prenatal-folic-acid",
+    service=ORDER_SIGN,
+    rules=(FOLATE,),
     title="Pregnant, prenatal folic acid ordered, B12 160 ng/L",
     shows="""Prenatal folic acid 400 micrograms with a low total B12 in pregnancy: a warning to
     address B12 at the same time, never to stop the folic acid, and active B12 (recommended) to
@@ -903,7 +1052,9 @@ def _pregnancy_folic(t: When) -> Chart:
 
 
 @scenario(
-    "post-bariatric-no-b12-therapy", service=PATIENT_VIEW, rules=(LIFELONG,),
+    "post-bariatric-no-b12-therapy",
+    service=PATIENT_VIEW,
+    rules=(LIFELONG,),
     title="Gastric bypass 4 years ago, no B12 therapy",
     shows="""After bariatric surgery B12 is lifelong: no B12 therapy is recorded, so the card asks
     for maintenance (it quotes 1 mg oral daily or 1000 micrograms IM monthly, and offers
@@ -917,7 +1068,9 @@ def _post_bariatric(t: When) -> Chart:
 
 
 @scenario(
-    "molar-b12-98-pmol-l-neuropathy", service=PATIENT_VIEW, rules=(UNTREATED, CAUSE),
+    "molar-b12-98-pmol-l-neuropathy",
+    service=PATIENT_VIEW,
+    rules=(UNTREATED, CAUSE),
     title="Total B12 98 pmol/L with peripheral neuropathy (molar units)",
     shows="""A laboratory reporting in pmol/L: 98 pmol/L is deficient against the molar limit;
     with peripheral neuropathy the card recommends the neurological IM regimen.""",
@@ -932,7 +1085,9 @@ def _molar(t: When) -> Chart:
 
 
 @scenario(
-    "renal-impairment-cyanocobalamin-order", service=ORDER_SIGN, rules=(MONITORING, RENAL),
+    "renal-impairment-cyanocobalamin-order",
+    service=ORDER_SIGN,
+    rules=(MONITORING, RENAL),
     title="CKD 3b with eGFR 38: cyanocobalamin injections ordered",
     shows="""Cyanocobalamin 1 mg IM ordered for a macrocytic anaemia with eGFR 38: check potassium
     and reticulocytes as B12 starts, and prefer hydroxocobalamin at the same schedule (DIVINe,
@@ -952,7 +1107,9 @@ def _renal(t: When) -> Chart:
 
 
 @scenario(
-    "nitrous-oxide-with-paraesthesia", service=PATIENT_VIEW, rules=(NITROUS,),
+    "nitrous-oxide-with-paraesthesia",
+    service=PATIENT_VIEW,
+    rules=(NITROUS,),
     title="Nitrous oxide use with paraesthesia, normal total B12",
     shows="""Recreational nitrous oxide with new paraesthesia: critical, start B12 now and refer
     urgently; a normal total B12 does not exclude functional deficiency.""",
@@ -967,7 +1124,9 @@ def _nitrous_neuro(t: When) -> Chart:
 
 
 @scenario(
-    "conflicting-normal-total-low-active-b12", service=PATIENT_VIEW, rules=(UNTREATED, CAUSE),
+    "conflicting-normal-total-low-active-b12",
+    service=PATIENT_VIEW,
+    rules=(UNTREATED, CAUSE),
     title="Normal total B12 420 ng/L but active B12 20 pmol/L",
     shows="""Total B12 is normal but active B12 is low: the more specific test wins (antibody
     interference can make total B12 falsely normal) and the card states the conflict.""",
@@ -982,7 +1141,9 @@ def _conflict(t: When) -> Chart:
 
 
 @scenario(
-    "order-select-folic-acid-selected", service=ORDER_SELECT, rules=(FOLATE,),
+    "order-select-folic-acid-selected",
+    service=ORDER_SELECT,
+    rules=(FOLATE,),
     title="order-select: folic acid selected beside a statin, B12 250 ng/L",
     shows="""The clinician selects folic acid 5 mg among two draft orders while B12 is
     indeterminate: the folate warning concerns the selected order.""",
@@ -998,7 +1159,9 @@ def _order_select(t: When) -> Chart:
 
 
 @scenario(
-    "sandbox-dstu2-medication-order", service=ORDER_SIGN, rules=(FOLATE,),
+    "sandbox-dstu2-medication-order",
+    service=ORDER_SIGN,
+    rules=(FOLATE,),
     title="Sandbox quirks: DSTU2 MedicationOrder draft in a Bundle without type",
     shows="""What the public sandbox's default server sends: a DSTU2 MedicationOrder for folic
     acid in a draftOrders Bundle without type. It is read like an R4 order: critical card, and
@@ -1016,24 +1179,30 @@ def _sandbox(t: When) -> dict[str, Any]:
         "status": "draft",
         "patient": {"reference": f"Patient/{c.pid}"},
         "medicationCodeableConcept": {
-            "coding": [{"system": fj.RXNORM, "code": "199318",
-                        "display": "Folic acid 5 MG Oral Tablet"}],
+            "coding": [
+                {"system": fj.RXNORM, "code": "199318", "display": "Folic acid 5 MG Oral Tablet"}
+            ],
             "text": "Folic acid 5 MG Oral Tablet",
         },
-        "dosageInstruction": [{
-            "text": "5 mg by mouth daily",
-            "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
-            "route": {"coding": [{"system": fj.SNOMED, "code": "26643006",
-                                  "display": "Oral route"}]},
-            "doseQuantity": {"value": 5, "unit": "mg", "system": fj.UCUM, "code": "mg"},
-        }],
+        "dosageInstruction": [
+            {
+                "text": "5 mg by mouth daily",
+                "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                "route": {
+                    "coding": [{"system": fj.SNOMED, "code": "26643006", "display": "Oral route"}]
+                },
+                "doseQuantity": {"value": 5, "unit": "mg", "system": fj.UCUM, "code": "mg"},
+            }
+        ],
     }
     body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": [{"resource": order}]}
     return body
 
 
 @scenario(
-    "folic-acid-labs-unavailable", service=ORDER_SIGN, rules=(FOLATE,),
+    "folic-acid-labs-unavailable",
+    service=ORDER_SIGN,
+    rules=(FOLATE,),
     title="Folic acid ordered when no laboratory data could be obtained",
     shows="""Only the patient, medications and conditions were prefetched and there is no FHIR
     server: B12 and the blood count are unknown, so the folic-acid order gets a warning that B12
@@ -1049,7 +1218,9 @@ def _labs_missing(t: When) -> dict[str, Any]:
 
 
 @scenario(
-    "folic-acid-labs-unavailable-paraesthesia", service=ORDER_SIGN, rules=(FOLATE,),
+    "folic-acid-labs-unavailable-paraesthesia",
+    service=ORDER_SIGN,
+    rules=(FOLATE,),
     title="Folic acid ordered with paraesthesia when no laboratory data could be obtained",
     shows="""The same missing laboratory data, in a patient with paraesthesia: B12 results are
     unavailable, so the card asks for a B12 test before folic acid.""",
@@ -1075,18 +1246,25 @@ def _sampled_on_first_injection_day(pid: str, maintenance_order: bool) -> Builde
         c.problem(PERNICIOUS_ANAEMIA, onset=t.days_ago(92))
         c.b12(95, date=t.days_ago(92))
         c.blood_count(13.1, 96, date=t.days_ago(92))
-        c.taking(HYDROXOCOBALAMIN_IM, t.days_ago(92), status="completed", end=t.days_ago(80),
-                 every=(2, "d"), count=6, sig="1 mg IM three times a week for 2 weeks")
+        c.taking(
+            HYDROXOCOBALAMIN_IM,
+            t.days_ago(92),
+            status="completed",
+            end=t.days_ago(80),
+            every=(2, "d"),
+            count=6,
+            sig="1 mg IM three times a week for 2 weeks",
+        )
         if maintenance_order:
-            c.draft(HYDROXOCOBALAMIN_IM, mid="hydroxo-1", count=1, repeat=False,
-                    sig="1 mg IM once")
+            c.draft(HYDROXOCOBALAMIN_IM, mid="hydroxo-1", count=1, repeat=False, sig="1 mg IM once")
         return c
 
     return build
 
 
 scenario(
-    "b12-drawn-on-day-of-first-injection", service=PATIENT_VIEW,
+    "b12-drawn-on-day-of-first-injection",
+    service=PATIENT_VIEW,
     rules=(LIFELONG, INTERFERENCE),
     title="Pernicious anaemia: B12 95 ng/L drawn on the day loading began, course finished",
     shows="""The loading course is finished and no maintenance is recorded, so the lifelong-therapy
@@ -1095,7 +1273,8 @@ scenario(
 )(_sampled_on_first_injection_day("pat-same-day", False))
 
 scenario(
-    "b12-drawn-on-day-of-first-injection-maintenance-order", service=ORDER_SIGN,
+    "b12-drawn-on-day-of-first-injection-maintenance-order",
+    service=ORDER_SIGN,
     rules=(MONITORING, SCREENING),
     title="Pernicious anaemia: maintenance injection ordered, B12 drawn on the day loading began",
     shows="""Signing the first maintenance injection: the service reads it as B12 starting and asks

@@ -87,32 +87,102 @@ class Product:
     atc: str | None = None
 
 
-METFORMIN = Product("Metformin hydrochloride 500 MG Oral Tablet", "861007", ORAL, (1, "{tablet}"),
-                    (1, "d"), "1 tablet by mouth daily")
-OMEPRAZOLE = Product("Omeprazole 20 MG Delayed Release Oral Capsule", "198051", ORAL,
-                     (1, "{capsule}"), (1, "d"), "1 capsule by mouth daily")
-FOLIC_ACID_5MG = Product("Folic acid 5 MG Oral Tablet", "199318", ORAL, (1, "{tablet}"), (1, "d"),
-                         "5 mg by mouth daily")
-FOLIC_ACID_400UG = Product("Folic acid 0.4 MG Oral Tablet", None, ORAL, (400, "ug"), (1, "d"),
-                           "400 micrograms by mouth daily (pregnancy)")
-FOLIC_ACID_100UG = Product("Folic acid 0.1 MG Oral Tablet", None, ORAL, (100, "ug"), (1, "d"),
-                           "100 micrograms by mouth daily")
-CYANOCOBALAMIN_IM = Product("Cyanocobalamin 1000 MCG/ML Injectable Solution", "309594", IM,
-                            (1000, "ug"), (2, "d"), "1 mg IM on alternate days")
-CYANOCOBALAMIN_ORAL_1000 = Product("Cyanocobalamin 1000 MCG Oral Tablet", None, ORAL,
-                                   (1000, "ug"), (1, "d"), "1000 micrograms by mouth daily")
-CYANOCOBALAMIN_ORAL_500 = Product("Cyanocobalamin 500 MCG Oral Tablet", None, ORAL,
-                                  (500, "ug"), (1, "d"), "500 micrograms by mouth daily")
-HYDROXOCOBALAMIN_IM = Product("Hydroxocobalamin 1 MG/ML Injectable Solution", "317106", IM,
-                              (1, "mg"), (3, "mo"), "1 mg IM every 3 months")
-METHOTREXATE_WEEKLY = Product("Methotrexate 2.5 MG Oral Tablet (weekly)", "6851", ORAL,
-                              (10, "mg"), (1, "wk"), "10 mg by mouth once weekly")
-AMOXICILLIN = Product("Amoxicillin 500 MG Oral Capsule", None, ORAL, (500, "mg"), (8, "h"),
-                      "500 mg by mouth three times daily for 7 days")
-NITROUS_OXIDE = Product("Nitrous oxide 50% / oxygen 50% (Entonox) inhalation gas",
-                        atc="N01AX13", sig="self-administered during the procedure")
-ATORVASTATIN = Product("Atorvastatin 20 MG Oral Tablet", None, ORAL, (1, "{tablet}"), (1, "d"),
-                       "1 tablet by mouth at night")
+METFORMIN = Product(
+    "Metformin hydrochloride 500 MG Oral Tablet",
+    "861007",
+    ORAL,
+    (1, "{tablet}"),
+    (1, "d"),
+    "1 tablet by mouth daily",
+)
+OMEPRAZOLE = Product(
+    "Omeprazole 20 MG Delayed Release Oral Capsule",
+    "198051",
+    ORAL,
+    (1, "{capsule}"),
+    (1, "d"),
+    "1 capsule by mouth daily",
+)
+FOLIC_ACID_5MG = Product(
+    "Folic acid 5 MG Oral Tablet", "199318", ORAL, (1, "{tablet}"), (1, "d"), "5 mg by mouth daily"
+)
+FOLIC_ACID_400UG = Product(
+    "Folic acid 0.4 MG Oral Tablet",
+    None,
+    ORAL,
+    (400, "ug"),
+    (1, "d"),
+    "400 micrograms by mouth daily (pregnancy)",
+)
+FOLIC_ACID_100UG = Product(
+    "Folic acid 0.1 MG Oral Tablet",
+    None,
+    ORAL,
+    (100, "ug"),
+    (1, "d"),
+    "100 micrograms by mouth daily",
+)
+CYANOCOBALAMIN_IM = Product(
+    "Cyanocobalamin 1000 MCG/ML Injectable Solution",
+    "309594",
+    IM,
+    (1000, "ug"),
+    (2, "d"),
+    "1 mg IM on alternate days",
+)
+CYANOCOBALAMIN_ORAL_1000 = Product(
+    "Cyanocobalamin 1000 MCG Oral Tablet",
+    None,
+    ORAL,
+    (1000, "ug"),
+    (1, "d"),
+    "1000 micrograms by mouth daily",
+)
+CYANOCOBALAMIN_ORAL_500 = Product(
+    "Cyanocobalamin 500 MCG Oral Tablet",
+    None,
+    ORAL,
+    (500, "ug"),
+    (1, "d"),
+    "500 micrograms by mouth daily",
+)
+HYDROXOCOBALAMIN_IM = Product(
+    "Hydroxocobalamin 1 MG/ML Injectable Solution",
+    "317106",
+    IM,
+    (1, "mg"),
+    (3, "mo"),
+    "1 mg IM every 3 months",
+)
+METHOTREXATE_WEEKLY = Product(
+    "Methotrexate 2.5 MG Oral Tablet (weekly)",
+    "6851",
+    ORAL,
+    (10, "mg"),
+    (1, "wk"),
+    "10 mg by mouth once weekly",
+)
+AMOXICILLIN = Product(
+    "Amoxicillin 500 MG Oral Capsule",
+    None,
+    ORAL,
+    (500, "mg"),
+    (8, "h"),
+    "500 mg by mouth three times daily for 7 days",
+)
+NITROUS_OXIDE = Product(
+    "Nitrous oxide 50% / oxygen 50% (Entonox) inhalation gas",
+    atc="N01AX13",
+    sig="self-administered during the procedure",
+)
+ATORVASTATIN = Product(
+    "Atorvastatin 20 MG Oral Tablet",
+    None,
+    ORAL,
+    (1, "{tablet}"),
+    (1, "d"),
+    "1 tablet by mouth at night",
+)
 
 
 # --- Conditions -----------------------------------------------------------------------------
@@ -140,9 +210,19 @@ SCD = Problem("Subacute combined degeneration of spinal cord", None, "G32.0")
 
 # --- LOINC shortcuts ------------------------------------------------------------------------
 LAB_IDS = {
-    "2132-9": "b12", "14685-2": "b12", "72160-5": "active-b12", "13964-2": "mma",
-    "13965-9": "homocysteine", "2284-8": "folate", "31444-3": "if-ab", "82810-3": "pregnancy",
-    "718-7": "hb", "787-2": "mcv", "777-3": "plt", "2823-3": "k", "98979-8": "egfr",
+    "2132-9": "b12",
+    "14685-2": "b12",
+    "72160-5": "active-b12",
+    "13964-2": "mma",
+    "13965-9": "homocysteine",
+    "2284-8": "folate",
+    "31444-3": "if-ab",
+    "82810-3": "pregnancy",
+    "718-7": "hb",
+    "787-2": "mcv",
+    "777-3": "plt",
+    "2823-3": "k",
+    "98979-8": "egfr",
 }
 LAB_DISPLAYS = {
     "2132-9": "Cobalamin (Vitamin B12) [Mass/volume] in Serum or Plasma",
@@ -157,7 +237,7 @@ LAB_DISPLAYS = {
     "777-3": "Platelets [#/volume] in Blood by Automated count",
     "2823-3": "Potassium [Moles/volume] in Serum or Plasma",
     "98979-8": "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, "
-               "Plasma or Blood by Creatinine-based formula (CKD-EPI 2021)",
+    "Plasma or Blood by Creatinine-based formula (CKD-EPI 2021)",
 }
 
 
@@ -188,11 +268,25 @@ class Chart:
         return fj.patient(self.pid, self.t.born(self.age), self.gender)
 
     # Results ---------------------------------------------------------------------------------
-    def lab(self, loinc: str, value: float, unit: str, date: str | None = None, *,
-            high: float | None = None) -> dict[str, Any]:
-        obs = fj.observation(self._id(LAB_IDS.get(loinc, "obs")), loinc, value, unit,
-                             date or self.t.days_ago(14), pid=self.pid,
-                             display=LAB_DISPLAYS.get(loinc), high=high)
+    def lab(
+        self,
+        loinc: str,
+        value: float,
+        unit: str,
+        date: str | None = None,
+        *,
+        high: float | None = None,
+    ) -> dict[str, Any]:
+        obs = fj.observation(
+            self._id(LAB_IDS.get(loinc, "obs")),
+            loinc,
+            value,
+            unit,
+            date or self.t.days_ago(14),
+            pid=self.pid,
+            display=LAB_DISPLAYS.get(loinc),
+            high=high,
+        )
         self.labs.append(obs)
         return obs
 
@@ -216,13 +310,20 @@ class Chart:
     def potassium(self, value: float, date: str | None = None) -> dict[str, Any]:
         return self.lab("2823-3", value, "mmol/L", date)
 
-    def coded_result(self, loinc: str, answer: str, date: str | None = None, *,
-                     snomed: str | None = None) -> dict[str, Any]:
+    def coded_result(
+        self, loinc: str, answer: str, date: str | None = None, *, snomed: str | None = None
+    ) -> dict[str, Any]:
         """A qualitative result (IF antibody "Negative", pregnancy status "Pregnant")."""
         coding = {"system": fj.SNOMED, "code": snomed, "display": answer} if snomed else None
-        obs = fj.observation(self._id(LAB_IDS.get(loinc, "obs")), loinc, 0, "1",
-                             date or self.t.days_ago(14), pid=self.pid,
-                             display=LAB_DISPLAYS.get(loinc))
+        obs = fj.observation(
+            self._id(LAB_IDS.get(loinc, "obs")),
+            loinc,
+            0,
+            "1",
+            date or self.t.days_ago(14),
+            pid=self.pid,
+            display=LAB_DISPLAYS.get(loinc),
+        )
         del obs["valueQuantity"]
         obs["valueCodeableConcept"] = {"text": answer, **({"coding": [coding]} if coding else {})}
         self.labs.append(obs)
@@ -230,22 +331,42 @@ class Chart:
 
     # Conditions ------------------------------------------------------------------------------
     def problem(self, problem: Problem, onset: str | None = None) -> dict[str, Any]:
-        resource = fj.condition(self._id("cond"), problem.text, snomed=problem.snomed,
-                                icd10=problem.icd10, pid=self.pid)
+        resource = fj.condition(
+            self._id("cond"), problem.text, snomed=problem.snomed, icd10=problem.icd10, pid=self.pid
+        )
         if onset:
             resource["onsetDateTime"] = onset
         self.conditions.append(resource)
         return resource
 
     # Medications -----------------------------------------------------------------------------
-    def _medication(self, kind: str, prefix: str, product: Product, status: str,
-                    start: str | None, *, end: str | None = None, count: int | None = None,
-                    dose: tuple[float, str] | None = None, every: tuple[float, str] | None = None,
-                    route: tuple[str, str] | None = None, sig: str | None = None,
-                    mid: str | None = None, repeat: bool = True) -> dict[str, Any]:
+    def _medication(
+        self,
+        kind: str,
+        prefix: str,
+        product: Product,
+        status: str,
+        start: str | None,
+        *,
+        end: str | None = None,
+        count: int | None = None,
+        dose: tuple[float, str] | None = None,
+        every: tuple[float, str] | None = None,
+        route: tuple[str, str] | None = None,
+        sig: str | None = None,
+        mid: str | None = None,
+        repeat: bool = True,
+    ) -> dict[str, Any]:
         resource = fj.medication(
-            kind, mid or self._id(prefix), product.text, code=product.rxnorm, status=status,
-            start=start, pid=self.pid, route=route or product.route, dose=dose or product.dose,
+            kind,
+            mid or self._id(prefix),
+            product.text,
+            code=product.rxnorm,
+            status=status,
+            start=start,
+            pid=self.pid,
+            route=route or product.route,
+            dose=dose or product.dose,
             every=(every or product.every) if repeat else None,
         )
         if product.atc:
@@ -266,25 +387,29 @@ class Chart:
                 resource["dispenseRequest"] = {"validityPeriod": {"start": start, "end": end}}
         return resource
 
-    def taking(self, product: Product, start: str, *, status: str = "active",
-               **kw: Any) -> dict[str, Any]:
+    def taking(
+        self, product: Product, start: str, *, status: str = "active", **kw: Any
+    ) -> dict[str, Any]:
         """A MedicationStatement (what the patient takes or took)."""
         resource = self._medication("MedicationStatement", "medstmt", product, status, start, **kw)
         self.statements.append(resource)
         return resource
 
-    def prescribed(self, product: Product, start: str, *, status: str = "active",
-                   **kw: Any) -> dict[str, Any]:
+    def prescribed(
+        self, product: Product, start: str, *, status: str = "active", **kw: Any
+    ) -> dict[str, Any]:
         """A non-draft MedicationRequest (the EHR's prescription record)."""
         resource = self._medication("MedicationRequest", "medrx", product, status, start, **kw)
         self.requests.append(resource)
         return resource
 
-    def draft(self, product: Product, *, mid: str | None = None, status: str = "draft",
-              **kw: Any) -> dict[str, Any]:
+    def draft(
+        self, product: Product, *, mid: str | None = None, status: str = "draft", **kw: Any
+    ) -> dict[str, Any]:
         """A MedicationRequest among the draft orders (authored today)."""
-        resource = self._medication("MedicationRequest", "draft", product, status, self.t.today(),
-                                    mid=mid, **kw)
+        resource = self._medication(
+            "MedicationRequest", "draft", product, status, self.t.today(), mid=mid, **kw
+        )
         self.drafts.append(resource)
         return resource
 
@@ -296,12 +421,18 @@ class Chart:
 
     # The request -----------------------------------------------------------------------------
     def prefetch(self) -> dict[str, Any]:
-        return fj.full_prefetch(self.pid, self.patient, self.labs, self.statements,
-                                self.requests, self.conditions)
+        return fj.full_prefetch(
+            self.pid, self.patient, self.labs, self.statements, self.requests, self.conditions
+        )
 
     def request(self, service: str) -> dict[str, Any]:
-        return fj.request(HOOKS[service], pid=self.pid, drafts=self.drafts,
-                          selections=self.selections, prefetch=self.prefetch())
+        return fj.request(
+            HOOKS[service],
+            pid=self.pid,
+            drafts=self.drafts,
+            selections=self.selections,
+            prefetch=self.prefetch(),
+        )
 
 
 # --- Scenarios ------------------------------------------------------------------------------

@@ -101,8 +101,12 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
                     LOINC_H_PYLORI_STOOL_AG,
                     LOINC_DISPLAY[LOINC_H_PYLORI_STOOL_AG],
                     "Helicobacter pylori stool antigen",
-                    "On a proton pump inhibitor: it can make the test falsely negative; stop it "
-                    "2 weeks before if possible." if ppi else None,
+                    (
+                        "On a proton pump inhibitor: it can make the test falsely negative; "
+                        "stop it 2 weeks before if possible."
+                        if ppi
+                        else None
+                    ),
                 ),
             ),
         )
@@ -218,9 +222,7 @@ def _detail(
         )
     else:
         lines.append("- Coeliac serology (tissue transglutaminase IgA with total IgA).")
-    lines.append(
-        "- Review the diet (animal products, dairy, eggs, fortified foods) and medicines."
-    )
+    lines.append("- Review the diet (animal products, dairy, eggs, fortified foods) and medicines.")
     for m in p.medications_of(
         DrugClass.METFORMIN, DrugClass.PPI, DrugClass.H2_BLOCKER, drafts=False
     ):

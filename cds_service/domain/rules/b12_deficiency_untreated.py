@@ -159,9 +159,7 @@ def _detail(
     lines.append("")
     lines.append(_regimen_reason(p))
     missing = [
-        c.value
-        for c in (DataCategory.MEDICATIONS, DataCategory.CONDITIONS)
-        if c in p.facts.missing
+        c.value for c in (DataCategory.MEDICATIONS, DataCategory.CONDITIONS) if c in p.facts.missing
     ]
     if missing:
         lines += [
@@ -204,11 +202,15 @@ def _b12_evidence(p: ClinicalPicture) -> list[str]:
     if a.total is not None:
         if a.total.unit == "pmol/L":
             low, high, unit = (
-                t.total_b12_deficient_below_pmol_l, t.total_b12_unlikely_above_pmol_l, "pmol/L"
+                t.total_b12_deficient_below_pmol_l,
+                t.total_b12_unlikely_above_pmol_l,
+                "pmol/L",
             )
         else:
             low, high, unit = (
-                t.total_b12_deficient_below_ng_l, t.total_b12_unlikely_above_ng_l, "ng/L"
+                t.total_b12_deficient_below_ng_l,
+                t.total_b12_unlikely_above_ng_l,
+                "ng/L",
             )
         lines.append(
             f"- Total B12 {describe(a.total)}: {_band_text(a.total_band, low, high, unit)}"

@@ -75,9 +75,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     suggest_mma = a.mma is None and not mma_drafts
     # Active B12 is the alternative to MMA; still worth it beside a drafted MMA that renal
     # impairment would make non-specific.
-    suggest_active = (
-        a.active is None and not active_drafts and (not mma_drafts or p.egfr_impaired)
-    )
+    suggest_active = a.active is None and not active_drafts and (not mma_drafts or p.egfr_impaired)
     prefer_active = suggest_active and (p.pregnant or p.egfr_impaired or not suggest_mma)
 
     suggestions = []
@@ -213,11 +211,15 @@ def _b12_evidence(p: ClinicalPicture) -> list[str]:
     if a.total is not None:
         if a.total.unit == "pmol/L":
             low, high, unit = (
-                t.total_b12_deficient_below_pmol_l, t.total_b12_unlikely_above_pmol_l, "pmol/L"
+                t.total_b12_deficient_below_pmol_l,
+                t.total_b12_unlikely_above_pmol_l,
+                "pmol/L",
             )
         else:
             low, high, unit = (
-                t.total_b12_deficient_below_ng_l, t.total_b12_unlikely_above_ng_l, "ng/L"
+                t.total_b12_deficient_below_ng_l,
+                t.total_b12_unlikely_above_ng_l,
+                "ng/L",
             )
         lines.append(
             f"- Total B12 {describe(a.total)}: {_band_text(a.total_band, low, high, unit)}"

@@ -96,13 +96,22 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if bariatric and not p.neurological:
         # Post-bariatric maintenance (AAFP 2017 oral daily; ASMBS 2016 IM monthly).
         options = (
-            Suggestion(f"Order {BARIATRIC_ORAL.label}", (OrderMedication(BARIATRIC_ORAL, BARIATRIC_ORAL.text),),
-                       is_recommended=True),
-            Suggestion(f"Order {BARIATRIC_IM.label}", (OrderMedication(BARIATRIC_IM, BARIATRIC_IM.text),)),
+            Suggestion(
+                f"Order {BARIATRIC_ORAL.label}",
+                (OrderMedication(BARIATRIC_ORAL, BARIATRIC_ORAL.text),),
+                is_recommended=True,
+            ),
+            Suggestion(
+                f"Order {BARIATRIC_IM.label}", (OrderMedication(BARIATRIC_IM, BARIATRIC_IM.text),)
+            ),
         )
     else:
         options = (
-            Suggestion(f"Order {regimen.label}", (OrderMedication(regimen, regimen.text),), is_recommended=True),
+            Suggestion(
+                f"Order {regimen.label}",
+                (OrderMedication(regimen, regimen.text),),
+                is_recommended=True,
+            ),
         )
     return Finding(
         rule_id=ID,

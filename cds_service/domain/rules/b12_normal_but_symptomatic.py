@@ -114,8 +114,7 @@ def _detail(p: ClinicalPicture, drafts: list) -> str:
         "the more specific test.",
         "",
         f"- Total B12 {describe(total)}: deficiency unlikely (above {limit})",
-        "- No active B12 or MMA result in the last "
-        f"{p.policy.windows.lookback_months} months",
+        "- No active B12 or MMA result in the last " f"{p.policy.windows.lookback_months} months",
         "",
     ]
     if p.neurological:

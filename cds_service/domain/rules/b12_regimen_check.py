@@ -117,9 +117,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             "loading course) may not be visible here.",
             "",
         ]
-    lines.append(
-        f"Source: {NICE_NG239.label}; {BNF_HYDROXOCOBALAMIN.label}; {AAFP_2025.label}."
-    )
+    lines.append(f"Source: {NICE_NG239.label}; {BNF_HYDROXOCOBALAMIN.label}; {AAFP_2025.label}.")
 
     actions: list = [
         RemoveDraft(rid, f"Delete the drafted order: {drafts[rid].name}") for rid in misfits

@@ -67,9 +67,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             "blood count instead."
         )
 
-    actions = tuple(
-        RemoveDraft(d.resource_id, _remove_text(d.name, d.analytes)) for d in tests
-    )
+    actions = tuple(RemoveDraft(d.resource_id, _remove_text(d.name, d.analytes)) for d in tests)
     label = "Remove the drafted B12 test" + ("s" if len(tests) > 1 else "")
     lines = ["Total B12 being ordered:", ""]
     lines += [f"- {d.name} ({d.resource_id})" for d in tests]

@@ -98,9 +98,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             OrderLab(LOINC_ACTIVE_B12, LOINC_DISPLAY[LOINC_ACTIVE_B12], "Active B12 (pregnancy)")
         ]
     else:
-        actions = [
-            OrderLab(LOINC_TOTAL_B12, LOINC_DISPLAY[LOINC_TOTAL_B12], "Serum vitamin B12")
-        ]
+        actions = [OrderLab(LOINC_TOTAL_B12, LOINC_DISPLAY[LOINC_TOTAL_B12], "Serum vitamin B12")]
     parts = ["active B12" if p.pregnant else "B12"]
     if not drafted & _BLOOD_COUNT:
         actions.append(OrderLab(LOINC_CBC, LOINC_DISPLAY[LOINC_CBC], "Full blood count"))
@@ -129,8 +127,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
 # --- when --------------------------------------------------------------------------------------
 def _uninterpretable_current_b12(p: ClinicalPicture) -> bool:
     return any(
-        r.analyte in _B12_TESTS and not p.drawn_on_therapy(r)
-        for r in p.unrecognised_b12_results
+        r.analyte in _B12_TESTS and not p.drawn_on_therapy(r) for r in p.unrecognised_b12_results
     )
 
 

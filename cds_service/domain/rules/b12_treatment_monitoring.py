@@ -35,7 +35,6 @@ window or has no start date): that is maintenance, not a start.
 
 from __future__ import annotations
 
-
 from ..codes import LOINC_CBC, LOINC_DISPLAY, LOINC_POTASSIUM, LOINC_RETICULOCYTES
 from ..facts import MedicationExposure
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten

@@ -293,7 +293,9 @@ def _active_b12_test() -> Suggestion:
         label,
         (
             OrderLab(
-                LOINC_ACTIVE_B12, LOINC_DISPLAY[LOINC_ACTIVE_B12], label[6:],
+                LOINC_ACTIVE_B12,
+                LOINC_DISPLAY[LOINC_ACTIVE_B12],
+                label[6:],
                 note=(
                     "Total B12 falls in pregnancy: NICE NG239 recommends active B12 to confirm "
                     "deficiency. Draw before any B12 is given."
@@ -320,7 +322,8 @@ def _second_line_test(p: ClinicalPicture) -> list[Suggestion]:
         return []
     return [
         Suggestion(
-            label, (OrderLab(loinc, LOINC_DISPLAY[loinc], label[6:], note=note),),
+            label,
+            (OrderLab(loinc, LOINC_DISPLAY[loinc], label[6:], note=note),),
             is_recommended=True,
         )
     ]
@@ -479,11 +482,15 @@ def _b12_evidence(p: ClinicalPicture) -> list[str]:
     if a.total is not None:
         if a.total.unit == "pmol/L":
             low, high, unit = (
-                t.total_b12_deficient_below_pmol_l, t.total_b12_unlikely_above_pmol_l, "pmol/L"
+                t.total_b12_deficient_below_pmol_l,
+                t.total_b12_unlikely_above_pmol_l,
+                "pmol/L",
             )
         else:
             low, high, unit = (
-                t.total_b12_deficient_below_ng_l, t.total_b12_unlikely_above_ng_l, "ng/L"
+                t.total_b12_deficient_below_ng_l,
+                t.total_b12_unlikely_above_ng_l,
+                "ng/L",
             )
         lines.append(
             f"- Total B12 {describe(a.total)}: {_band_text(a.total_band, low, high, unit)}"

@@ -166,8 +166,11 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if not deficient:
         tests = _test_actions(p)
         removals = tuple(
-            RemoveDraft(d.resource_id, f"Delete the drafted total B12 test ({d.name}): total "
-                        "B12 can be normal after nitrous oxide")
+            RemoveDraft(
+                d.resource_id,
+                f"Delete the drafted total B12 test ({d.name}): total "
+                "B12 can be normal after nitrous oxide",
+            )
             for d in total_drafts
         )
         if tests:

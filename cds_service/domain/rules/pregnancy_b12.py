@@ -84,9 +84,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         return None
     total, band = p.b12.total, p.b12.total_band
     active = p.latest_current(Analyte.ACTIVE_B12)
-    case_a = (
-        total is not None and band in (Band.DEFICIENT, Band.INDETERMINATE) and active is None
-    )
+    case_a = total is not None and band in (Band.DEFICIENT, Band.INDETERMINATE) and active is None
     started = _started_in_pregnancy(p)
     if not case_a and not started:
         return None
@@ -162,8 +160,14 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         suggestions.append(
             Suggestion(
                 "Order active B12 (holotranscobalamin)",
-                (OrderLab(LOINC_ACTIVE_B12, display, "Active B12 to confirm deficiency in "
-                          "pregnancy (total B12 falls in pregnancy)"),),
+                (
+                    OrderLab(
+                        LOINC_ACTIVE_B12,
+                        display,
+                        "Active B12 to confirm deficiency in "
+                        "pregnancy (total B12 falls in pregnancy)",
+                    ),
+                ),
                 is_recommended=True,
             )
         )
