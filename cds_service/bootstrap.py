@@ -145,8 +145,8 @@ def announce(settings: Settings) -> None:
     log.info("starting", extra={"profile": settings.profile, "workers": settings.workers})
     if settings.development:
         log.warning(
-            "DEVELOPMENT PROFILE: anonymous calls are accepted and CORS allows any origin. "
-            "Never expose this profile to a network."
+            "DEVELOPMENT PROFILE: CORS allows any origin and scenario requests may set "
+            "CDS-Evaluation-Time. Never expose this profile to a network."
         )
 
 

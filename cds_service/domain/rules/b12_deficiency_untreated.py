@@ -33,19 +33,18 @@ from __future__ import annotations
 
 import re
 
+from ..evidence import b12_evidence_lines, possible_neuro_text
 from ..findings import Finding, SelectionBehavior, Suggestion, shorten
 from ..picture import (
     B12Status,
-    Band,
     ClinicalPicture,
     describe,
-    mma_limit_nmol_l,
     result_value_text,
 )
 from ..regimens import treatment_options
 from ..sources import AAFP_2025, BNF_HYDROXOCOBALAMIN, NICE_NG239
 from ..units import format_number
-from ..vocabulary import POSSIBLE_NEUROLOGICAL, Analyte, ConditionKind, DataCategory, Indicator
+from ..vocabulary import Analyte, ConditionKind, DataCategory, Indicator
 
 ID = "b12-deficiency-untreated"
 TITLE = "Confirmed B12 deficiency without treatment"
@@ -119,7 +118,7 @@ def _detail(
         f"B12 status: **{a.status.value}**.",
         "",
     ]
-    lines += _b12_evidence(p) + [""]
+    lines += b12_evidence_lines(p) + [""]
     if a.conflict:
         lines += [f"Conflicting results: {a.conflict}", ""]
     if a.mma_renal_caveat and a.mma is not None:
@@ -138,7 +137,7 @@ def _detail(
         names = ", ".join(f"{c.name} ({c.resource_id})" for c in p.neurological)
         lines.append(f"Neurological involvement: {names}.")
         if p.neuro_possible_only:
-            lines.append(f"Possible neurological involvement only: {_possible_neuro(p)}")
+            lines.append(f"Possible neurological involvement only: {possible_neuro_text(p)}")
     if p.has_malabsorption_cause:
         causes = [f"{c.name} ({c.resource_id})" for c in p.malabsorption]
         if p.if_antibody_positive is not None:
@@ -193,59 +192,4 @@ def _regimen_reason(p: ClinicalPicture) -> str:
     return (
         "No neurological involvement, no malabsorption cause and no anaemia: oral "
         "cyanocobalamin is an alternative to IM (NICE NG239; AAFP 2025)."
-    )
-
-
-def _b12_evidence(p: ClinicalPicture) -> list[str]:
-    a, t = p.b12, p.policy.thresholds
-    lines = []
-    if a.total is not None:
-        if a.total.unit == "pmol/L":
-            low, high, unit = (
-                t.total_b12_deficient_below_pmol_l,
-                t.total_b12_unlikely_above_pmol_l,
-                "pmol/L",
-            )
-        else:
-            low, high, unit = (
-                t.total_b12_deficient_below_ng_l,
-                t.total_b12_unlikely_above_ng_l,
-                "ng/L",
-            )
-        lines.append(
-            f"- Total B12 {describe(a.total)}: {_band_text(a.total_band, low, high, unit)}"
-        )
-    if a.active is not None:
-        band = _band_text(
-            a.active_band,
-            t.active_b12_deficient_below_pmol_l,
-            t.active_b12_unlikely_above_pmol_l,
-            "pmol/L",
-        )
-        lines.append(f"- Active B12 {describe(a.active)}: {band}")
-    if a.mma is not None:
-        limit = format_number(mma_limit_nmol_l(a.mma, p.policy))
-        state = "raised" if a.mma_raised else "not raised"
-        lines.append(f"- MMA {describe(a.mma)}: {state} (limit {limit} nmol/L)")
-    return lines
-
-
-def _band_text(band: Band, low: float, high: float, unit: str) -> str:
-    if band is Band.DEFICIENT:
-        cut = f"below {format_number(low)} {unit}"
-    elif band is Band.UNLIKELY:
-        cut = f"above {format_number(high)} {unit}"
-    else:
-        cut = f"{format_number(low)}-{format_number(high)} {unit}"
-    return f"{band.value} ({cut})"
-
-
-def _possible_neuro(p: ClinicalPicture) -> str:
-    found = {k for c in p.neurological for k in c.kinds & POSSIBLE_NEUROLOGICAL}
-    names = [k.value for k in (ConditionKind.HEADACHE, ConditionKind.BACK_PAIN) if k in found]
-    pronoun = "it" if len(names) == 1 else "them"
-    return (
-        f"{' and '.join(names)} recorded; the brief treats {pronoun} as neurological "
-        "involvement; NICE/BNF reserve the intensive regimen for neuropathy, myelopathy, "
-        "cognitive or optic signs; confirm clinically."
     )

@@ -33,19 +33,18 @@ from __future__ import annotations
 import re
 
 from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA
+from ..evidence import b12_evidence_lines, first_neuro_kind, possible_neuro_text
 from ..facts import DraftLabOrder
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
 from ..picture import (
     B12Status,
-    Band,
     ClinicalPicture,
     describe,
-    mma_limit_nmol_l,
     result_value_text,
 )
 from ..sources import NICE_NG239
 from ..units import format_number
-from ..vocabulary import POSSIBLE_NEUROLOGICAL, Analyte, ConditionKind, DataCategory, Indicator
+from ..vocabulary import Analyte, DataCategory, Indicator
 
 ID = "b12-indeterminate"
 TITLE = "Indeterminate B12 result not yet settled by MMA or active B12"
@@ -142,19 +141,12 @@ def _summary(
     else:
         step = "MMA not specific with low eGFR; decide clinically"
     if p.neurological:
-        kind = _first_neuro_kind(p)
+        kind = first_neuro_kind(p)
         text = f"{head} with {kind}: {step}; do not delay treatment if suspicion is strong."
         if len(text) > 139:
             text = f"{head} with {kind}: {step}; do not delay treatment."
         return shorten(text)
     return shorten(f"{head}: {step}.")
-
-
-def _first_neuro_kind(p: ClinicalPicture) -> str:
-    wanted = p.policy.neurological_involvement
-    kinds = sorted((k for c in p.neurological for k in c.kinds & wanted), key=lambda k: k.value)
-    definite = [k for k in kinds if k not in POSSIBLE_NEUROLOGICAL]
-    return (definite or kinds)[0].value
 
 
 def _detail(p: ClinicalPicture, suggest_mma: bool, drafts: list[DraftLabOrder]) -> str:
@@ -164,7 +156,7 @@ def _detail(p: ClinicalPicture, suggest_mma: bool, drafts: list[DraftLabOrder]) 
         "test (MMA, or active B12 when only total B12 was measured) settles it.",
         "",
     ]
-    lines += _b12_evidence(p) + [""]
+    lines += b12_evidence_lines(p) + [""]
     if a.mma_renal_caveat and a.mma is not None:
         lines.append(
             f"MMA is raised but eGFR {describe(p.egfr)} is below "
@@ -185,7 +177,7 @@ def _detail(p: ClinicalPicture, suggest_mma: bool, drafts: list[DraftLabOrder]) 
         names = ", ".join(f"{c.name} ({c.resource_id})" for c in p.neurological)
         lines.append(f"Neurological involvement: {names}.")
         if p.neuro_possible_only:
-            lines.append(f"Possible neurological involvement only: {_possible_neuro(p)}")
+            lines.append(f"Possible neurological involvement only: {possible_neuro_text(p)}")
         lines.append(
             "**Do not delay treatment if suspicion is strong**: take the samples for MMA / active "
             "B12 first, then start B12 without waiting for the results (NICE NG239)."
@@ -203,58 +195,3 @@ def _detail(p: ClinicalPicture, suggest_mma: bool, drafts: list[DraftLabOrder]) 
     lines += ["", f"Source: {NICE_NG239.label}."]
     # Optional sections leave blank lines behind: keep one between paragraphs.
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
-
-
-def _b12_evidence(p: ClinicalPicture) -> list[str]:
-    a, t = p.b12, p.policy.thresholds
-    lines = []
-    if a.total is not None:
-        if a.total.unit == "pmol/L":
-            low, high, unit = (
-                t.total_b12_deficient_below_pmol_l,
-                t.total_b12_unlikely_above_pmol_l,
-                "pmol/L",
-            )
-        else:
-            low, high, unit = (
-                t.total_b12_deficient_below_ng_l,
-                t.total_b12_unlikely_above_ng_l,
-                "ng/L",
-            )
-        lines.append(
-            f"- Total B12 {describe(a.total)}: {_band_text(a.total_band, low, high, unit)}"
-        )
-    if a.active is not None:
-        band = _band_text(
-            a.active_band,
-            t.active_b12_deficient_below_pmol_l,
-            t.active_b12_unlikely_above_pmol_l,
-            "pmol/L",
-        )
-        lines.append(f"- Active B12 {describe(a.active)}: {band}")
-    if a.mma is not None:
-        limit = format_number(mma_limit_nmol_l(a.mma, p.policy))
-        state = "raised" if a.mma_raised else "not raised"
-        lines.append(f"- MMA {describe(a.mma)}: {state} (limit {limit} nmol/L)")
-    return lines
-
-
-def _band_text(band: Band, low: float, high: float, unit: str) -> str:
-    if band is Band.DEFICIENT:
-        cut = f"below {format_number(low)} {unit}"
-    elif band is Band.UNLIKELY:
-        cut = f"above {format_number(high)} {unit}"
-    else:
-        cut = f"{format_number(low)}-{format_number(high)} {unit}"
-    return f"{band.value} ({cut})"
-
-
-def _possible_neuro(p: ClinicalPicture) -> str:
-    found = {k for c in p.neurological for k in c.kinds & POSSIBLE_NEUROLOGICAL}
-    names = [k.value for k in (ConditionKind.HEADACHE, ConditionKind.BACK_PAIN) if k in found]
-    pronoun = "it" if len(names) == 1 else "them"
-    return (
-        f"{' and '.join(names)} recorded; the brief treats {pronoun} as neurological "
-        "involvement; NICE/BNF reserve the intensive regimen for neuropathy, myelopathy, "
-        "cognitive or optic signs; confirm clinically."
-    )

@@ -26,11 +26,12 @@ from __future__ import annotations
 import re
 
 from ..codes import LOINC_DISPLAY, LOINC_MMA
+from ..evidence import first_neuro_kind, possible_neuro_text
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
 from ..picture import B12Status, Band, ClinicalPicture, describe, result_value_text
 from ..sources import AAFP_2025, NICE_NG239
 from ..units import format_number
-from ..vocabulary import POSSIBLE_NEUROLOGICAL, Analyte, ConditionKind, Indicator
+from ..vocabulary import Analyte, Indicator
 
 ID = "b12-normal-but-symptomatic"
 TITLE = "Normal total B12 with symptoms or signs of deficiency"
@@ -87,18 +88,11 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
 def _summary(p: ClinicalPicture) -> str:
     signs = []
     if p.neurological:
-        signs.append(_first_neuro_kind(p))
+        signs.append(first_neuro_kind(p))
     if p.macrocytosis is not None:
         signs.append(f"MCV {result_value_text(p.macrocytosis)}")
     head = f"Normal total B12 ({result_value_text(p.b12.total)}) with {' and '.join(signs)}"
     return shorten(f"{head}: consider MMA or active B12.")
-
-
-def _first_neuro_kind(p: ClinicalPicture) -> str:
-    wanted = p.policy.neurological_involvement
-    kinds = sorted((k for c in p.neurological for k in c.kinds & wanted), key=lambda k: k.value)
-    definite = [k for k in kinds if k not in POSSIBLE_NEUROLOGICAL]
-    return (definite or kinds)[0].value
 
 
 def _detail(p: ClinicalPicture, drafts: list) -> str:
@@ -121,7 +115,7 @@ def _detail(p: ClinicalPicture, drafts: list) -> str:
         names = ", ".join(f"{c.name} ({c.resource_id})" for c in p.neurological)
         lines.append(f"Neurological involvement: {names}.")
         if p.neuro_possible_only:
-            lines.append(f"Possible neurological involvement only: {_possible_neuro(p)}")
+            lines.append(f"Possible neurological involvement only: {possible_neuro_text(p)}")
     if p.macrocytosis is not None:
         lines.append(f"Macrocytosis: MCV {describe(p.macrocytosis)}.")
     if p.egfr_impaired:
@@ -136,14 +130,3 @@ def _detail(p: ClinicalPicture, drafts: list) -> str:
     lines += ["", f"Source: {NICE_NG239.label}; {AAFP_2025.label}."]
     # Optional sections leave blank lines behind: keep one between paragraphs.
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
-
-
-def _possible_neuro(p: ClinicalPicture) -> str:
-    found = {k for c in p.neurological for k in c.kinds & POSSIBLE_NEUROLOGICAL}
-    names = [k.value for k in (ConditionKind.HEADACHE, ConditionKind.BACK_PAIN) if k in found]
-    pronoun = "it" if len(names) == 1 else "them"
-    return (
-        f"{' and '.join(names)} recorded; the brief treats {pronoun} as neurological "
-        "involvement; NICE/BNF reserve the intensive regimen for neuropathy, myelopathy, "
-        "cognitive or optic signs; confirm clinically."
-    )

@@ -40,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..codes import LOINC_ACTIVE_B12, LOINC_CBC, LOINC_DISPLAY, LOINC_FOLATE, LOINC_TOTAL_B12
+from ..evidence import stale_reason
 from ..facts import LabResult, MedicationExposure
 from ..findings import SUMMARY_MAX, Finding, OrderLab, SelectionBehavior, Suggestion, shorten
 from ..picture import B12Status, ClinicalPicture, RiskFactor, describe, result_value_text
@@ -238,11 +239,7 @@ def _detail(p: ClinicalPicture, factors: list[_Factor], months: int, b12_missing
         )
     stale = p.stale_b12
     if stale is not None:
-        why = (
-            "drawn after B12 therapy began, so not diagnostic"
-            if p.drawn_on_therapy(stale)
-            else f"older than {months} months"
-        )
+        why = stale_reason(p, stale)
         lines.append(f"Last {_analyte_name(stale)}: {describe(stale)}, {why}.")
     mma = p.b12.mma
     if mma is not None and p.b12.mma_renal_caveat:

@@ -54,6 +54,7 @@ from __future__ import annotations
 import re
 
 from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA, LOINC_TOTAL_B12
+from ..evidence import b12_evidence_lines, first_neuro_kind, possible_neuro_text, stale_reason
 from ..facts import MedicationExposure
 from ..findings import (
     Finding,
@@ -67,10 +68,8 @@ from ..findings import (
 )
 from ..picture import (
     B12Status,
-    Band,
     ClinicalPicture,
     describe,
-    mma_limit_nmol_l,
     result_value_text,
 )
 from ..regimens import recommended_regimen
@@ -78,9 +77,7 @@ from ..sources import BNF_HYDROXOCOBALAMIN, CYANOCOBALAMIN_LABEL, NICE_NG239
 from ..units import format_number
 from ..vocabulary import (
     FOLATES,
-    POSSIBLE_NEUROLOGICAL,
     Analyte,
-    ConditionKind,
     DataCategory,
     DrugClass,
     Indicator,
@@ -383,12 +380,8 @@ def _summary(
 def _unknown_trigger(p: ClinicalPicture) -> str | None:
     if p.macrocytosis is not None:
         return f"MCV {result_value_text(p.macrocytosis)}"
-    wanted = p.policy.neurological_involvement
-    kinds = sorted((k for c in p.neurological for k in c.kinds & wanted), key=lambda k: k.value)
-    definite = [k for k in kinds if k not in POSSIBLE_NEUROLOGICAL]
-    if not kinds:
-        return None
-    return f"{(definite or kinds)[0].value} recorded"
+    kind = first_neuro_kind(p)
+    return f"{kind} recorded" if kind else None
 
 
 def _detail(
@@ -403,7 +396,7 @@ def _detail(
     lines = [_HEADLINE_KEEP_FOLATE if keep else _HEADLINE, "", "Folate:", ""]
     lines += [f"- {_folate_line(p, m)}" for m in folates]
     lines += ["", f"B12 status: **{a.status.value}**.", ""]
-    evidence = _b12_evidence(p)
+    evidence = b12_evidence_lines(p)
     if evidence:
         lines += evidence + [""]
     if a.conflict:
@@ -420,7 +413,7 @@ def _detail(
         names = ", ".join(f"{c.name} ({c.resource_id})" for c in p.neurological)
         lines.append(f"Neurological involvement: {names}.")
         if p.neuro_possible_only:
-            lines.append(f"Possible neurological involvement only: {_possible_neuro(p)}")
+            lines.append(f"Possible neurological involvement only: {possible_neuro_text(p)}")
     if p.scd_recorded:
         lines.append("Subacute combined degeneration is recorded: start B12 without delay.")
     if p.macrocytosis is not None:
@@ -476,77 +469,18 @@ def _folate_line(p: ClinicalPicture, m: MedicationExposure) -> str:
     return f"{m.name}, {dose}, {kind} ({m.resource_id})"
 
 
-def _b12_evidence(p: ClinicalPicture) -> list[str]:
-    a, t = p.b12, p.policy.thresholds
-    lines = []
-    if a.total is not None:
-        if a.total.unit == "pmol/L":
-            low, high, unit = (
-                t.total_b12_deficient_below_pmol_l,
-                t.total_b12_unlikely_above_pmol_l,
-                "pmol/L",
-            )
-        else:
-            low, high, unit = (
-                t.total_b12_deficient_below_ng_l,
-                t.total_b12_unlikely_above_ng_l,
-                "ng/L",
-            )
-        lines.append(
-            f"- Total B12 {describe(a.total)}: {_band_text(a.total_band, low, high, unit)}"
-        )
-    if a.active is not None:
-        band = _band_text(
-            a.active_band,
-            t.active_b12_deficient_below_pmol_l,
-            t.active_b12_unlikely_above_pmol_l,
-            "pmol/L",
-        )
-        lines.append(f"- Active B12 {describe(a.active)}: {band}")
-    if a.mma is not None:
-        limit = format_number(mma_limit_nmol_l(a.mma, p.policy))
-        state = "raised" if a.mma_raised else "not raised"
-        lines.append(f"- MMA {describe(a.mma)}: {state} (limit {limit} nmol/L)")
-    return lines
-
-
-def _band_text(band: Band, low: float, high: float, unit: str) -> str:
-    if band is Band.DEFICIENT:
-        cut = f"below {format_number(low)} {unit}"
-    elif band is Band.UNLIKELY:
-        cut = f"above {format_number(high)} {unit}"
-    else:
-        cut = f"{format_number(low)}-{format_number(high)} {unit}"
-    return f"{band.value} ({cut})"
-
-
 def _unknown_lines(p: ClinicalPicture, test_drafts: list) -> list[str]:
     months = p.policy.windows.lookback_months
     lines = [f"No diagnostic B12 result in the last {months} months."]
     stale = p.stale_b12
     if stale is not None:
-        why = (
-            "drawn after B12 therapy began, so not diagnostic"
-            if p.drawn_on_therapy(stale)
-            else f"older than {months} months"
-        )
+        why = stale_reason(p, stale)
         lines.append(f"Last B12 result: {describe(stale)}, {why}.")
     if test_drafts:
         names = ", ".join(f"{d.name} ({d.resource_id})" for d in test_drafts)
         lines.append(f"A B12 test is among the draft orders: {names}.")
     lines.append("Take the B12 sample before any B12 is given.")
     return lines
-
-
-def _possible_neuro(p: ClinicalPicture) -> str:
-    found = {k for c in p.neurological for k in c.kinds & POSSIBLE_NEUROLOGICAL}
-    names = [k.value for k in (ConditionKind.HEADACHE, ConditionKind.BACK_PAIN) if k in found]
-    pronoun = "it" if len(names) == 1 else "them"
-    return (
-        f"{' and '.join(names)} recorded; the brief treats {pronoun} as neurological "
-        "involvement; NICE/BNF reserve the intensive regimen for neuropathy, myelopathy, "
-        "cognitive or optic signs; confirm clinically."
-    )
 
 
 def _pregnancy_text(p: ClinicalPicture, undosed: bool) -> str:

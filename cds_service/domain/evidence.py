@@ -1,0 +1,83 @@
+"""Card wording shared by the rules: how B12 evidence and neurological involvement are named.
+
+One place, so that every card states a result, its band and the cut-offs in effect, and the
+"possible neurological involvement" caveat, in the same words (RULES.md sections 1 and 4).
+"""
+
+from __future__ import annotations
+
+from .picture import Band, ClinicalPicture, describe, mma_limit_nmol_l
+from .units import format_number
+from .vocabulary import POSSIBLE_NEUROLOGICAL, ConditionKind
+
+
+def band_text(band: Band, low: float, high: float, unit: str) -> str:
+    """ "deficient (below 180 ng/L)", "indeterminate (180-350 ng/L)", ..."""
+    if band is Band.DEFICIENT:
+        cut = f"below {format_number(low)} {unit}"
+    elif band is Band.UNLIKELY:
+        cut = f"above {format_number(high)} {unit}"
+    else:
+        cut = f"{format_number(low)}-{format_number(high)} {unit}"
+    return f"{band.value} ({cut})"
+
+
+def b12_evidence_lines(p: ClinicalPicture) -> list[str]:
+    """One Markdown bullet per diagnostic B12-family result, with its band and the site's
+    cut-offs for the unit it was reported in."""
+    a, t = p.b12, p.policy.thresholds
+    lines = []
+    if a.total is not None:
+        if a.total.unit == "pmol/L":
+            low, high, unit = (
+                t.total_b12_deficient_below_pmol_l,
+                t.total_b12_unlikely_above_pmol_l,
+                "pmol/L",
+            )
+        else:
+            low, high, unit = (
+                t.total_b12_deficient_below_ng_l,
+                t.total_b12_unlikely_above_ng_l,
+                "ng/L",
+            )
+        lines.append(f"- Total B12 {describe(a.total)}: {band_text(a.total_band, low, high, unit)}")
+    if a.active is not None:
+        band = band_text(
+            a.active_band,
+            t.active_b12_deficient_below_pmol_l,
+            t.active_b12_unlikely_above_pmol_l,
+            "pmol/L",
+        )
+        lines.append(f"- Active B12 {describe(a.active)}: {band}")
+    if a.mma is not None:
+        limit = format_number(mma_limit_nmol_l(a.mma, p.policy))
+        state = "raised" if a.mma_raised else "not raised"
+        lines.append(f"- MMA {describe(a.mma)}: {state} (limit {limit} nmol/L)")
+    return lines
+
+
+def first_neuro_kind(p: ClinicalPicture) -> str | None:
+    """The neurological finding a summary names: a definite sign before headache/back pain."""
+    wanted = p.policy.neurological_involvement
+    kinds = sorted((k for c in p.neurological for k in c.kinds & wanted), key=lambda k: k.value)
+    definite = [k for k in kinds if k not in POSSIBLE_NEUROLOGICAL]
+    return (definite or kinds)[0].value if kinds else None
+
+
+def possible_neuro_text(p: ClinicalPicture) -> str:
+    """RULES.md section 1: headache / back pain are *possible* involvement, said plainly."""
+    found = {k for c in p.neurological for k in c.kinds & POSSIBLE_NEUROLOGICAL}
+    names = [k.value for k in (ConditionKind.HEADACHE, ConditionKind.BACK_PAIN) if k in found]
+    pronoun = "it" if len(names) == 1 else "them"
+    return (
+        f"{' and '.join(names)} recorded; the brief treats {pronoun} as neurological "
+        "involvement; NICE/BNF reserve the intensive regimen for neuropathy, myelopathy, "
+        "cognitive or optic signs; confirm clinically."
+    )
+
+
+def stale_reason(p: ClinicalPicture, result) -> str:
+    """Why a B12 result on record is not diagnostic evidence now."""
+    if p.drawn_on_therapy(result):
+        return "drawn after B12 therapy began, so not diagnostic"
+    return f"older than {p.policy.windows.lookback_months} months"
