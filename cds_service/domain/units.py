@@ -8,6 +8,7 @@ the analyte's canonical unit. B12 bands are decided against the threshold pair o
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .vocabulary import Analyte
 
@@ -56,6 +57,7 @@ _ALIASES = {
 }
 
 
+@lru_cache(maxsize=4096)
 def normalise_unit(unit: str | None) -> str | None:
     """Canonical spelling of a unit code or display; ``None`` when empty.
 
