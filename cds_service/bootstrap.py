@@ -52,6 +52,7 @@ def build_core(settings: Settings) -> CdsApplication:
         store=store,
         policy=settings.policy,
         fetcher=build_fetcher(settings),
+        strict_fhir=settings.fhir_strict,
     )
 
 

@@ -46,6 +46,8 @@ class Settings:
     # Prefetch fallback (cds_service/fhir/client.py): which servers, and how long and how much.
     fhir_allowlist: tuple[str, ...] = ()
     fhir_allow_private: bool = False
+    #: Validate every selected prefetched resource in full with fhir.resources.R4B (slower).
+    fhir_strict: bool = False
     fhir_budget_ms: int = 2000
     fhir_connect_timeout_ms: int = 1000
     fhir_read_timeout_ms: int = 2000
@@ -118,6 +120,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "CDS_JWT_ALGORITHMS",
         "CDS_FHIR_ALLOWLIST",
         "CDS_FHIR_ALLOW_PRIVATE",
+        "CDS_FHIR_STRICT",
         "CDS_FHIR_BUDGET_MS",
         "CDS_FHIR_CONNECT_TIMEOUT_MS",
         "CDS_FHIR_READ_TIMEOUT_MS",
@@ -178,6 +181,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         jwt_algorithms=_names(values.get("CDS_JWT_ALGORITHMS", "ES384,RS384")),
         fhir_allowlist=_url_prefixes("CDS_FHIR_ALLOWLIST", values.get("CDS_FHIR_ALLOWLIST", "")),
+        fhir_strict=_bool("CDS_FHIR_STRICT", values.get("CDS_FHIR_STRICT", "0")),
         fhir_allow_private=_bool(
             "CDS_FHIR_ALLOW_PRIVATE", values.get("CDS_FHIR_ALLOW_PRIVATE", "0")
         ),

@@ -432,3 +432,14 @@ def test_bad_evaluation_time_header_is_400(client):
         headers={"CDS-Evaluation-Time": "yesterday", **ORIGIN},
     )
     assert_outcome(response, 400, "invalid-request")
+
+
+def test_strict_fhir_mode_skips_a_resource_that_is_not_valid_r4(settings, store):
+    """CDS_FHIR_STRICT=1 validates each selected resource in full: an Observation valid in the
+    elements the rules read but invalid elsewhere is skipped; the default path reads it."""
+    body = folate_request()
+    body["prefetch"]["b12Labs"]["entry"][0]["resource"]["subject"] = {"reference": 12}
+    lenient = CdsApplication(registry=registry_(), store=store, clock=lambda: NOW_)
+    strict = CdsApplication(registry=registry_(), store=store, clock=lambda: NOW_, strict_fhir=True)
+    assert lenient.invoke("b12-order-sign", body)["cards"][0]["indicator"] == "critical"
+    assert all(c["indicator"] != "critical" for c in strict.invoke("b12-order-sign", body)["cards"])

@@ -211,3 +211,25 @@ def test_check_reports_a_stale_file(tmp_path: Path):
     problems = build.check(tmp_path, first)
     assert f"{first[0].slug}/expected.json: stale" in problems
     assert "orphan: no definition in tests/scenarios/definitions.py" in problems
+
+
+@pytest.mark.parametrize("hook", ["order-sign", "order-select", "patient-view"])
+def test_sandbox_capture_resources_are_valid_fhir_r4_once_repaired(hook):
+    """The sandbox's quirks (category as an object) are repaired exactly as the service does;
+    everything else it sends must be valid R4."""
+    from cds_service.fhir.lenient import repair
+    from cds_service.fhir.models import validate
+
+    body = json.loads((FIXTURES / "sandbox" / f"{hook}.request.json").read_text())
+    resources = [e["resource"] for e in body["context"].get("draftOrders", {}).get("entry", [])]
+    for value in (body.get("prefetch") or {}).values():
+        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+            resources += [e["resource"] for e in value.get("entry", [])]
+        elif isinstance(value, dict):
+            resources.append(value)
+    drafts = body["context"].get("draftOrders", {}).get("entry", [])
+    for resource in resources:
+        is_draft = any(e["resource"] is resource for e in drafts)
+        validate(
+            repair(resource, patient_ref=f"Patient/{body['context']['patientId']}", draft=is_draft)
+        )

@@ -66,6 +66,8 @@ class CdsApplication:
     store: Store | None = None
     policy: Policy = DEFAULT_POLICY
     fetcher: Fetcher | None = None
+    #: Validate each selected prefetched resource in full with R4B before reading it.
+    strict_fhir: bool = False
     clock: Clock = utc_now
     new_uuid: Callable[[], str] = random_uuid
     #: Counters a metrics exporter can read (storage failures never break an invocation).
@@ -114,6 +116,7 @@ class CdsApplication:
             patient_id=context["patientId"],
             selections=context.get("selections") or (),
             missing=resolution.missing,
+            strict=self.strict_fhir,
         )
         moment = now or self.clock()
         evaluation = service.handler(extraction.facts, moment, self.policy)
