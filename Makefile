@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test lint bench clean scenarios
+.PHONY: run test lint bench soak clean scenarios screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,20 @@ lint: $(VENV)/.installed-test
 clean:
 	rm -rf $(VENV) var build *.egg-info
 
+# Figures for this machine (README, "Benchmarks"): the service under gunicorn against a bare
+# Flask floor, the scaling series and the fallback; installs wrk with apt-get when missing.
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The soak by hand (CI runs 10 s of it): make soak SOAK_SECONDS=600
+SOAK_SECONDS ?= 300
+soak: $(VENV)/.installed
+	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS)
+
 # Rewrite fixtures/scenarios/ from tests/scenarios/definitions.py (the tests run it with --check).
 scenarios: $(VENV)/.installed
 	$(BIN)/python -m tests.scenarios.build
+
+# Rewrite docs/home.png (the README's picture of the home page) with the browser tests.
+screenshot: $(VENV)/.installed-test
+	UPDATE_DOCS_SCREENSHOT=1 $(BIN)/python -m pytest -q tests/browser -k folic_acid

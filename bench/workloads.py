@@ -124,3 +124,11 @@ def order_sign(
         conditions(n_conditions, pid),
     )
     return fj.request("order-sign", pid=pid, drafts=drafts, prefetch=prefetch)
+
+
+def patient_view(n_obs: int = 40, n_meds: int = 10, n_conditions: int = 8) -> dict:
+    """The typical order-sign chart, opened (patient-view: every finding is shown)."""
+    body = order_sign(n_obs, n_meds, n_conditions)
+    body["hook"] = "patient-view"
+    body["context"].pop("draftOrders", None)
+    return body

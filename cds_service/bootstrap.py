@@ -44,9 +44,10 @@ def load_registry(module_name: str) -> Registry:
 
 def build_core(settings: Settings) -> CdsApplication:
     try:
-        store = open_store(settings.database_url)
+        store = open_store(settings.database_url, retention_days=settings.ledger_retention_days)
     except StorageError as exc:
         raise ConfigError(f"CDS_DATABASE_URL: {exc}") from None
+    log.info("storage ready", extra={"database": store.describe()})  # password hidden
     return CdsApplication(
         registry=load_registry(settings.services_module),
         store=store,

@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cds_service import logs
 from cds_service.cdshooks.errors import CdsError, operation_outcome
 from cds_service.config import ConfigError, Settings, load_settings
 
@@ -25,32 +24,9 @@ def _parse_now(text: str | None) -> datetime | None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from gunicorn.app.base import BaseApplication
+    from cds_service.serving import serve
 
-    from cds_service.bootstrap import announce, build_app
-
-    logs.configure(settings.log_level)
-    announce(settings)
-    app = build_app(settings)  # fail fast on bad configuration, before forking workers
-    workers = args.workers or settings.workers
-
-    class Server(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{args.host}:{args.port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 4)
-            self.cfg.set("timeout", 30)
-            self.cfg.set("graceful_timeout", 10)
-            self.cfg.set("keepalive", 5)
-            self.cfg.set("accesslog", None)
-            self.cfg.set("errorlog", "-")
-
-        def load(self) -> Any:
-            return app
-
-    Server().run()
-    return 0
+    return serve(settings, args.host, args.port, args.workers)
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
@@ -83,10 +59,13 @@ def _service_for(registry, body: Any) -> str | None:
 
 
 def cmd_feedback_report(args: argparse.Namespace, settings: Settings) -> int:
-    from cds_service.storage import open_store
+    from cds_service.storage import StorageError, open_store
 
-    store = open_store(settings.database_url)
-    reports = store.feedback_report()
+    try:
+        reports = open_store(settings.database_url).feedback_report()
+    except StorageError as exc:  # the type only: a driver's message could quote the URL
+        print(f"CDS_DATABASE_URL: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps([r.__dict__ for r in reports], indent=2))
         return 0
@@ -110,6 +89,7 @@ def cmd_rules(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for entry in entries:
         print(f"{entry['id']}  {entry['title']}")
+        print(f"    indicator: {', '.join(entry['indicators'])}")
         for source in entry["sources"]:
             print(f"    source: {source['label']} <{source['url']}>")
         for key, value in entry["settings"].items():

@@ -54,6 +54,19 @@ class Settings:
     fhir_max_pages: int = 5
     fhir_max_entries: int = 1000
     fhir_max_bytes: int = 5 * 1024 * 1024
+    # Operations (README, Operations): the ledger's retention, and gunicorn under `serve`.
+    ledger_retention_days: int = 365
+    threads: int = 4
+    graceful_timeout_s: int = 30
+    max_requests: int = 10000
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    # The home page (cds_service/web/home.py): off entirely, and the sections beyond Connect
+    # and Rules (development shows them; production only when enabled).
+    home_page: bool = True
+    home_try_it: bool = False
+    home_feedback: bool = False
+    #: Synthetic scenarios for Try it (default: the project's fixtures/scenarios).
+    scenarios_dir: str | None = None
 
     @property
     def development(self) -> bool:
@@ -127,6 +140,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "CDS_FHIR_MAX_PAGES",
         "CDS_FHIR_MAX_ENTRIES",
         "CDS_FHIR_MAX_BYTES",
+        "CDS_LEDGER_RETENTION_DAYS",
+        "CDS_THREADS",
+        "CDS_GRACEFUL_TIMEOUT",
+        "CDS_MAX_REQUESTS",
+        "CDS_FORWARDED_ALLOW_IPS",
+        "CDS_HOME_PAGE",
+        "CDS_HOME_TRY_IT",
+        "CDS_HOME_FEEDBACK",
+        "CDS_SCENARIOS_DIR",
     }
     unknown = sorted(
         k for k in values if k not in known and k.startswith("CDS_") and k not in EXTRA_KEYS
@@ -195,7 +217,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         fhir_max_pages=_int("CDS_FHIR_MAX_PAGES", values.get("CDS_FHIR_MAX_PAGES", 5)),
         fhir_max_entries=_int("CDS_FHIR_MAX_ENTRIES", values.get("CDS_FHIR_MAX_ENTRIES", 1000)),
         fhir_max_bytes=_int("CDS_FHIR_MAX_BYTES", values.get("CDS_FHIR_MAX_BYTES", 5 << 20)),
+        ledger_retention_days=_int(
+            "CDS_LEDGER_RETENTION_DAYS", values.get("CDS_LEDGER_RETENTION_DAYS", 365), minimum=0
+        ),
+        threads=_int("CDS_THREADS", values.get("CDS_THREADS", 4)),
+        graceful_timeout_s=_int("CDS_GRACEFUL_TIMEOUT", values.get("CDS_GRACEFUL_TIMEOUT", 30)),
+        max_requests=_int("CDS_MAX_REQUESTS", values.get("CDS_MAX_REQUESTS", 10000), minimum=0),
+        forwarded_allow_ips=str(values.get("CDS_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")).strip(),
+        home_page=_bool("CDS_HOME_PAGE", values.get("CDS_HOME_PAGE", "1")),
+        home_try_it=_bool("CDS_HOME_TRY_IT", values.get("CDS_HOME_TRY_IT", int(development))),
+        home_feedback=_bool("CDS_HOME_FEEDBACK", values.get("CDS_HOME_FEEDBACK", int(development))),
+        scenarios_dir=_directory("CDS_SCENARIOS_DIR", values.get("CDS_SCENARIOS_DIR")),
     )
+
+
+def _directory(name: str, raw: Any) -> str | None:
+    path = str(raw or "").strip()
+    if path and not Path(path).is_dir():
+        raise ConfigError(f"{name}: {path!r} is not a directory")
+    return path or None
 
 
 def _url_prefixes(name: str, raw: Any) -> tuple[str, ...]:

@@ -25,6 +25,8 @@ ALLOWED_FIELDS = frozenset(
         "missing",
         "failed_rules",
         "duration_ms",
+        "prefetch_ms",
+        "evaluate_ms",
         "resource",
         "reason",
         "rule",
@@ -59,14 +61,26 @@ ALLOWED_FIELDS = frozenset(
 
 
 class JsonFormatter(logging.Formatter):
+    """``interpolate=True`` fills the message's ``%s`` arguments in: for gunicorn's own logs
+    (``cds-service serve`` configures them), whose messages carry pids and signal names in
+    their arguments, never request data. The service's events keep the bare event name."""
+
+    def __init__(self, *args: object, interpolate: bool = False, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.interpolate = interpolate
+
     def format(self, record: logging.LogRecord) -> str:
+        if self.interpolate:
+            message = record.getMessage()[:1000]
+        else:
+            message = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
         event = {
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
                 timespec="milliseconds"
             ),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "event": record.msg if isinstance(record.msg, str) else type(record.msg).__name__,
+            "event": message,
         }
         for key in ALLOWED_FIELDS:
             if key in record.__dict__:
@@ -86,3 +100,28 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def gunicorn_logconfig(level: str = "INFO") -> dict:
+    """gunicorn's ``logconfig_dict``: its own logs as JSON lines on stderr too, and the root
+    logger (the service's events) kept as ``configure`` set it."""
+    stream = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {"()": "cds_service.logs.JsonFormatter"},
+            "gunicorn": {"()": "cds_service.logs.JsonFormatter", "interpolate": True},
+        },
+        "handlers": {
+            "json": {**stream, "formatter": "json"},
+            "gunicorn": {**stream, "formatter": "gunicorn"},
+        },
+        "root": {"level": level, "handlers": ["json"]},
+        "loggers": {
+            "gunicorn.error": {"level": level, "handlers": ["gunicorn"], "propagate": False},
+            # No access log: the invocation events say more, and a request line could carry a
+            # query string with anything in it.
+            "gunicorn.access": {"level": "WARNING", "handlers": ["gunicorn"], "propagate": False},
+        },
+    }

@@ -75,3 +75,17 @@ def app(settings, core):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real, throwaway PostgreSQL cluster (tests/pg.py), started on first use and removed
+    at the end of the session. Fails (never skips) when PostgreSQL is not installed."""
+    from tests import pg
+
+    try:
+        cluster = pg.start_cluster()
+    except LookupError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield cluster
+    pg.stop_cluster(cluster)

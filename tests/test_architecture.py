@@ -22,6 +22,7 @@ ALLOWED_FIRST_PARTY = {
     "cds_service.logs": set(),
     "cds_service.bootstrap": {"cds_service"},
     "cds_service.cli": {"cds_service"},
+    "cds_service.serving": {"cds_service"},
     "cds_service": set(),
     "hooks": {"cds_service.cdshooks.service", "cds_service.domain"},
 }
@@ -30,15 +31,22 @@ ALLOWED_FIRST_PARTY = {
 HOMES = {
     "flask": ("cds_service.web", "cds_service.bootstrap"),
     "flask_cors": ("cds_service.web",),
+    # Flask's own template escaping; markdown-it-py renders card Markdown for the home page.
+    "markupsafe": ("cds_service.web",),
+    "markdown_it": ("cds_service.web.markdown",),
     "werkzeug": ("cds_service.web",),
     "marshmallow": ("cds_service.cdshooks",),
+    "apispec": ("cds_service.cdshooks.openapi",),
     "fhir": ("cds_service.fhir",),
     "pydantic": ("cds_service.fhir",),
     "requests": ("cds_service.fhir.client", "cds_service.fhir.ssrf", "cds_service.cdshooks.jwks"),
     "urllib3": ("cds_service.fhir.client", "cds_service.fhir.ssrf"),
     "yaml": ("cds_service.config",),
-    "gunicorn": ("cds_service.cli",),
+    "gunicorn": ("cds_service.cli", "cds_service.serving"),
     "jwt": ("cds_service.cdshooks.auth", "cds_service.cdshooks.jwks"),
+    "sqlalchemy": ("cds_service.storage",),
+    "psycopg": ("cds_service.storage",),
+    "prometheus_client": ("cds_service.web.metrics",),
 }
 
 

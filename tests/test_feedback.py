@@ -6,7 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from cds_service.storage import IssuedCard
+from cds_service.storage import IssuedCard, SqlStore
 from tests.conftest import sandbox_request
 from tests.test_conformance import assert_outcome
 
@@ -134,18 +134,27 @@ def test_concurrent_posts_from_eight_threads_lose_nothing(app, store):
     assert store.feedback_count() == 160
 
 
-def test_storage_failure_answers_503_so_the_ehr_can_retry(client, store, tmp_path):
-    store.path = str(tmp_path / "missing-dir" / "nope" / "db.sqlite3")
+def broken_store(tmp_path) -> SqlStore:
+    """A database that cannot be opened: its path runs through a plain file."""
+    (tmp_path / "a-file").write_text("")
+    return SqlStore(f"sqlite:///{tmp_path}/a-file/cds.sqlite3")
+
+
+def test_storage_failure_answers_503_so_the_ehr_can_retry(client, core, tmp_path):
+    core.store = broken_store(tmp_path)
     assert_outcome(
         client.post(URL, json={"feedback": [entry("x")]}, headers={"Origin": "https://x.example"}),
         503,
         "storage-unavailable",
     )
+    assert core.counters["storage_failures"] == 1
 
 
-def test_storage_failure_never_breaks_an_invocation(client, store, tmp_path):
+def test_storage_failure_never_breaks_an_invocation(client, core, tmp_path):
     from tests.test_conformance import folate_request
 
-    store.path = str(tmp_path / "missing-dir" / "nope" / "db.sqlite3")
+    core.store = broken_store(tmp_path)
     response = client.post("/cds-services/b12-order-sign", json=folate_request())
     assert response.status_code == 200
+    assert response.get_json()["cards"]
+    assert core.counters["storage_failures"] == 1

@@ -18,7 +18,7 @@ from marshmallow import ValidationError
 
 from cds_service.domain.policy import DEFAULT_POLICY, Policy
 from cds_service.fhir.extract import extract_facts
-from cds_service.storage import FeedbackRecord, IssuedCard, StorageError, Store
+from cds_service.storage import FeedbackRecord, IssuedCard, RuleReport, StorageError, Store
 
 from .cards import cards as build_cards
 from .errors import InvalidRequest, StorageUnavailable, UnknownService
@@ -72,6 +72,10 @@ class CdsApplication:
     new_uuid: Callable[[], str] = random_uuid
     #: Counters a metrics exporter can read (storage failures never break an invocation).
     counters: dict[str, int] = field(default_factory=dict)
+    #: Plain hooks for the metrics (``web/metrics.py``): (service, rule, indicator) per card
+    #: returned; (service, rule or None for an unknown card, outcome) per feedback stored.
+    on_card: Callable[[str, str, str], None] | None = None
+    on_feedback: Callable[[str, str | None, str], None] | None = None
 
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -86,6 +90,24 @@ class CdsApplication:
             raise UnknownService(f"No CDS service with id '{service_id}'.")
         return service
 
+    # --- readiness (GET /readyz) ------------------------------------------------------------
+    def readiness(self) -> dict[str, Any]:
+        """Ready when the configuration is loaded (this object exists only after settings,
+        policy and the service registry were validated) and the database answers with its
+        schema migrated. StorageUnavailable (503) otherwise: a load balancer stops sending
+        feedback, and new calls, to this replica until it recovers."""
+        if self.store is None:
+            raise StorageUnavailable("No database is configured; the service is not ready.")
+        try:
+            self.store.check()
+        except StorageError as exc:
+            self._count("storage_failures")
+            log.warning("not ready", extra={"error": str(exc)})
+            raise StorageUnavailable(
+                "The database is not reachable; the service is not ready."
+            ) from None
+        return {"status": "ready", "services": len(list(self.registry))}
+
     # --- invocation -----------------------------------------------------------------------
     def invoke(
         self, service_id: str, body: Any, *, now: datetime | None = None, client: Any = None
@@ -95,6 +117,7 @@ class CdsApplication:
         request = self.parse_request(service, body)
         context = request["context"]
         fhir_auth = request.get("fhirAuthorization") or {}
+        resolving = time.perf_counter()
         resolution = resolve(
             service,
             request.get("prefetch"),
@@ -104,6 +127,7 @@ class CdsApplication:
             fetcher=self.fetcher,
             client=client,
         )
+        evaluating = time.perf_counter()
         draft_bundle = context.get("draftOrders") or {}
         drafts = [
             e["resource"]
@@ -121,13 +145,18 @@ class CdsApplication:
         moment = now or self.clock()
         evaluation = service.handler(extraction.facts, moment, self.policy)
         cards = build_cards(evaluation.shown, context["patientId"], self.new_uuid)
-        self._record(service, request["hookInstance"], evaluation.shown, cards, moment)
         response = _RESPONSE.dump({"cards": cards})
+        evaluated = time.perf_counter()
+        self._record(service, request["hookInstance"], evaluation.shown, cards, moment)
+        if self.on_card is not None:
+            for finding, card in zip(evaluation.shown, cards):
+                self.on_card(service.id, finding.rule_id, card["indicator"])
         log.info(
             "invocation",
             extra={
                 "service": service.id,
                 "hookInstance": request["hookInstance"],
+                "status": 200,
                 "rules": [f.rule_id for f in evaluation.shown],
                 "rules_hidden": [
                     f.rule_id for f in evaluation.findings if f not in evaluation.shown
@@ -137,6 +166,8 @@ class CdsApplication:
                 "fetched_keys": resolution.fetched,
                 "missing": sorted(c.name for c in resolution.missing),
                 "failed_rules": list(evaluation.failed_rules),
+                "prefetch_ms": round((evaluating - resolving) * 1000, 2),
+                "evaluate_ms": round((evaluated - evaluating) * 1000, 2),
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )
@@ -209,6 +240,9 @@ class CdsApplication:
             self._count("storage_failures")
             log.error("feedback write failed", extra={"service": service.id, "error": str(exc)})
             raise StorageUnavailable() from None
+        if self.on_feedback is not None:
+            for rule_id, outcome in result.outcomes:
+                self.on_feedback(service.id, rule_id, outcome)
         log.info(
             "feedback",
             extra={
@@ -224,3 +258,15 @@ class CdsApplication:
             "duplicates": result.duplicates,
             "unknownCards": result.unknown_cards,
         }
+
+    def feedback_report(self) -> list[RuleReport]:
+        """Issued / accepted / overridden counts per rule (the home page's Feedback chart);
+        StorageUnavailable when there is no store or it cannot be read."""
+        if self.store is None:
+            raise StorageUnavailable("Feedback storage is not configured.")
+        try:
+            return self.store.feedback_report()
+        except StorageError as exc:
+            self._count("storage_failures")
+            log.error("feedback report failed", extra={"error": str(exc)})
+            raise StorageUnavailable("The feedback store cannot be read; retry later.") from None

@@ -101,6 +101,7 @@ class Authenticator:
         jwks: JwksCache | None = None,
         clock: Callable[[], float] = time.time,
         leeway_s: int = LEEWAY_S,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.clients = {c.issuer: c for c in clients}
         if len(self.clients) != len(clients):
@@ -115,6 +116,8 @@ class Authenticator:
         self.jwks = jwks or JwksCache()
         self.clock = clock
         self.leeway_s = leeway_s
+        #: Called with the reason code of each refusal: the metrics hook (web/metrics.py).
+        self.on_failure = on_failure
 
     def audiences(self, path: str, request_base: str | None) -> tuple[str, ...]:
         """The URL(s) a token must be addressed to. Without CDS_PUBLIC_BASE_URL (allowed in
@@ -144,6 +147,8 @@ class Authenticator:
         outage = reason in ("jwks-unavailable", "replay-store-unavailable")
         level = logging.ERROR if outage else logging.WARNING
         log.log(level, "authentication failed", extra={"reason": reason, "path": path, **context})
+        if self.on_failure is not None:
+            self.on_failure(reason)
         raise Unauthorized() from None
 
     # -- the checks, in PROTOCOL.md order ---------------------------------------------------

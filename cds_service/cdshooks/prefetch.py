@@ -61,6 +61,8 @@ class KeyValue:
     state: KeyState
     resources: tuple[dict[str, Any], ...] = ()
     next_url: str | None = None
+    #: The Bundle's own ``self`` link: the fetcher never fetches this page again.
+    self_url: str | None = None
 
 
 def classify(value: Any, present: bool = True) -> KeyValue:
@@ -81,19 +83,22 @@ def classify(value: Any, present: bool = True) -> KeyValue:
             for e in (entries if isinstance(entries, list) else [])
             if isinstance(e, dict) and isinstance(e.get("resource"), dict)
         )
-        next_url = None
+        urls: dict[str, str] = {}
         links = value.get("link")
         if isinstance(links, list):
             for link in links:
                 if (
                     isinstance(link, dict)
-                    and link.get("relation") == "next"
+                    and link.get("relation") in ("next", "self")
                     and isinstance(link.get("url"), str)
                 ):
-                    next_url = link["url"]
+                    urls[link["relation"]] = link["url"]
+        next_url, self_url = urls.get("next"), urls.get("self")
+        if next_url is not None and next_url == self_url:
+            next_url = None  # a page that names itself as the next one is the last one
         if not resources and next_url is None:
             return KeyValue(KeyState.EMPTY)
-        return KeyValue(KeyState.BUNDLE, resources, next_url)
+        return KeyValue(KeyState.BUNDLE, resources, next_url, self_url)
     if isinstance(kind, str):
         return KeyValue(KeyState.RESOURCE, (value,))
     return KeyValue(KeyState.INVALID)
@@ -132,13 +137,14 @@ class Fetcher(Protocol):
         fhir_server: str,
         access_token: str | None,
         queries: Mapping[str, str],
-        continuations: Mapping[str, tuple[tuple[dict[str, Any], ...], str]],
+        continuations: Mapping[str, tuple[Any, ...]],
         *,
         client: Any = None,
     ) -> Mapping[str, FetchOutcome]:
         """Run ``queries`` (key -> relative URL) and follow ``continuations`` (key -> resources
-        so far and the ``next`` URL), within the fetcher's time budget. For a continuation the
-        outcome holds only the resources of the pages it fetched."""
+        so far, the ``next`` URL and, when the Bundle names it, its own ``self`` URL, never to
+        be fetched again), within the fetcher's time budget. For a continuation the outcome
+        holds only the resources of the pages it fetched."""
 
 
 @dataclass
@@ -170,7 +176,7 @@ def resolve(
     prefetch = prefetch or {}
     result = Resolution()
     queries: dict[str, str] = {}
-    continuations: dict[str, tuple[tuple[dict[str, Any], ...], str]] = {}
+    continuations: dict[str, tuple[Any, ...]] = {}
     for key, declared in service.prefetch.items():
         value = classify(prefetch.get(key), key in prefetch)
         result.states[key] = value.state
@@ -182,7 +188,8 @@ def resolve(
             else:
                 result.failed[key] = "the prefetch template needs context the request lacks"
         elif value.next_url:
-            continuations[key] = (value.resources, value.next_url)
+            held = (value.self_url,) if value.self_url else ()
+            continuations[key] = (value.resources, value.next_url, *held)
 
     if (queries or continuations) and fetcher is not None and fhir_server:
         try:

@@ -44,9 +44,12 @@ class FhirAuthorizationSchema(Lenient):
 class FhirObject(fields.Dict):
     """A JSON object that must name a given resourceType (content checked by the adapter)."""
 
-    def __init__(self, resource_type: str, **kwargs: Any) -> None:
+    def __init__(
+        self, resource_type: str, *, max_entries: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(keys=fields.String(), **kwargs)
         self.resource_type = resource_type
+        self.max_entries = max_entries
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         result = super()._deserialize(value, attr, data, **kwargs)
@@ -55,7 +58,14 @@ class FhirObject(fields.Dict):
         entries = result.get("entry", [])
         if entries is not None and not isinstance(entries, list):
             raise ValidationError("entry must be an array")
+        if self.max_entries is not None and entries and len(entries) > self.max_entries:
+            raise ValidationError(f"at most {self.max_entries} entries are accepted")
         return result
+
+
+#: Orders signed or selected at once. Each draft costs work (a card may carry one action per
+#: draft): the cap keeps a hostile 5 MB body of tiny drafts from holding a worker for seconds.
+MAX_DRAFT_ORDERS = 1000
 
 
 class PatientViewContext(Lenient):
@@ -65,11 +75,13 @@ class PatientViewContext(Lenient):
 
 
 class OrderSignContext(PatientViewContext):
-    draftOrders = FhirObject("Bundle", required=True)
+    draftOrders = FhirObject("Bundle", required=True, max_entries=MAX_DRAFT_ORDERS)
 
 
 class OrderSelectContext(OrderSignContext):
-    selections = fields.List(fields.String(), required=True)
+    selections = fields.List(
+        fields.String(), required=True, validate=validate.Length(max=MAX_DRAFT_ORDERS)
+    )
 
 
 CONTEXT_SCHEMAS: dict[str, type[Schema]] = {

@@ -25,6 +25,7 @@ def catalogue(policy: Policy) -> list[dict[str, Any]]:
             "id": rule.ID,
             "title": rule.TITLE,
             "summary": (rule.__doc__ or "").strip().splitlines()[0],
+            "indicators": [i.code for i in sorted(rule.INDICATORS, reverse=True)],
             "sources": [{"label": s.label, "url": s.url} for s in rule.SOURCES],
             "settings": {key: _setting(policy, key) for key in rule.SETTINGS},
         }

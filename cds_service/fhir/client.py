@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
@@ -72,6 +72,18 @@ class FetchLimits:
     max_entries: int = 1000
     max_bytes: int = 5 * 1024 * 1024
     max_redirects: int = 3
+
+
+#: The metrics hook: called once per fetch with each key's result ("ok", "timeout",
+#: "refused" or "error") and the seconds the fetch took. This layer knows nothing of the
+#: metrics library; ``web/metrics.py`` plugs in here.
+FetchObserver = Callable[[Mapping[str, str], float], None]
+
+
+def key_result(outcome: FetchOutcome) -> str:
+    if outcome.error is None:
+        return "ok"
+    return "timeout" if outcome.error == TIMED_OUT else "error"
 
 
 class _Failure(Exception):
@@ -158,6 +170,9 @@ class _Job:
     #: Pages and entries the caller already holds (a continuation of a prefetched Bundle).
     pages: int = 0
     entries: int = 0
+    #: URLs of pages the caller already holds (the prefetched Bundle's self link): a next
+    #: link back to one of them ends the search instead of fetching the page again.
+    seen: tuple[str, ...] = ()
 
 
 def _valid_token(token: str) -> bool:
@@ -201,8 +216,10 @@ class FhirFetcher:
         limits: FetchLimits = FetchLimits(),
         max_workers: int = 32,
         guard: AddressGuard | None = None,
+        observer: FetchObserver | None = None,
     ) -> None:
         self.allowlist = tuple(allowlist)
+        self.observer = observer
         self.allow_loopback_servers = allow_loopback_servers
         self.limits = limits
         self.guard = guard or AddressGuard(address_policy)
@@ -237,7 +254,7 @@ class FhirFetcher:
         fhir_server: str,
         access_token: str | None,
         queries: Mapping[str, str],
-        continuations: Mapping[str, tuple[tuple[dict[str, Any], ...], str]],
+        continuations: Mapping[str, tuple[Any, ...]],
         *,
         client: Any = None,
     ) -> dict[str, FetchOutcome]:
@@ -259,7 +276,9 @@ class FhirFetcher:
                 "fhir server refused",
                 extra={"url_host": _host(fhir_server), "reason": exc.reason, "keys": keys},
             )
-            return {key: FetchOutcome(error=exc.reason) for key in keys}
+            refused = {key: FetchOutcome(error=exc.reason) for key in keys}
+            self._observe({key: "refused" for key in keys}, started)
+            return refused
         base = fhir_server.rstrip("/")
 
         outcomes: dict[str, FetchOutcome] = {}
@@ -271,7 +290,7 @@ class FhirFetcher:
                 )
             except Refused as exc:
                 outcomes[key] = FetchOutcome(error=exc.reason)
-        for key, (held, next_url) in continuations.items():
+        for key, (held, next_url, *held_urls) in continuations.items():
             if key not in jobs:
                 jobs[key] = _Job(
                     key,
@@ -282,6 +301,7 @@ class FhirFetcher:
                     deadline,
                     pages=1,
                     entries=len(held),
+                    seen=tuple(urljoin(base + "/", u) for u in held_urls if isinstance(u, str)),
                 )
 
         executor, session = self._resources()
@@ -305,7 +325,12 @@ class FhirFetcher:
                 "budget_ms": self.limits.budget_ms,
             },
         )
+        self._observe({key: key_result(o) for key, o in outcomes.items()}, started)
         return outcomes
+
+    def _observe(self, results: Mapping[str, str], started: float) -> None:
+        if self.observer is not None:
+            self.observer(results, time.monotonic() - started)
 
     def _prefixes(self, client: Any) -> tuple[str, ...]:
         # An authenticated client's own FHIR servers replace the global allowlist.
@@ -324,7 +349,7 @@ class FhirFetcher:
         try:
             url: str | None = job.url
             what = "the request"
-            seen: set[str] = set()
+            seen: set[str] = set(job.seen)
             while url is not None:
                 seen.add(url)
                 body = self._get_json(session, url, job, what)
@@ -466,6 +491,10 @@ def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -
 def _parse(raw: bytes) -> dict[str, Any]:
     try:
         data = json.loads(raw)
+        if b"\\ud" in raw.lower():
+            # A lone surrogate escape decodes to text no UTF-8 encoder accepts: a card quoting
+            # it could not be sent. Checked only when the answer escapes one.
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError):
         raise _Failure(NOT_JSON) from None
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):

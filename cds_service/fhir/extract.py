@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Callable, TypeVar
 
 from cds_service.domain.codes import (
@@ -192,7 +193,35 @@ def _raw_analyte(raw: dict[str, Any]) -> tuple[Analyte, str] | None:
     """The analyte of a LOINC coding we read, or None. ``Malformed`` when ``code.coding`` is
     not objects or a code is not a string: such a resource cannot be judged relevant, so it
     is skipped and its id logged instead of silently dropped (or, before, an unhashable code
-    raising TypeError out of the cheap pre-check and failing the whole request)."""
+    raising TypeError out of the cheap pre-check and failing the whole request).
+
+    Runs for every prefetched Observation: well-formed codings are read inline here, and
+    anything unusual goes to ``_checked_analyte``, which gives the same answer or names the
+    malformed element."""
+    code = raw.get("code")
+    if code is None:
+        return None
+    coding = code.get("coding") if isinstance(code, dict) else None
+    if isinstance(coding, list) and all(isinstance(c, dict) for c in coding):
+        for entry in coding:
+            system = entry.get("system")
+            if system != LOINC:
+                if system is None or isinstance(system, str):
+                    continue
+                break
+            value = entry.get("code")
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                break
+            if value in LOINC_ANALYTES:
+                return LOINC_ANALYTES[value], value
+        else:
+            return None
+    return _checked_analyte(raw)
+
+
+def _checked_analyte(raw: dict[str, Any]) -> tuple[Analyte, str] | None:
     code = obj(raw, "code")
     if code is None:
         return None
@@ -214,7 +243,13 @@ def _raw_effective(raw: dict[str, Any]) -> datetime | None:
     value = raw.get("effectiveDateTime") or raw.get("effectiveInstant")
     if value is None and isinstance(period, dict):
         value = period.get("start") or period.get("end")
-    return to_utc(value or raw.get("issued"))
+    value = value or raw.get("issued")
+    return _utc_of_text(value) if isinstance(value, str) else to_utc(value)
+
+
+#: Results of one request (and of the next) share their dates: parse each text once.
+#: ``to_utc`` never raises and its answers are immutable, so caching them changes nothing else.
+_utc_of_text = lru_cache(maxsize=8192)(to_utc)
 
 
 def _observations(reader: _Reader, raws: Iterable[dict[str, Any]]) -> tuple[list[LabResult], bool]:

@@ -80,9 +80,16 @@ def number(data: dict[str, Any], key: str) -> float | None:
     value = data.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Malformed(key)
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
         raise Malformed(key)
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond a double (a FHIR server's answer can hold one)
+        raise Malformed(key) from None
 
 
 def positive_int(data: dict[str, Any], key: str) -> int | None:

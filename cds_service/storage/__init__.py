@@ -1,10 +1,11 @@
 """Storage for the issued-card ledger, feedback and the JWT replay store (``jti``).
 
-Infrastructure, used by ``cdshooks``: standard library only for the embedded SQLite default.
+Infrastructure, used by ``cdshooks``, on SQLAlchemy Core (its one home, with the psycopg
+driver): embedded SQLite by default, PostgreSQL when several replicas share one database.
 """
 
 from .base import FeedbackRecord, FeedbackResult, IssuedCard, RuleReport, StorageError, Store
-from .sqlite import SqliteStore, open_store
+from .sql import SqlStore, database_url, open_store
 
 __all__ = [
     "FeedbackRecord",
@@ -13,6 +14,7 @@ __all__ = [
     "RuleReport",
     "Store",
     "StorageError",
-    "SqliteStore",
+    "SqlStore",
+    "database_url",
     "open_store",
 ]

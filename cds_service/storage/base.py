@@ -44,6 +44,8 @@ class FeedbackResult:
     stored: int
     duplicates: int
     unknown_cards: int
+    #: (rule id, or None for a card the ledger does not know; outcome) of each stored entry.
+    outcomes: tuple[tuple[str | None, str], ...] = ()
 
 
 @dataclass
@@ -69,4 +71,6 @@ class Store(Protocol):
         Atomic across processes sharing the store."""
         ...
 
-    def check(self) -> None: ...
+    def check(self) -> None:
+        """StorageError unless the database answers and its schema is migrated."""
+        ...

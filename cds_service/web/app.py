@@ -23,9 +23,11 @@ from cds_service.cdshooks.errors import (
     Unauthorized,
     operation_outcome,
 )
+from cds_service.cdshooks.openapi import openapi_document
 from cds_service.config import Settings
 
-from . import jsonbody
+from . import jsonbody, operations
+from .home import home_blueprint
 
 log = logging.getLogger("cds_service.web")
 
@@ -60,8 +62,12 @@ def create_app(
         send_wildcard="*" in settings.cors_origins,
         max_age=86400,
     )
+    # First, so that its metrics time and count every request, refused ones included.
+    operations.register(app, core, app.extensions["cds_auth"])
     _authentication(app)
     _routes(app)
+    if settings.home_page:  # CDS_HOME_PAGE=0: no page, and / answers 404 like any other path
+        app.register_blueprint(home_blueprint(settings, core))
     _errors(app)
     return app
 
@@ -112,12 +118,21 @@ def _routes(app: Flask) -> None:
     def discovery() -> Response:
         return jsonify(_core().discovery())
 
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        # Public, like any API description: it holds no data. Built once per process.
+        if "cds_openapi" not in current_app.extensions:
+            current_app.extensions["cds_openapi"] = openapi_document(_core().registry)
+        return jsonify(current_app.extensions["cds_openapi"])
+
     @app.post("/cds-services/<service_id>")
     def invoke(service_id: str) -> Response:
         core = _core()
         core.service(service_id)  # 404 before reading the body
         now = _evaluation_time()
-        return jsonify(core.invoke(service_id, _body(), now=now, client=g.get("cds_client")))
+        body = _body()
+        g.cds_hook_instance = operations.hook_instance(body)  # for the failure log event
+        return jsonify(core.invoke(service_id, body, now=now, client=g.get("cds_client")))
 
     @app.post("/cds-services/<service_id>/feedback")
     def feedback(service_id: str) -> Response:

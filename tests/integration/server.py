@@ -1,4 +1,5 @@
-"""Start the real service (``cds-service serve`` under gunicorn) on a free loopback port."""
+"""Start the real service (``cds-service serve`` under gunicorn) on a free loopback port; or
+several replicas of it at once, as an orchestrator would (they race to migrate the database)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -19,8 +21,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextmanager
-def running_service(tmp_path: Path, env: dict[str, str] | None = None, workers: int = 2):
+@dataclass
+class _Started:
+    process: subprocess.Popen
+    base: str
+    log_path: Path
+
+
+def _start(tmp_path: Path, env: dict[str, str] | None, workers: int) -> _Started:
     port = free_port()
     log_path = tmp_path / f"server-{port}.log"
     environment = {
@@ -41,26 +49,52 @@ def running_service(tmp_path: Path, env: dict[str, str] | None = None, workers: 
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(cli, env=environment, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
+    return _Started(process, f"http://127.0.0.1:{port}", log_path)
+
+
+def _wait_ready(started: _Started, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if started.process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{started.log_path.read_text()}")
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
-                try:
-                    requests.get(f"{base}/cds-services", timeout=1)
-                    break
-                except requests.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(
-                            f"server did not start:\n{log_path.read_text()}"
-                        ) from None
-                    time.sleep(0.1)
-            yield base, log_path
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            requests.get(f"{started.base}/healthz", timeout=1)
+            return
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"server did not start:\n{started.log_path.read_text()}"
+                ) from None
+            time.sleep(0.1)
+
+
+def _stop(started: _Started) -> None:
+    started.process.terminate()
+    try:
+        started.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        started.process.kill()
+        started.process.wait()
+
+
+@contextmanager
+def running_replicas(
+    tmp_path: Path, count: int, env: dict[str, str] | None = None, workers: int = 2
+):
+    """``count`` services started together; yields their (base URL, log path) pairs."""
+    started: list[_Started] = []
+    try:
+        for _ in range(count):
+            started.append(_start(tmp_path, env, workers))
+        for replica in started:
+            _wait_ready(replica)
+        yield [(replica.base, replica.log_path) for replica in started]
+    finally:
+        for replica in started:
+            _stop(replica)
+
+
+@contextmanager
+def running_service(tmp_path: Path, env: dict[str, str] | None = None, workers: int = 2):
+    with running_replicas(tmp_path, 1, env, workers) as [(base, log_path)]:
+        yield base, log_path

@@ -1,9 +1,10 @@
 """One module per rule of shared/clinical/RULES.md section 3, named after its id.
 
 Each module defines ``ID``, ``TITLE``, ``SOURCES`` (``domain.sources.Source``), ``SETTINGS``
-(the site-policy keys it reads, for ``cds-service rules``) and ``evaluate(picture)`` returning
-a ``Finding`` or ``None``. The order below is the tie-break order of cards of equal urgency:
-what protects the patient now first, then treatment quality, then testing, then data quality.
+(the site-policy keys it reads, for ``cds-service rules``), ``INDICATORS`` (the urgencies its
+cards can have) and ``evaluate(picture)`` returning a ``Finding`` or ``None``. The order below
+is the tie-break order of cards of equal urgency: what protects the patient now first, then
+treatment quality, then testing, then data quality.
 """
 
 from __future__ import annotations

@@ -38,6 +38,8 @@ ID = "b12-assay-interference"
 TITLE = "B12 or folate result that may be invalid"
 SOURCES = (CYANOCOBALAMIN_LABEL, NICE_NG239)
 SETTINGS = ("windows.lookback_months",)
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.INFO,)
 
 _INTERFERING = {
     DrugClass.ANTIBIOTIC: "antibiotics",

@@ -55,6 +55,8 @@ SETTINGS = (
     "windows.acid_suppression_months",
     "windows.if_antibody_after_injection_days",
 )
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.INFO,)
 
 _NAMES = {Analyte.TOTAL_B12: "B12", Analyte.ACTIVE_B12: "active B12", Analyte.MMA: "MMA"}
 

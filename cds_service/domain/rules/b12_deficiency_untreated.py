@@ -61,6 +61,8 @@ SETTINGS = (
     "neurological_involvement",
     "formulary",
 )
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.CRITICAL, Indicator.WARNING)
 
 _SUPERSEDES = frozenset(
     {

@@ -61,6 +61,8 @@ SETTINGS = (
     "windows.lookback_months",
     "neurological_involvement",
 )
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.WARNING, Indicator.INFO)
 
 _MMA_NOTE = "Draw before any B12 is given: MMA falls within days of replacement."
 

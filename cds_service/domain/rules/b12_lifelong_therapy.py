@@ -40,6 +40,8 @@ ID = "b12-lifelong-therapy"
 TITLE = "Lifelong B12 for an irreversible malabsorption cause"
 SOURCES = (NICE_NG239, AAFP_2017, ASMBS_2016)
 SETTINGS = ("formulary", "neurological_involvement", "windows.lookback_months")
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.WARNING,)
 
 SUPERSEDES = frozenset({"b12-screening-due"})
 

@@ -44,6 +44,8 @@ SETTINGS = (
     "windows.lookback_months",
     "neurological_involvement",
 )
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.INFO,)
 
 _SECOND_LINE = frozenset({Analyte.MMA, Analyte.ACTIVE_B12})
 

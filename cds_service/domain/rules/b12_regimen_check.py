@@ -66,6 +66,8 @@ SETTINGS = (
     "neurological_involvement",
     "formulary",
 )
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.WARNING,)
 
 _ENTERAL = (Route.ORAL, Route.SUBLINGUAL)
 #: A drafted parenteral order given at least this often is a loading course (BNF: alternate

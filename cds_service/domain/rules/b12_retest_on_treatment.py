@@ -37,6 +37,8 @@ ID = "b12-retest-on-treatment"
 TITLE = "B12 retest on established IM B12 therapy"
 SOURCES = (NICE_NG239,)
 SETTINGS = ("windows.established_im_months",)
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.INFO,)
 
 OVERRIDE_REASONS = (
     OverrideReason("symptoms-recurred", "Symptoms recurred on treatment"),

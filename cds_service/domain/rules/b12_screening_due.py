@@ -60,6 +60,8 @@ SETTINGS = (
     "thresholds.haemoglobin_low_female_g_dl",
     "neurological_involvement",
 )
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.WARNING, Indicator.INFO)
 
 #: Drug classes that are screening risk factors (their drafted renewals concern this card).
 _RISK_DRUGS = (

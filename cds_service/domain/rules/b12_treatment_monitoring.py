@@ -54,6 +54,8 @@ SETTINGS = (
     "thresholds.haemoglobin_low_female_g_dl",
     "windows.lookback_months",
 )
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.CRITICAL, Indicator.WARNING, Indicator.INFO)
 
 #: A drafted order for any of these stands for the CBC (the panel code itself is not an
 #: analyte the adapter keeps).

@@ -75,6 +75,8 @@ SETTINGS = (
     "windows.lookback_months",
     "formulary",
 )
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.WARNING,)
 
 OVERRIDE_REASONS = (
     OverrideReason("hydroxocobalamin-not-on-formulary", "Hydroxocobalamin not on formulary"),

@@ -102,6 +102,8 @@ SETTINGS = (
     "neurological_involvement",
     "formulary",
 )
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.CRITICAL, Indicator.WARNING, Indicator.INFO)
 
 #: Every rule whose card this one replaces (RULES.md section 4: one card per problem).
 _SUPERSEDES = frozenset(

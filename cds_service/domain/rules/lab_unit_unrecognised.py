@@ -23,6 +23,8 @@ ID = "lab-unit-unrecognised"
 TITLE = "B12-family result with a unit that cannot be interpreted"
 SOURCES = (NICE_NG239,)
 SETTINGS = ("windows.lookback_months",)
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.INFO,)
 
 _NAMES = {Analyte.TOTAL_B12: "B12", Analyte.ACTIVE_B12: "Active B12", Analyte.MMA: "MMA"}
 

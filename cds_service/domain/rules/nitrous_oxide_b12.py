@@ -62,6 +62,8 @@ ID = "nitrous-oxide-b12"
 TITLE = "Nitrous oxide use: B12 inactivated, total B12 can be normal"
 SOURCES = (NICE_NG239, AAFP_2025)
 SETTINGS = ("windows.lookback_months", "neurological_involvement", "formulary")
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.CRITICAL, Indicator.WARNING)
 
 _ALWAYS_SUPERSEDES = frozenset(
     {"b12-normal-but-symptomatic", "b12-indeterminate", "b12-screening-due", "b12-cause-workup"}

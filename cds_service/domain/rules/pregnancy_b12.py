@@ -73,6 +73,8 @@ SETTINGS = (
     "neurological_involvement",
     "formulary",
 )
+#: The urgencies this rule's cards can have (the catalogue and the home page show them).
+INDICATORS = (Indicator.WARNING, Indicator.INFO)
 
 #: Without a dated pregnancy record, treatment started within a full-term pregnancy's length
 #: (42 weeks) counts as started in pregnancy.

@@ -1,0 +1,159 @@
+"""Where a request's CPU goes, step by step, in-process (no HTTP, no other thread):
+
+    .venv/bin/python -m bench.breakdown [--workload typical|folic|view|large]
+
+Each step is timed on its own (CPU ms per call, median of several batches), in the order the
+service runs them, beside what the floor does (parse the JSON body). It is the profile behind
+the throughput ratio ``make bench`` reports: the steps the floor does not do are the cost of a
+CDS service that authenticates, validates, reads FHIR and decides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from bench import workloads
+from bench.issuer import ISSUER, TestIssuer
+from bench.workloads import NOW
+
+
+def cpu_ms(step: Callable[[int], object], batches: int = 7, per_batch: int = 40) -> float:
+    for i in range(5):
+        step(i)
+    samples = []
+    counter = 10
+    for _ in range(batches):
+        start = time.process_time()
+        for _ in range(per_batch):
+            step(counter)
+            counter += 1
+        samples.append((time.process_time() - start) / per_batch * 1000)
+    return statistics.median(samples)
+
+
+BODIES = {
+    "typical": ("b12-order-sign", lambda: workloads.order_sign()),
+    "folic": ("b12-order-sign", lambda: workloads.order_sign(folic_acid=True)),
+    "view": ("b12-patient-view", lambda: workloads.patient_view()),
+    "large": ("b12-order-sign", lambda: workloads.order_sign(n_obs=1000, n_meds=100)),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from cds_service.bootstrap import build_authenticator
+    from cds_service.cdshooks.application import _RESPONSE, CdsApplication
+    from cds_service.cdshooks.cards import cards as build_cards
+    from cds_service.cdshooks.prefetch import resolve
+    from cds_service.config import load_settings
+    from cds_service.fhir.extract import extract_facts
+    from cds_service.storage import open_store
+    from cds_service.web import jsonbody
+    from hooks import registry
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workload", choices=sorted(BODIES), default="typical")
+    args = parser.parse_args(argv)
+    service_id, make = BODIES[args.workload]
+    body = make()
+    raw = json.dumps(body).encode()
+
+    workdir = Path(tempfile.mkdtemp(prefix="cds-breakdown-"))
+    issuer = TestIssuer()
+    base = "https://cds.example.org"
+    settings = load_settings(
+        {
+            "CDS_PROFILE": "production",
+            "CDS_DATABASE_URL": f"sqlite:///{workdir}/cds.sqlite3",
+            "CDS_TRUSTED_CLIENTS": str(issuer.write_clients_file(workdir)),
+            "CDS_PUBLIC_BASE_URL": base,
+        }
+    )
+    store = open_store(settings.database_url)
+    core = CdsApplication(registry=registry(), store=store, policy=settings.policy)
+    service = core.service(service_id)
+    path = f"/cds-services/{service_id}"
+    tokens = issuer.mint_pool(base + path, 600)
+
+    class NoReplayStore:
+        def remember_jti(self, *args: object) -> bool:
+            return True
+
+    verifier = build_authenticator(settings, store)
+    verifier.store = NoReplayStore()  # the signature and claims only; the jti step is below
+    request = core.parse_request(service, body)
+    context = request["context"]
+    resolution = resolve(
+        service, request.get("prefetch"), context, fhir_server=None, access_token=None, fetcher=None
+    )
+    drafts = [e["resource"] for e in (context.get("draftOrders") or {}).get("entry") or []]
+    facts = extract_facts(
+        resolution.resources, drafts, patient_id=context["patientId"], missing=resolution.missing
+    ).facts
+    evaluation = service.handler(facts, NOW, core.policy)
+    until = datetime.now(timezone.utc) + timedelta(hours=1)
+    moment = datetime.now(timezone.utc)
+
+    steps = [
+        ("floor: json.loads of the body", lambda i: json.loads(raw)),
+        (
+            "defensive JSON parse (jsonbody.parse)",
+            lambda i: jsonbody.parse(raw, "application/json"),
+        ),
+        (
+            "JWT: ES384 signature and claims",
+            lambda i: verifier.authenticate(f"Bearer {tokens[i]}", path=path),
+        ),
+        (
+            "JWT: record the jti (replay store write)",
+            lambda i: store.remember_jti(ISSUER, str(uuid.uuid4()), until, moment),
+        ),
+        ("envelope validation (marshmallow)", lambda i: core.parse_request(service, body)),
+        (
+            "prefetch classification",
+            lambda i: resolve(
+                service,
+                request.get("prefetch"),
+                context,
+                fhir_server=None,
+                access_token=None,
+                fetcher=None,
+            ),
+        ),
+        (
+            "FHIR extraction into facts",
+            lambda i: extract_facts(
+                resolution.resources,
+                drafts,
+                patient_id=context["patientId"],
+                missing=resolution.missing,
+            ),
+        ),
+        ("rules (engine)", lambda i: service.handler(facts, NOW, core.policy)),
+        (
+            "cards and response (marshmallow dump)",
+            lambda i: _RESPONSE.dump(
+                {"cards": build_cards(evaluation.shown, context["patientId"], lambda: "u")}
+            ),
+        ),
+        (
+            "the whole invocation (ledger included)",
+            lambda i: core.invoke(service_id, body, now=NOW),
+        ),
+    ]
+    print(f"workload: {args.workload} ({len(raw):,} bytes, {len(evaluation.shown)} cards)")
+    print(f"  {'step':45} {'CPU ms':>8}")
+    for name, step in steps:
+        print(f"  {name:45} {cpu_ms(step):8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

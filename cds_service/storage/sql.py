@@ -1,0 +1,364 @@
+"""The store on SQLAlchemy Core: embedded SQLite by default, PostgreSQL for several replicas.
+
+``CDS_DATABASE_URL`` picks the backend: ``sqlite:///relative/path`` (or ``sqlite:////abs``,
+or a plain path) or ``postgresql://user:password@host:5432/db`` (driven by psycopg 3).
+
+- SQLite runs in WAL mode with a busy timeout, so gunicorn's workers (separate processes)
+  read while one writes and wait for each other's writes instead of failing. Writes begin
+  with ``BEGIN IMMEDIATE``: the write lock is taken first, so a read-then-write transaction
+  (feedback attribution) can never fail half-way on a lock upgrade.
+- PostgreSQL uses a small connection pool per process with pre-ping (a restarted database is
+  reconnected to) and a statement timeout, so a stuck database delays an invocation by
+  seconds at most; its failure is then a StorageError like any other.
+- gunicorn forks its workers after the app (and this store) is built: a process that finds
+  itself in a new pid drops the inherited pool without closing the parent's connections.
+
+Every database error becomes a ``StorageError`` whose message names the error type only
+(SQLAlchemy's own messages quote SQL parameters, which may hold a clinician's comment), and
+is reported to ``on_error`` with the operation's name, for the metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from . import migrations
+from .base import FeedbackRecord, FeedbackResult, IssuedCard, RuleReport, StorageError
+from .tables import feedback, issued_cards, seen_jti
+
+log = logging.getLogger("cds_service.storage")
+
+#: How often (per process) expired jti rows are purged.
+JTI_PURGE_INTERVAL_S = 300
+#: How often (per process) issued cards older than the retention period are purged.
+LEDGER_PURGE_INTERVAL_S = 3600
+#: The longest a query may run on PostgreSQL, and the longest a writer waits on SQLite.
+STATEMENT_TIMEOUT_MS = 5000
+UNKNOWN_CARD = "(unknown card)"
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def database_url(url_or_path: str) -> str:
+    """The SQLAlchemy URL for a ``CDS_DATABASE_URL`` value: ``postgresql://`` and
+    ``postgres://`` use psycopg 3; anything without a scheme is a SQLite file path."""
+    value = url_or_path.strip()
+    for prefix in ("postgresql://", "postgres://"):
+        if value.startswith(prefix):
+            return "postgresql+psycopg://" + value.removeprefix(prefix)
+    if "://" not in value:
+        return f"sqlite:///{value}"
+    return value
+
+
+def _sqlite_path(url: str) -> str | None:
+    database = make_url(url).database
+    return None if not database or database == ":memory:" else database
+
+
+def _engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError("not a database URL (sqlite:///path or postgresql://...)") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(
+            parsed,
+            connect_args={"timeout": STATEMENT_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        _sqlite_transactions(engine)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(
+            parsed,
+            pool_size=5,
+            max_overflow=10,
+            pool_timeout=STATEMENT_TIMEOUT_MS / 1000,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={
+                "connect_timeout": 5,
+                "application_name": "cds-service",
+                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+            },
+        )
+    raise StorageError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """pysqlite's own transaction handling defers BEGIN and cannot say IMMEDIATE: turn it
+    off and begin each transaction here (the recipe of SQLAlchemy's SQLite dialect docs)."""
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {STATEMENT_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class SqlStore:
+    """Implements ``cds_service.storage.base.Store``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        retention_days: int | None = None,
+        clock: Clock = utc_now,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.url = database_url(url)
+        self.retention_days = retention_days or None
+        self.clock = clock
+        #: Called with the operation's name when the database fails (metrics).
+        self.on_error = on_error
+        self._engine_ = _engine(self.url)
+        self.dialect = self._engine_.dialect.name
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._next_jti_purge: float | None = None
+        self._next_ledger_purge: float | None = None
+
+    # -- connections ----------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        if os.getpid() != self._pid:
+            with self._lock:
+                if os.getpid() != self._pid:
+                    # A forked worker: the pool's connections belong to the parent.
+                    self._engine_.dispose(close=False)
+                    self._pid = os.getpid()
+        return self._engine_
+
+    def describe(self) -> str:
+        """The URL without its password, for logs."""
+        return self._engine_.url.render_as_string(hide_password=True)
+
+    def _failed(self, operation: str, exc: BaseException) -> StorageError:
+        kind = type(exc.orig).__name__ if isinstance(exc, DBAPIError) else type(exc).__name__
+        if self.on_error is not None:
+            try:
+                self.on_error(operation)
+            except Exception:  # a metrics hook must never turn into a storage failure
+                log.exception("storage error hook failed")
+        return StorageError(f"database error: {kind}")
+
+    @contextmanager
+    def _transaction(self, operation: str, *, write: bool = True) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as db:
+                if write and self.dialect == "sqlite":
+                    db.execution_options(sqlite_begin="IMMEDIATE")
+                with db.begin():
+                    yield db
+        except SQLAlchemyError as exc:
+            raise self._failed(operation, exc) from exc
+
+    def _insert(self, table: Any) -> Any:
+        """INSERT with ON CONFLICT: the one construct whose import differs per backend."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def migrate(self) -> int:
+        """Apply pending migrations; returns the schema version (see ``migrations.py``)."""
+        path = _sqlite_path(self.url) if self.dialect == "sqlite" else None
+        try:
+            if path is not None:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            return migrations.migrate(self.engine)
+        except OSError as exc:
+            raise self._failed("migrate", exc) from exc
+        except SQLAlchemyError as exc:
+            raise self._failed("migrate", exc) from exc
+
+    def check(self) -> None:
+        with self._transaction("check", write=False) as db:
+            version = migrations.current_version(db)
+        if version < migrations.LATEST:
+            raise StorageError(f"the database schema is at version {version}, not migrated")
+
+    def close(self) -> None:
+        self._engine_.dispose()
+
+    # -- the ledger -----------------------------------------------------------------------
+    def record_cards(self, cards: Sequence[IssuedCard]) -> None:
+        if not cards:
+            return
+        rows = [
+            {
+                "card_uuid": c.card_uuid,
+                "service_id": c.service_id,
+                "rule_id": c.rule_id,
+                "indicator": c.indicator,
+                "hook_instance": c.hook_instance,
+                "issued_at": c.issued_at,
+            }
+            for c in cards
+        ]
+        with self._transaction("record_cards") as db:
+            db.execute(self._insert(issued_cards).on_conflict_do_nothing(), rows)
+        if self.retention_days and self._due(
+            "_next_ledger_purge", self.clock().timestamp(), LEDGER_PURGE_INTERVAL_S
+        ):
+            try:
+                self.purge_ledger()
+            except StorageError as exc:  # the cards are recorded; the purge runs next time
+                log.error("ledger purge failed", extra={"error": str(exc)})
+
+    def purge_ledger(self, now: datetime | None = None) -> int:
+        """Delete issued cards older than the retention period; feedback is kept (it carries
+        its rule id). Returns how many were deleted."""
+        if not self.retention_days:
+            return 0
+        cutoff = (now or self.clock()) - timedelta(days=self.retention_days)
+        with self._transaction("purge_ledger") as db:
+            deleted = db.execute(delete(issued_cards).where(issued_cards.c.issued_at < cutoff))
+        if deleted.rowcount:
+            log.info("ledger purged", extra={"count": deleted.rowcount})
+        return deleted.rowcount
+
+    def _due(self, attribute: str, moment: float, interval_s: float) -> bool:
+        """Whether a periodic purge is due, in the callers' time (tests move it)."""
+        with self._lock:
+            due = getattr(self, attribute)
+            if due is not None and moment < due:
+                return False
+            setattr(self, attribute, moment + interval_s)
+            return True
+
+    # -- feedback -------------------------------------------------------------------------
+    def record_feedback(
+        self, service_id: str, entries: Sequence[FeedbackRecord], received_at: datetime
+    ) -> FeedbackResult:
+        stored = duplicates = unknown = 0
+        outcomes: list[tuple[str | None, str]] = []
+        with self._transaction("record_feedback") as db:
+            for entry in entries:
+                rule_id = db.execute(
+                    select(issued_cards.c.rule_id).where(
+                        issued_cards.c.card_uuid == entry.card_uuid
+                    )
+                ).scalar()
+                result = db.execute(
+                    self._insert(feedback)
+                    .values(
+                        service_id=service_id,
+                        card_uuid=entry.card_uuid,
+                        rule_id=rule_id,
+                        known_card=rule_id is not None,
+                        outcome=entry.outcome,
+                        outcome_timestamp=entry.outcome_timestamp,
+                        accepted_suggestions=json.dumps(list(entry.accepted_suggestions)),
+                        override_system=entry.override_system,
+                        override_code=entry.override_code,
+                        override_display=entry.override_display,
+                        user_comment=entry.user_comment,
+                        received_at=received_at,
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(feedback.c.id)
+                )
+                # RETURNING, not rowcount: drivers differ on rowcount after ON CONFLICT.
+                if result.first() is None:
+                    duplicates += 1
+                else:
+                    stored += 1
+                    unknown += rule_id is None
+                    outcomes.append((rule_id, entry.outcome))
+        return FeedbackResult(stored, duplicates, unknown, tuple(outcomes))
+
+    def feedback_report(self) -> list[RuleReport]:
+        reports: dict[str, RuleReport] = {}
+        rule = func.coalesce(feedback.c.rule_id, UNKNOWN_CARD)
+        with self._transaction("feedback_report", write=False) as db:
+            for rule_id, issued in db.execute(
+                select(issued_cards.c.rule_id, func.count()).group_by(issued_cards.c.rule_id)
+            ):
+                reports.setdefault(rule_id, RuleReport(rule_id)).issued = issued
+            for rule_id, outcome, count in db.execute(
+                select(rule, feedback.c.outcome, func.count()).group_by(rule, feedback.c.outcome)
+            ):
+                setattr(reports.setdefault(rule_id, RuleReport(rule_id)), outcome, count)
+            reason = func.coalesce(feedback.c.override_display, feedback.c.override_code)
+            for rule_id, text, count in db.execute(
+                select(rule, reason, func.count())
+                .where(feedback.c.outcome == "overridden", feedback.c.override_code.is_not(None))
+                .group_by(rule, reason)
+            ):
+                reports.setdefault(rule_id, RuleReport(rule_id)).override_reasons[text] = count
+        return sorted(reports.values(), key=lambda r: r.rule_id)
+
+    # -- the JWT replay store -------------------------------------------------------------
+    def remember_jti(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
+        """True the first time (issuer, jti) is seen, False on a replay. One atomic statement
+        (the primary key decides), so two workers or replicas racing with the same token
+        cannot both win; a row whose token has expired no longer counts and is taken over."""
+        moment, until = int(now.timestamp()), int(expires_at.timestamp())
+        statement = self._insert(seen_jti).values(issuer=issuer, jti=jti, expires_at=until)
+        statement = statement.on_conflict_do_update(
+            index_elements=[seen_jti.c.issuer, seen_jti.c.jti],
+            set_={"expires_at": statement.excluded.expires_at},
+            where=seen_jti.c.expires_at < moment,
+        ).returning(seen_jti.c.jti)
+        purge = self._due("_next_jti_purge", moment, JTI_PURGE_INTERVAL_S)
+        with self._transaction("remember_jti") as db:
+            if purge:
+                db.execute(delete(seen_jti).where(seen_jti.c.expires_at < moment))
+            # A row comes back when it was inserted or an expired one taken over.
+            return db.execute(statement).first() is not None
+
+    # -- for the CLI and the tests --------------------------------------------------------
+    def row_counts(self) -> dict[str, int]:
+        with self._transaction("row_counts", write=False) as db:
+            return {
+                table.name: db.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in (issued_cards, feedback, seen_jti)
+            }
+
+    def feedback_count(self) -> int:
+        return self.row_counts()["feedback"]
+
+
+def open_store(
+    url_or_path: str,
+    *,
+    retention_days: int | None = None,
+    on_error: Callable[[str], None] | None = None,
+) -> SqlStore:
+    """A migrated store: ``sqlite:///path``, a plain path, or ``postgresql://...``."""
+    store = SqlStore(url_or_path, retention_days=retention_days, on_error=on_error)
+    store.migrate()
+    if retention_days:
+        store.purge_ledger()
+    return store
