@@ -25,7 +25,7 @@ from cds_service.domain.vocabulary import Analyte
 from hooks import registry
 from tests import fhirjson as fj
 from tests.builders import NOW, active_b12, b12, folic_acid_draft
-from tests.rules.test_safety_properties import MONOTONIC_CONTEXTS, severity, shown_severity
+from tests.rules.test_safety_properties import MONOTONIC_CONTEXTS, shown_severity
 
 from .conftest import bearer
 
@@ -407,7 +407,3 @@ def _most_urgent(value: float, unit: str, folate: bool) -> int:
 def test_through_the_whole_service_a_lower_b12_never_gives_a_less_urgent_card(unit, a, b, folate):
     low, high = sorted((round(a, 1), round(b, 1)))
     assert _most_urgent(low, unit, folate) >= _most_urgent(high, unit, folate)
-
-
-def test_the_severity_helper_reads_no_card_as_zero():
-    assert severity(None) == 0
