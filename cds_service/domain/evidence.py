@@ -81,3 +81,23 @@ def stale_reason(p: ClinicalPicture, result) -> str:
     if p.drawn_on_therapy(result):
         return "drawn after B12 therapy began, so not diagnostic"
     return f"older than {p.policy.windows.lookback_months} months"
+
+
+def neurological_lines(p: ClinicalPicture) -> list[str]:
+    """The recorded neurological involvement, and the *possible* caveat when it rests only on
+    headache / back pain; empty when there is none."""
+    if not p.neurological:
+        return []
+    names = ", ".join(f"{c.name} ({c.resource_id})" for c in p.neurological)
+    lines = [f"Neurological involvement: {names}."]
+    if p.neuro_possible_only:
+        lines.append(f"Possible neurological involvement only: {possible_neuro_text(p)}")
+    return lines
+
+
+def malabsorption_causes(p: ClinicalPicture) -> str:
+    """Each malabsorption cause with its evidence, for the "treatment is lifelong" line."""
+    causes = [f"{c.name} ({c.resource_id})" for c in p.malabsorption]
+    if p.if_antibody_positive is not None:
+        causes.append(f"intrinsic factor antibody {describe(p.if_antibody_positive)}")
+    return ", ".join(causes)

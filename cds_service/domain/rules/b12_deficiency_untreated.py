@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 
-from ..evidence import b12_evidence_lines, possible_neuro_text
+from ..evidence import b12_evidence_lines, malabsorption_causes, neurological_lines
 from ..findings import Finding, SelectionBehavior, Suggestion, shorten
 from ..picture import (
     B12Status,
@@ -135,18 +135,11 @@ def _detail(
             for c in p.conditions_of(ConditionKind.SUBACUTE_COMBINED_DEGENERATION)
         )
         lines.append(f"Subacute combined degeneration recorded: {names}. Treat without delay.")
-    if p.neurological:
-        names = ", ".join(f"{c.name} ({c.resource_id})" for c in p.neurological)
-        lines.append(f"Neurological involvement: {names}.")
-        if p.neuro_possible_only:
-            lines.append(f"Possible neurological involvement only: {possible_neuro_text(p)}")
+    lines += neurological_lines(p)
     if p.has_malabsorption_cause:
-        causes = [f"{c.name} ({c.resource_id})" for c in p.malabsorption]
-        if p.if_antibody_positive is not None:
-            causes.append(f"intrinsic factor antibody {describe(p.if_antibody_positive)}")
         lines.append(
-            f"Malabsorption cause: {', '.join(causes)}. Treatment is **lifelong**: continue the "
-            "maintenance injections after loading."
+            f"Malabsorption cause: {malabsorption_causes(p)}. Treatment is **lifelong**: "
+            "continue the maintenance injections after loading."
         )
     if stop_orders:
         lines.append(

@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 
 from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA
-from ..evidence import b12_evidence_lines, first_neuro_kind, possible_neuro_text
+from ..evidence import b12_evidence_lines, first_neuro_kind, neurological_lines
 from ..facts import DraftLabOrder
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
 from ..picture import (
@@ -176,10 +176,7 @@ def _detail(p: ClinicalPicture, suggest_mma: bool, drafts: list[DraftLabOrder]) 
             "Pregnant: total B12 falls in pregnancy; NICE recommends active B12 to confirm."
         )
     if p.neurological:
-        names = ", ".join(f"{c.name} ({c.resource_id})" for c in p.neurological)
-        lines.append(f"Neurological involvement: {names}.")
-        if p.neuro_possible_only:
-            lines.append(f"Possible neurological involvement only: {possible_neuro_text(p)}")
+        lines += neurological_lines(p)
         lines.append(
             "**Do not delay treatment if suspicion is strong**: take the samples for MMA / active "
             "B12 first, then start B12 without waiting for the results (NICE NG239)."

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 
 from ..codes import LOINC_DISPLAY, LOINC_MMA
-from ..evidence import first_neuro_kind, possible_neuro_text
+from ..evidence import first_neuro_kind, neurological_lines
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
 from ..picture import B12Status, Band, ClinicalPicture, describe, result_value_text
 from ..sources import AAFP_2025, NICE_NG239
@@ -113,11 +113,7 @@ def _detail(p: ClinicalPicture, drafts: list) -> str:
         "- No active B12 or MMA result in the last " f"{p.policy.windows.lookback_months} months",
         "",
     ]
-    if p.neurological:
-        names = ", ".join(f"{c.name} ({c.resource_id})" for c in p.neurological)
-        lines.append(f"Neurological involvement: {names}.")
-        if p.neuro_possible_only:
-            lines.append(f"Possible neurological involvement only: {possible_neuro_text(p)}")
+    lines += neurological_lines(p)
     if p.macrocytosis is not None:
         lines.append(f"Macrocytosis: MCV {describe(p.macrocytosis)}.")
     if p.egfr_impaired:

@@ -54,7 +54,13 @@ from __future__ import annotations
 import re
 
 from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA, LOINC_TOTAL_B12
-from ..evidence import b12_evidence_lines, first_neuro_kind, possible_neuro_text, stale_reason
+from ..evidence import (
+    b12_evidence_lines,
+    first_neuro_kind,
+    malabsorption_causes,
+    neurological_lines,
+    stale_reason,
+)
 from ..facts import MedicationExposure
 from ..findings import (
     Finding,
@@ -411,21 +417,14 @@ def _detail(
             f"{format_number(p.policy.thresholds.egfr_impaired_below)}: renal impairment raises "
             "MMA on its own, so it does not settle B12 status."
         )
-    if p.neurological:
-        names = ", ".join(f"{c.name} ({c.resource_id})" for c in p.neurological)
-        lines.append(f"Neurological involvement: {names}.")
-        if p.neuro_possible_only:
-            lines.append(f"Possible neurological involvement only: {possible_neuro_text(p)}")
+    lines += neurological_lines(p)
     if p.scd_recorded:
         lines.append("Subacute combined degeneration is recorded: start B12 without delay.")
     if p.macrocytosis is not None:
         lines.append(f"Macrocytosis: MCV {describe(p.macrocytosis)}.")
     if p.has_malabsorption_cause:
-        causes = [f"{c.name} ({c.resource_id})" for c in p.malabsorption]
-        if p.if_antibody_positive is not None:
-            causes.append(f"intrinsic factor antibody {describe(p.if_antibody_positive)}")
         lines.append(
-            f"Malabsorption cause: {', '.join(causes)}: B12 treatment is lifelong; keep the "
+            f"Malabsorption cause: {malabsorption_causes(p)}: B12 treatment is lifelong; keep the "
             "maintenance injections going after loading."
         )
     lines.append("No B12 therapy is active or among the draft orders.")
