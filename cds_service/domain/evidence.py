@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .picture import Band, ClinicalPicture, describe, mma_limit_nmol_l
 from .units import format_number
-from .vocabulary import POSSIBLE_NEUROLOGICAL, ConditionKind
+from .vocabulary import POSSIBLE_NEUROLOGICAL, ConditionKind, DataCategory
 
 
 def band_text(band: Band, low: float, high: float, unit: str) -> str:
@@ -101,3 +101,11 @@ def malabsorption_causes(p: ClinicalPicture) -> str:
     if p.if_antibody_positive is not None:
         causes.append(f"intrinsic factor antibody {describe(p.if_antibody_positive)}")
     return ", ".join(causes)
+
+
+def missing_data(p: ClinicalPicture, *categories: DataCategory) -> str | None:
+    """ "Not available for this request: medications, conditions" for those of ``categories``
+    the service could not obtain (in the order given), or ``None``; the caller adds what the
+    clinician should check."""
+    missing = [c.value for c in categories if c in p.facts.missing]
+    return f"Not available for this request: {', '.join(missing)}" if missing else None

@@ -31,6 +31,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ..codes import LOINC_DISPLAY, LOINC_H_PYLORI_STOOL_AG, LOINC_IF_ANTIBODY
+from ..evidence import missing_data
 from ..facts import MedicationExposure
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion
 from ..picture import ClinicalPicture, describe, duration_text
@@ -236,14 +237,8 @@ def _detail(
         )
     for c in p.conditions_of(ConditionKind.ALCOHOL_USE_DISORDER)[:1]:
         lines.append(f"  - Heavy alcohol use is recorded ({c.resource_id}).")
-    missing = [
-        c.value for c in (DataCategory.CONDITIONS, DataCategory.MEDICATIONS) if c in p.facts.missing
-    ]
+    missing = missing_data(p, DataCategory.CONDITIONS, DataCategory.MEDICATIONS)
     if missing:
-        lines += [
-            "",
-            f"Not available for this request: {', '.join(missing)}. A cause may be recorded "
-            "there.",
-        ]
+        lines += ["", f"{missing}. A cause may be recorded there."]
     lines += ["", f"Source: {NICE_NG239.label}."]
     return "\n".join(lines)

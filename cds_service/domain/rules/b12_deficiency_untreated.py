@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 
-from ..evidence import b12_evidence_lines, malabsorption_causes, neurological_lines
+from ..evidence import b12_evidence_lines, malabsorption_causes, missing_data, neurological_lines
 from ..findings import Finding, SelectionBehavior, Suggestion, shorten
 from ..picture import (
     B12Status,
@@ -152,14 +152,12 @@ def _detail(
         lines.append(f"- {tag}: {option.actions[0].regimen.text}")
     lines.append("")
     lines.append(_regimen_reason(p))
-    missing = [
-        c.value for c in (DataCategory.MEDICATIONS, DataCategory.CONDITIONS) if c in p.facts.missing
-    ]
+    missing = missing_data(p, DataCategory.MEDICATIONS, DataCategory.CONDITIONS)
     if missing:
         lines += [
             "",
-            f"Not available for this request: {', '.join(missing)}. Check that B12 is not "
-            "already given, and for neurological signs or a malabsorption cause.",
+            f"{missing}. Check that B12 is not already given, and for neurological signs or a "
+            "malabsorption cause.",
         ]
     lines += [
         "",

@@ -40,7 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..codes import LOINC_ACTIVE_B12, LOINC_CBC, LOINC_DISPLAY, LOINC_FOLATE, LOINC_TOTAL_B12
-from ..evidence import stale_reason
+from ..evidence import missing_data, stale_reason
 from ..facts import LabResult, MedicationExposure
 from ..findings import SUMMARY_MAX, Finding, OrderLab, SelectionBehavior, Suggestion, shorten
 from ..picture import B12Status, ClinicalPicture, RiskFactor, describe, result_value_text
@@ -278,15 +278,11 @@ def _detail(p: ClinicalPicture, factors: list[_Factor], months: int, b12_missing
             f"B12 is being ordered ({names}): take the blood sample **before** the first dose; "
             "results drawn after replacement starts cannot confirm or exclude deficiency (NICE)."
         )
-    missing = [
-        c.value
-        for c in (DataCategory.MEDICATIONS, DataCategory.CONDITIONS, DataCategory.BLOOD_COUNTS)
-        if c in p.facts.missing
-    ]
+    missing = missing_data(
+        p, DataCategory.MEDICATIONS, DataCategory.CONDITIONS, DataCategory.BLOOD_COUNTS
+    )
     if missing:
-        lines.append(
-            f"Not available for this request: {', '.join(missing)}; more risk factors may apply."
-        )
+        lines.append(f"{missing}; more risk factors may apply.")
     lines += ["", f"Source: {NICE_NG239.label}; {AAFP_2017.label}; {AAFP_2025.label}."]
     return "\n".join(lines)
 

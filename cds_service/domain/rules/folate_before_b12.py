@@ -58,6 +58,7 @@ from ..evidence import (
     b12_evidence_lines,
     first_neuro_kind,
     malabsorption_causes,
+    missing_data,
     neurological_lines,
     stale_reason,
 )
@@ -439,16 +440,13 @@ def _detail(
             "toxicity and methotrexate itself can raise the MCV, so this is for information "
             "only while B12 is unknown: check B12 rather than stop the folate.",
         ]
-    missing = [
-        c.value
-        for c in (DataCategory.B12_LABS, DataCategory.MEDICATIONS, DataCategory.BLOOD_COUNTS)
-        if c in p.facts.missing
-    ]
+    missing = missing_data(
+        p, DataCategory.B12_LABS, DataCategory.MEDICATIONS, DataCategory.BLOOD_COUNTS
+    )
     if missing:
         lines += [
             "",
-            f"Not available for this request: {', '.join(missing)}. Check the record (B12 may "
-            "already be given or measured elsewhere).",
+            f"{missing}. Check the record (B12 may already be given or measured elsewhere).",
         ]
     lines += [
         "",
