@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test lint bench soak clean scenarios screenshot
+.PHONY: run test lint bench soak clean scenarios screenshot docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ soak: $(VENV)/.installed
 # Rewrite fixtures/scenarios/ from tests/scenarios/definitions.py (the tests run it with --check).
 scenarios: $(VENV)/.installed
 	$(BIN)/python -m tests.scenarios.build
+
+# Rewrite the generated tables of docs/ from the code (the tests fail when they are stale).
+docs: $(VENV)/.installed
+	$(BIN)/python -m tests.docs.rulebook
 
 # Rewrite docs/home.png (the README's picture of the home page) with the browser tests.
 screenshot: $(VENV)/.installed-test

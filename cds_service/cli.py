@@ -83,8 +83,13 @@ def cmd_feedback_report(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rules(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.domain.catalogue import catalogue
 
+    if args.format == "markdown":
+        from cds_service.domain.catalogue import markdown
+
+        sys.stdout.write(markdown(settings.policy))
+        return 0
     entries = catalogue(settings.policy)
-    if args.json:
+    if args.json or args.format == "json":
         print(json.dumps(entries, indent=2, ensure_ascii=False))
         return 0
     for entry in entries:
@@ -116,7 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("feedback-report", help="accepted / overridden counts per rule")
     report.add_argument("--json", action="store_true")
     rules = sub.add_parser("rules", help="the knowledge base with thresholds in effect")
-    rules.add_argument("--json", action="store_true")
+    rules.add_argument("--json", action="store_true", help="the same as --format json")
+    rules.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="markdown: the rule table of docs/rulebook.md",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()

@@ -31,3 +31,40 @@ def catalogue(policy: Policy) -> list[dict[str, Any]]:
         }
         for rule in ALL_RULES
     ]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def markdown(policy: Policy) -> str:
+    """The generated tables of the rule book (docs/rulebook.md, section 3): one row per rule,
+    then one row per site-policy key with its value in effect and the rules that read it."""
+    entries = catalogue(policy)
+    rows = [
+        "| Rule id | Title | Indicators | Site-policy keys read | Sources |",
+        "|---|---|---|---|---|",
+    ]
+    readers: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    for entry in entries:
+        for key, value in entry["settings"].items():
+            readers.setdefault(key, []).append(entry["id"])
+            values[key] = value
+        keys = ", ".join(f"`{key}`" for key in entry["settings"]) or "none"
+        sources = "<br>".join(f"[{_cell(s['label'])}]({s['url']})" for s in entry["sources"])
+        rows.append(
+            f"| `{entry['id']}` | {_cell(entry['title'])} | {', '.join(entry['indicators'])} "
+            f"| {keys} | {sources} |"
+        )
+    rows += ["", "| Site-policy key | Value in effect | Read by |", "|---|---|---|"]
+    for key in sorted(readers):
+        rules = ", ".join(f"`{rule}`" for rule in readers[key])
+        rows.append(f"| `{key}` | {_cell(_value(values[key]))} | {rules} |")
+    return "\n".join(rows) + "\n"
