@@ -23,6 +23,7 @@ from pathlib import Path
 from bench import workloads
 from bench.issuer import ISSUER, TestIssuer
 from bench.workloads import NOW
+from cds_service.domain.engine import evaluate
 
 
 def cpu_ms(step: Callable[[int], object], batches: int = 7, per_batch: int = 40) -> float:
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     facts = extract_facts(
         resolution.resources, drafts, patient_id=context["patientId"], missing=resolution.missing
     ).facts
-    evaluation = service.handler(facts, NOW, core.policy)
+    evaluation = evaluate(facts, NOW, service.hook, core.policy)
     until = datetime.now(timezone.utc) + timedelta(hours=1)
     moment = datetime.now(timezone.utc)
 
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 missing=resolution.missing,
             ),
         ),
-        ("rules (engine)", lambda i: service.handler(facts, NOW, core.policy)),
+        ("rules (engine)", lambda i: evaluate(facts, NOW, service.hook, core.policy)),
         (
             "cards and response (marshmallow dump)",
             lambda i: _RESPONSE.dump(

@@ -1,12 +1,11 @@
-"""Composition root: settings + the services module + storage -> the WSGI app.
+"""Composition root: settings + the services of ``hooks`` + storage -> the WSGI app.
 
-The services module (``hooks`` by default, ``CDS_SERVICES_MODULE``) is imported by name, so
-``cds_service`` keeps no import of ``hooks`` (ARCHITECTURE.md, "Layers").
+The one module of ``cds_service`` that imports ``hooks``: every other layer receives the
+registry, so the protocol and the rules never depend on which services exist.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Mapping
 
@@ -27,19 +26,13 @@ from cds_service.fhir.client import FetchLimits, FhirFetcher
 from cds_service.fhir.ssrf import AddressPolicy
 from cds_service.storage import StorageError, Store, open_store
 from cds_service.web import create_app
+from hooks import registry
 
 log = logging.getLogger("cds_service")
 
 
-def load_registry(module_name: str) -> Registry:
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"CDS_SERVICES_MODULE: cannot import {module_name!r} ({exc})") from None
-    factory = getattr(module, "registry", None)
-    if factory is None:
-        raise ConfigError(f"CDS_SERVICES_MODULE: {module_name!r} has no registry()")
-    return factory()
+def load_registry() -> Registry:
+    return registry()
 
 
 def build_core(settings: Settings) -> CdsApplication:
@@ -49,7 +42,7 @@ def build_core(settings: Settings) -> CdsApplication:
         raise ConfigError(f"CDS_DATABASE_URL: {exc}") from None
     log.info("storage ready", extra={"database": store.describe()})  # password hidden
     return CdsApplication(
-        registry=load_registry(settings.services_module),
+        registry=load_registry(),
         store=store,
         policy=settings.policy,
         fetcher=build_fetcher(settings),

@@ -38,7 +38,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     except (OSError, ValueError) as exc:
         print(f"cannot read {args.request}: {exc}", file=sys.stderr)
         return 2
-    registry = load_registry(settings.services_module)
+    registry = load_registry()
     service_id = args.service or _service_for(registry, body)
     if service_id is None:
         print("--service is required: no service answers this request's hook", file=sys.stderr)

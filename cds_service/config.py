@@ -35,7 +35,6 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     site_policy_file: str | None = None
     policy: Policy = field(default_factory=Policy)
-    services_module: str = "hooks"
     log_level: str = "INFO"
     workers: int = 2
     allow_anonymous: bool = False
@@ -123,7 +122,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "CDS_MAX_BODY_BYTES",
         "CDS_CORS_ORIGINS",
         "CDS_SITE_POLICY",
-        "CDS_SERVICES_MODULE",
         "CDS_LOG_LEVEL",
         "CDS_WORKERS",
         "CDS_ALLOW_ANONYMOUS",
@@ -193,7 +191,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         cors_origins=origins,
         site_policy_file=policy_file,
         policy=policy,
-        services_module=str(values.get("CDS_SERVICES_MODULE", "hooks")),
         log_level=log_level,
         workers=_int("CDS_WORKERS", values.get("CDS_WORKERS", os.cpu_count() or 1)),
         allow_anonymous=_bool("CDS_ALLOW_ANONYMOUS", values.get("CDS_ALLOW_ANONYMOUS", "0")),

@@ -2,7 +2,7 @@
 ``selections`` (RULES.md section 4)."""
 
 from cds_service.cdshooks.service import ServiceDefinition
-from cds_service.domain.engine import HookKind, evaluate
+from cds_service.domain.engine import HookKind
 
 from .prefetch import templates
 
@@ -15,5 +15,4 @@ SERVICE = ServiceDefinition(
         "makes it unsafe or unsuitable, and suggests the right order instead."
     ),
     prefetch=templates(),
-    handler=lambda facts, now, policy: evaluate(facts, now, HookKind.ORDER_SELECT, policy),
 )

@@ -6,7 +6,7 @@ of reach (PROTOCOL.md, "Prefetch": say something safe rather than fail the signi
 """
 
 from cds_service.cdshooks.service import ServiceDefinition
-from cds_service.domain.engine import HookKind, evaluate
+from cds_service.domain.engine import HookKind
 
 from .prefetch import templates
 
@@ -19,6 +19,5 @@ SERVICE = ServiceDefinition(
         "safety, and suggests the tests and treatment that the B12 results call for."
     ),
     prefetch=templates(),
-    handler=lambda facts, now, policy: evaluate(facts, now, HookKind.ORDER_SIGN, policy),
     usage_requirements="Send draftOrders with MedicationRequest and ServiceRequest resources.",
 )

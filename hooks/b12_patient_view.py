@@ -5,7 +5,7 @@ order is at stake); everything else degrades with a note on the card.
 """
 
 from cds_service.cdshooks.service import ServiceDefinition
-from cds_service.domain.engine import HookKind, evaluate
+from cds_service.domain.engine import HookKind
 
 from .prefetch import templates
 
@@ -18,5 +18,4 @@ SERVICE = ServiceDefinition(
         "treatment and monitoring, and suggests tests or treatment where they are due."
     ),
     prefetch=templates(patient_required=True),
-    handler=lambda facts, now, policy: evaluate(facts, now, HookKind.PATIENT_VIEW, policy),
 )

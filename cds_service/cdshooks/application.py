@@ -16,6 +16,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from cds_service.domain.engine import evaluate
 from cds_service.domain.policy import DEFAULT_POLICY, Policy
 from cds_service.fhir.extract import extract_facts
 from cds_service.storage import FeedbackRecord, IssuedCard, RuleReport, StorageError, Store
@@ -143,7 +144,7 @@ class CdsApplication:
             strict=self.strict_fhir,
         )
         moment = now or self.clock()
-        evaluation = service.handler(extraction.facts, moment, self.policy)
+        evaluation = evaluate(extraction.facts, moment, service.hook, self.policy)
         cards = build_cards(evaluation.shown, context["patientId"], self.new_uuid)
         response = _RESPONSE.dump({"cards": cards})
         evaluated = time.perf_counter()

@@ -1,19 +1,16 @@
 """A CDS service declared once: discovery, prefetch checking and routing read the declaration.
 
 ``hooks/b12_order_sign.py`` declares ``ServiceDefinition(id, hook, title, description,
-prefetch={key: Prefetch(template, required, provides)}, handler)``; the app factory receives
-the registry (``cds_service`` never imports ``hooks``).
+prefetch={key: Prefetch(template, required, provides)})``. Every service makes the same
+engine call with its own hook; the composition root (``bootstrap``) hands the registry to the app.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from cds_service.domain.engine import Evaluation, HookKind
-from cds_service.domain.facts import Facts
-from cds_service.domain.policy import Policy
+from cds_service.domain.engine import HookKind
 from cds_service.domain.vocabulary import DataCategory
 
 
@@ -25,16 +22,12 @@ class Prefetch:
     required: bool = False
 
 
-Handler = Callable[[Facts, datetime, Policy], Evaluation]
-
-
 @dataclass(frozen=True)
 class ServiceDefinition:
     id: str
     hook: HookKind
     title: str
     description: str
-    handler: Handler
     prefetch: Mapping[str, Prefetch] = field(default_factory=dict)
     usage_requirements: str | None = None
 
