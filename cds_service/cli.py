@@ -35,13 +35,38 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         body = json.loads(Path(args.request).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        print(f"cannot read {args.request}: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"cannot read {args.request}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except json.JSONDecodeError as exc:
+        print(
+            f"{args.request} is not valid JSON at line {exc.lineno}, column {exc.colno}: "
+            f"{exc.msg}",
+            file=sys.stderr,
+        )
+        return 2
+    except UnicodeDecodeError:
+        print(f"{args.request} is not UTF-8 text", file=sys.stderr)
+        return 2
+    if not isinstance(body, dict):
+        print(
+            f"{args.request}: not a CDS Hooks request (expected a JSON object with hook, "
+            f"hookInstance and context, found a JSON {type(body).__name__})",
+            file=sys.stderr,
+        )
         return 2
     registry = load_registry()
+    valid = ", ".join(s.id for s in registry)
+    if args.service and args.service not in registry:
+        print(f"--service: unknown service {args.service!r}; valid ids: {valid}", file=sys.stderr)
+        return 2
     service_id = args.service or _service_for(registry, body)
     if service_id is None:
-        print("--service is required: no service answers this request's hook", file=sys.stderr)
+        print(
+            f"--service is required: no service answers the hook {body.get('hook')!r}; "
+            f"valid ids: {valid}",
+            file=sys.stderr,
+        )
         return 2
     core = CdsApplication(registry=registry, store=None, policy=settings.policy)
     try:
@@ -103,8 +128,31 @@ def cmd_rules(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("b12-cds-service")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `cds-service evaluate ... | head`: the reader left; say nothing more. Python would
+        # print a traceback while flushing stdout at exit, so point stdout at /dev/null.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the service under gunicorn")
     serve.add_argument("--host", default="127.0.0.1")

@@ -82,7 +82,16 @@ def load_file(path: str | Path, what: str) -> Any:
         if str(path).endswith(".json"):
             return json.loads(text)
         return yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{what}: {path} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"{what}: {path} is not valid YAML/JSON{where}: {problem}") from None
+    except ValueError as exc:
         raise ConfigError(f"{what}: {path} is not valid YAML/JSON ({type(exc).__name__})") from None
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cds_service import cli
 from cds_service.storage import IssuedCard, open_store
 from tests.builders import NOW
@@ -90,3 +92,65 @@ def test_bad_configuration_exits_2_with_the_setting_named(monkeypatch, capsys):
     monkeypatch.setenv("CDS_PROFILE", "staging")
     assert cli.main(["rules"]) == 2
     assert "CDS_PROFILE" in capsys.readouterr().err
+
+
+def test_version_is_printed(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("cds-service ")
+
+
+def test_a_wrong_service_lists_the_valid_ids(capsys):
+    request = "fixtures/scenarios/long-term-metformin/request.json"
+    assert cli.main(["evaluate", request, "--service", "b12-nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown service 'b12-nope'" in err and "b12-order-sign" in err
+
+
+def test_a_request_that_is_not_an_object_says_so(tmp_path, capsys):
+    path = tmp_path / "request.json"
+    path.write_text("[]", encoding="utf-8")
+    assert cli.main(["evaluate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "not a CDS Hooks request" in err and "--service" not in err
+
+
+def test_bad_json_names_line_and_column(tmp_path, capsys):
+    path = tmp_path / "request.json"
+    path.write_text('{\n  "hook": "order-sign",\n  oops\n}', encoding="utf-8")
+    assert cli.main(["evaluate", str(path)]) == 2
+    assert "line 3, column 3" in capsys.readouterr().err
+
+
+def test_evaluate_into_a_closed_pipe_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    request = "fixtures/scenarios/folic-acid-with-b12-118-megaloblastic/request.json"
+    command = (
+        f"{sys.executable} -m cds_service.cli evaluate {request} --now 2026-06-15T12:00:00Z"
+        " | head -c 10 >/dev/null"
+    )
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=60
+    )
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
+
+
+def test_trusted_clients_json_error_names_line_and_column(tmp_path):
+    from cds_service.config import ConfigError, load_file
+
+    path = tmp_path / "clients.json"
+    path.write_text('{"clients": [\n  {"issuer": "x",}\n]}', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 2, column 18"):
+        load_file(path, "CDS_TRUSTED_CLIENTS")
+
+
+def test_trusted_clients_yaml_error_names_line_and_column(tmp_path):
+    from cds_service.config import ConfigError, load_file
+
+    path = tmp_path / "clients.yaml"
+    path.write_text("clients:\n  - issuer: x\n   jwks_url: [\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line \d+, column \d+"):
+        load_file(path, "CDS_TRUSTED_CLIENTS")
