@@ -28,6 +28,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS_SCREENSHOT = ROOT / "docs" / "home.png"
 FOLIC = "folic-acid-with-b12-118-megaloblastic"
+SCENARIOS = ROOT / "fixtures" / "scenarios"
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -259,6 +260,70 @@ def test_on_a_phone_nothing_is_wider_than_the_screen(phone, server):
     assert page.locator("#cards li.card-critical").is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "home-phone-full.png"), full_page=True)
+    assert_clean(phone)
+
+
+def _widest_element(page) -> dict:
+    """The element reaching furthest right outside any scrolling box, with every <details>
+    open (the rules' settings tables)."""
+    return page.evaluate("""() => {
+        document.querySelectorAll('details').forEach(d => { d.open = true; });
+        let widest = {right: 0, tag: ''};
+        const clipped = el => {
+            for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+                if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(a).overflowX)) {
+                    return true;
+                }
+            }
+            return false;
+        };
+        for (const el of document.querySelectorAll('body *')) {
+            if (clipped(el)) continue;  // scrolls inside its own box, not the page
+            const r = el.getBoundingClientRect();
+            if (r.width && r.right > widest.right) {
+                widest = {right: r.right, tag: el.tagName + '.' + el.className};
+            }
+        }
+        return {widest, scroll: document.documentElement.scrollWidth};
+    }""")
+
+
+def test_on_a_phone_the_feedback_and_settings_tables_fit(phone, server):
+    """Found by a new user: with feedback recorded and a rule's settings open, the tables
+    widened the page to 414 and 555 px at 390 px."""
+    import requests
+
+    body = json.loads((SCENARIOS / FOLIC / "request.json").read_text(encoding="utf-8"))
+    answer = requests.post(
+        server + "/cds-services/b12-order-sign",
+        json=body,
+        headers={"CDS-Evaluation-Time": "2026-06-15T12:00:00Z"},
+        timeout=30,
+    ).json()
+    card = answer["cards"][0]
+    feedback = {
+        "feedback": [
+            {
+                "card": card["uuid"],
+                "outcome": "overridden",
+                "overrideReason": {
+                    "reason": card["overrideReasons"][0],
+                    "userComment": "given elsewhere",
+                },
+                "outcomeTimestamp": "2026-06-15T12:01:00Z",
+            }
+        ]
+    }
+    stored = requests.post(
+        server + "/cds-services/b12-order-sign/feedback", json=feedback, timeout=30
+    )
+    assert stored.ok, stored.text
+    page = phone.page
+    page.goto(server + "/")
+    page.wait_for_load_state("networkidle")
+    found = _widest_element(page)
+    assert found["scroll"] <= 390, found
+    assert found["widest"]["right"] <= 390, found
     assert_clean(phone)
 
 
