@@ -61,7 +61,7 @@ def random_uuid() -> str:
 
 #: Before storing feedback, the longest this process waits for its own queued ledger entries
 #: (feedback about a card it has just issued then finds the card's rule).
-LEDGER_FLUSH_BEFORE_FEEDBACK_S = 0.2
+LEDGER_FLUSH_BEFORE_FEEDBACK_S = 0.1
 
 
 _REQUEST = RequestSchema()

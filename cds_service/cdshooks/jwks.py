@@ -47,6 +47,9 @@ PRIVATE_FIELDS = ("d", "p", "q", "dp", "dq", "qi", "oth")
 CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 3.0
 DEADLINE_S = 5.0
+#: How long a call whose key is in an aged set waits for the set's refresh before it is
+#: served from the cache (a removed key is refused as soon as the endpoint answers).
+STALE_WAIT_S = 1.0
 MAX_JWKS_BYTES = 64 * 1024
 
 
@@ -246,7 +249,10 @@ class JwksCache:
                 threading.Thread(
                     target=self._run, args=(slot, flight), name="cds-jwks", daemon=True
                 ).start()
-        flight.done.wait(max(0.0, flight.deadline - time.monotonic()))
+        budget = flight.deadline - time.monotonic()
+        if entry is not None and kid in entry.keys:
+            budget = min(budget, STALE_WAIT_S)
+        flight.done.wait(max(0.0, budget))
         with self._guard:
             entry = self._entries.get(slot)
             if flight.done.is_set() and flight.error is None and entry is not None:

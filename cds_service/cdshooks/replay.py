@@ -3,7 +3,9 @@
 Two layers. Each process keeps the ``jti`` values it has accepted in memory (``SeenTokens``:
 bounded, each kept until its token's ``exp`` + leeway), checked first and at no cost; the
 shared store (SQLite or PostgreSQL, ``storage``) then decides across workers and replicas,
-within its hard deadline (250 ms, connection time included).
+within its hard deadline (250 ms, connection time included). After the shared store has
+failed, it is left alone for a second (the calls meanwhile are decided as below without
+waiting), then tried again: an outage costs one call in a second its 250 ms, not every call.
 
 When the shared store cannot answer in time, ``CDS_REPLAY_STORE_UNAVAILABLE`` decides:
 
@@ -33,6 +35,8 @@ POLICIES = ("accept", "refuse")
 #: How many jti values one process keeps in memory; the soonest to expire go first when full.
 MAX_LOCAL_ENTRIES = 100_000
 WARNING_INTERVAL_S = 60.0
+#: After a failure of the shared store, how long calls skip it.
+STORE_RETRY_INTERVAL_S = 1.0
 RETRY_AFTER_S = 5
 
 
@@ -97,6 +101,7 @@ class ReplayGuard:
         self.on_unavailable = on_unavailable
         self._monotonic = monotonic
         self._next_warning = 0.0
+        self._skip_store_until = 0.0
         self._unlogged = 0
         self._warn_lock = threading.Lock()
 
@@ -107,6 +112,9 @@ class ReplayGuard:
         if self.store is None:
             self._outage(issuer, jti, "no database is configured")
             return
+        if self._monotonic() < self._skip_store_until:
+            self._outage(issuer, jti, "failed less than a second ago")
+            return
         try:
             fresh = self.store.remember_jti(
                 issuer,
@@ -115,6 +123,7 @@ class ReplayGuard:
                 datetime.fromtimestamp(now, timezone.utc),
             )
         except StorageError as exc:
+            self._skip_store_until = self._monotonic() + STORE_RETRY_INTERVAL_S
             self._outage(issuer, jti, str(exc))
             return
         if not fresh:

@@ -11,7 +11,7 @@ or a plain path) or ``postgresql://user:password@host:5432/db`` (driven by psyco
   reconnected to), a statement timeout, and TCP keepalives plus ``tcp_user_timeout`` (a
   vanished server host releases the connection in seconds, not the kernel's minutes).
 - The calls on a request's path have a hard deadline (``deadline.py``): the replay store
-  250 ms, feedback and the readiness probe 800 ms, connection time included, whatever state
+  250 ms, feedback 400 ms and the readiness probe 500 ms, connection time included, whatever state
   the database is in (stopped, frozen, locked by another process). Past it they fail with a
   StorageError; the caller decides what that means. The card ledger is written in the
   background (``ledger.py``) and never waited for.
@@ -57,8 +57,8 @@ STATEMENT_TIMEOUT_MS = 5000
 #: The longest a request waits for the replay store (connection time included).
 REPLAY_DEADLINE_S = 0.25
 #: The longest a request waits to store feedback, or /readyz for its probe.
-FEEDBACK_DEADLINE_S = 0.8
-READY_DEADLINE_S = 0.8
+FEEDBACK_DEADLINE_S = 0.4
+READY_DEADLINE_S = 0.5
 #: The issuer of /readyz's probe row in the replay table (not a URL: never a real issuer).
 PROBE_ISSUER = "(readiness probe)"
 UNKNOWN_CARD = "(unknown card)"
