@@ -30,7 +30,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-import urllib3
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.exceptions import PyJWTError
 
@@ -174,9 +173,11 @@ def fetch_jwks(url: str, deadline_s: float = DEADLINE_S) -> KeySet:
                 body += chunk
                 if len(body) > MAX_JWKS_BYTES:
                     raise JwksError("jwks-too-large", f"over {MAX_JWKS_BYTES} bytes")
+    except JwksError:
+        raise
     except requests.RequestException as exc:
         raise JwksError("jwks-unavailable", type(exc).__name__) from None
-    except (urllib3.exceptions.HTTPError, OSError) as exc:  # raised by the raw reads
+    except Exception as exc:  # the raw reads raise the HTTP library's own errors
         raise JwksError("jwks-unavailable", type(exc).__name__) from None
     try:
         data = json.loads(bytes(body))
