@@ -41,9 +41,11 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # The soak by hand (CI runs 10 s of it): make soak SOAK_SECONDS=600
+# Fault mode (PostgreSQL stopped and restarted, a worker killed): make soak SOAK_FAULTS=1
 SOAK_SECONDS ?= 300
+SOAK_FAULTS ?= 0
 soak: $(VENV)/.installed
-	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS)
+	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS) $(if $(filter 1,$(SOAK_FAULTS)),--faults)
 
 # Rewrite fixtures/scenarios/ from tests/scenarios/definitions.py (the tests run it with --check).
 scenarios: $(VENV)/.installed

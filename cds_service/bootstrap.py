@@ -115,6 +115,7 @@ def build_authenticator(settings: Settings, store: Store | None) -> Authenticato
             allow_anonymous=anonymous,
             public_bases=settings.public_base_urls,
             algorithms=settings.jwt_algorithms,
+            replay_store_unavailable=settings.replay_store_unavailable,
         )
     except AuthConfigError as exc:
         raise ConfigError(str(exc)) from None

@@ -59,6 +59,9 @@ class Settings:
     graceful_timeout_s: int = 30
     max_requests: int = 10000
     forwarded_allow_ips: str = "127.0.0.1,::1"
+    #: When the shared replay store cannot answer: accept (a token this process has not seen)
+    #: or refuse (503 + Retry-After). docs/operations-failures.md weighs the two.
+    replay_store_unavailable: str = "accept"
     # The home page (cds_service/web/home.py): off entirely, and the sections beyond Connect
     # and Rules (development shows them; production only when enabled).
     home_page: bool = True
@@ -152,6 +155,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "CDS_GRACEFUL_TIMEOUT",
         "CDS_MAX_REQUESTS",
         "CDS_FORWARDED_ALLOW_IPS",
+        "CDS_REPLAY_STORE_UNAVAILABLE",
         "CDS_HOME_PAGE",
         "CDS_HOME_TRY_IT",
         "CDS_HOME_FEEDBACK",
@@ -190,6 +194,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             policy = Policy.from_mapping(load_file(policy_file, "CDS_SITE_POLICY"))
         except PolicyError as exc:
             raise ConfigError(f"CDS_SITE_POLICY ({policy_file}): {exc}") from None
+
+    replay_unavailable = str(values.get("CDS_REPLAY_STORE_UNAVAILABLE", "accept")).strip().lower()
+    if replay_unavailable not in ("accept", "refuse"):
+        raise ConfigError(
+            f"CDS_REPLAY_STORE_UNAVAILABLE: expected accept or refuse, got {replay_unavailable!r}"
+        )
 
     return Settings(
         profile=profile,
@@ -230,6 +240,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         graceful_timeout_s=_int("CDS_GRACEFUL_TIMEOUT", values.get("CDS_GRACEFUL_TIMEOUT", 30)),
         max_requests=_int("CDS_MAX_REQUESTS", values.get("CDS_MAX_REQUESTS", 10000), minimum=0),
         forwarded_allow_ips=str(values.get("CDS_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")).strip(),
+        replay_store_unavailable=replay_unavailable,
         home_page=_bool("CDS_HOME_PAGE", values.get("CDS_HOME_PAGE", "1")),
         home_try_it=_bool("CDS_HOME_TRY_IT", values.get("CDS_HOME_TRY_IT", int(development))),
         home_feedback=_bool("CDS_HOME_FEEDBACK", values.get("CDS_HOME_FEEDBACK", int(development))),

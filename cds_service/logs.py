@@ -56,6 +56,8 @@ ALLOWED_FIELDS = frozenset(
         "truncated",
         "alg",
         "jku",
+        "part",
+        "decision",
     }
 )
 

@@ -15,6 +15,13 @@ Defaults are for production behind a proxy or load balancer (README, Operations)
 - logs: JSON lines on stderr, gunicorn's own included (``logs.gunicorn_logconfig``);
 - metrics: ``PROMETHEUS_MULTIPROC_DIR`` (``web/metrics.py``) is set up here, before the
   metrics library is imported, and a dead worker's files are tidied by ``child_exit``.
+
+What the master sets up, only the master tears down. A worker is a fork of the master that
+leaves through ``sys.exit`` from inside ``Server().run()``: it unwinds through ``serve``'s
+``finally`` too, so that block checks the process id before removing anything (the first
+recycled worker used to delete the metrics directory under the master and its siblings, and
+every later call that issued a card failed). A leaving worker flushes its card ledger
+(``worker_exit``) so that a graceful recycle or shutdown loses no ledger entry.
 """
 
 from __future__ import annotations
@@ -56,7 +63,19 @@ def worker_exited(server: Any, worker: Any) -> None:
     """gunicorn's ``child_exit`` hook, in the master."""
     from cds_service.web.metrics import mark_process_dead
 
-    mark_process_dead(worker.pid)
+    try:
+        mark_process_dead(worker.pid)
+    except OSError:  # tidying metrics files must never stop the master replacing a worker
+        pass
+
+
+def worker_exiting(server: Any, worker: Any) -> None:
+    """gunicorn's ``worker_exit`` hook, in the leaving worker: write what its card ledger
+    still holds (bounded in time; see ``storage/ledger.py``)."""
+    core = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("cds")
+    close = getattr(core, "close", None)
+    if close is not None:
+        close()
 
 
 def gunicorn_options(settings: Settings, host: str, port: int, workers: int) -> dict[str, Any]:
@@ -78,6 +97,7 @@ def gunicorn_options(settings: Settings, host: str, port: int, workers: int) -> 
         "loglevel": settings.log_level.lower(),
         "logconfig_dict": logs.gunicorn_logconfig(settings.log_level),
         "child_exit": worker_exited,
+        "worker_exit": worker_exiting,
         # gunicorn 24+ opens a control socket in $HOME by default: two replicas on one host
         # would share it, and a read-only container home cannot hold it.
         "control_socket_disable": True,
@@ -89,6 +109,7 @@ def gunicorn_options(settings: Settings, host: str, port: int, workers: int) -> 
 
 
 def serve(settings: Settings, host: str, port: int, workers: int | None = None) -> int:
+    master = os.getpid()
     metrics_dir, created = prepare_metrics_dir()
     try:
         # Imported only now: the metrics library reads PROMETHEUS_MULTIPROC_DIR at import.
@@ -112,6 +133,8 @@ def serve(settings: Settings, host: str, port: int, workers: int | None = None) 
 
         Server().run()
     finally:
-        if created:
+        # Workers unwind through here too (see the module's docstring): only the master,
+        # which created the directory, removes it.
+        if created and os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

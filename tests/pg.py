@@ -14,6 +14,7 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -79,6 +80,7 @@ class Cluster:
         return log.read_text(errors="replace")[-4000:] if log.exists() else ""
 
     def start(self) -> None:
+        """initdb, then start the server."""
         self._run(
             str(self.bindir / "initdb"),
             "-D",
@@ -90,6 +92,10 @@ class Cluster:
             "--no-locale",
             "--no-sync",
         )
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server on the existing data directory (again, after ``stop``)."""
         options = " ".join(
             [
                 "-c listen_addresses=127.0.0.1",
@@ -118,6 +124,35 @@ class Cluster:
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def server_pids(self) -> list[int]:
+        """The postmaster and every process it has started (backends, background workers)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        pids, queue = [], [postmaster]
+        while queue:
+            pid = queue.pop()
+            pids.append(pid)
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                continue
+            queue.extend(int(child) for child in children)
+        return pids
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP the whole server: it keeps its sockets (the kernel still acknowledges our
+        packets) and answers nothing. Returns the pids for ``thaw``."""
+        pids = self.server_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    def thaw(self, pids: list[int]) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
 
     def url(self, database: str = "postgres") -> str:
         """A ``CDS_DATABASE_URL`` for one database of this cluster."""

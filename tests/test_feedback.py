@@ -157,4 +157,6 @@ def test_storage_failure_never_breaks_an_invocation(client, core, tmp_path):
     response = client.post("/cds-services/b12-order-sign", json=folate_request())
     assert response.status_code == 200
     assert response.get_json()["cards"]
+    assert core.flush_ledger()  # the ledger is written in the background
     assert core.counters["storage_failures"] == 1
+    assert core.counters["ledger_dropped"] == len(response.get_json()["cards"])

@@ -172,9 +172,15 @@ def test_a_ledger_write_that_fails_is_counted_and_the_cards_still_come(settings,
         "/cds-services/b12-order-sign", json=load_json(SCENARIO / "request.json"), headers=AT
     )
     assert response.status_code == 200 and response.get_json()["cards"]
+    assert core.flush_ledger()  # the ledger is written in the background
+    after = metrics(client)
     name = "cds_storage_failures_total"
-    assert value(metrics(client), name, operation="record_cards") == (
+    assert value(after, name, operation="record_cards") == (
         value(before, name, operation="record_cards") + 1
+    )
+    dropped = "cds_ledger_dropped_total"
+    assert value(after, dropped, reason="database") == (
+        value(before, dropped, reason="database") + len(response.get_json()["cards"])
     )
 
 

@@ -2,11 +2,17 @@
 
 ``web`` parses HTTP and calls these; they raise typed ``CdsError``s. Time and uuids are
 parameters (a clock and a factory) so that tests and ``cds-service evaluate`` are repeatable.
+
+The clinical answer comes first: once the cards are built, the card ledger, the metrics hooks
+and the invocation log are best-effort (``_best_effort``). Each failure is counted
+(``counters`` and ``on_observability_failure``) and logged by its type only, and the cards go
+out. The ledger is written by a background writer (``storage/ledger.py``), never waited for.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -19,7 +25,14 @@ from marshmallow import ValidationError
 from cds_service.domain.engine import evaluate
 from cds_service.domain.policy import DEFAULT_POLICY, Policy
 from cds_service.fhir.extract import extract_facts
-from cds_service.storage import FeedbackRecord, IssuedCard, RuleReport, StorageError, Store
+from cds_service.storage import (
+    FeedbackRecord,
+    IssuedCard,
+    LedgerWriter,
+    RuleReport,
+    StorageError,
+    Store,
+)
 
 from .cards import cards as build_cards
 from .errors import InvalidRequest, StorageUnavailable, UnknownService
@@ -45,6 +58,11 @@ def utc_now() -> datetime:
 
 def random_uuid() -> str:
     return str(uuid.uuid4())
+
+
+#: Before storing feedback, the longest this process waits for its own queued ledger entries
+#: (feedback about a card it has just issued then finds the card's rule).
+LEDGER_FLUSH_BEFORE_FEEDBACK_S = 0.1
 
 
 _REQUEST = RequestSchema()
@@ -77,9 +95,72 @@ class CdsApplication:
     #: returned; (service, rule or None for an unknown card, outcome) per feedback stored.
     on_card: Callable[[str, str, str], None] | None = None
     on_feedback: Callable[[str, str | None, str], None] | None = None
+    #: (count, reason) of card ledger entries dropped (queue full, database down).
+    on_ledger_drop: Callable[[int, str], None] | None = None
+    #: The part (``ledger``, ``metrics``, ``log``) whose failure an invocation survived.
+    on_observability_failure: Callable[[str], None] | None = None
+    _ledger_writer: LedgerWriter | None = field(default=None, init=False, repr=False)
+    _ledger_store: Any = field(default=None, init=False, repr=False)
+    _counting: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def _count(self, name: str) -> None:
-        self.counters[name] = self.counters.get(name, 0) + 1
+    def _count(self, name: str, amount: int = 1) -> None:
+        with self._counting:
+            self.counters[name] = self.counters.get(name, 0) + amount
+
+    # --- the card ledger's writer (one per process and store) -------------------------------
+    @property
+    def ledger(self) -> LedgerWriter | None:
+        store = self.store
+        if store is None:
+            return None
+        if self._ledger_writer is None or self._ledger_store is not store:
+            previous = self._ledger_writer
+            self._ledger_writer = LedgerWriter(
+                lambda cards: self._write_ledger(store, cards), on_drop=self._ledger_dropped
+            )
+            self._ledger_store = store
+            if previous is not None:
+                previous.close(timeout_s=0)
+        return self._ledger_writer
+
+    def _write_ledger(self, store: Store, cards: Any) -> None:
+        try:
+            store.record_cards(cards)
+        except StorageError:
+            self._count("storage_failures")
+            raise
+
+    def _ledger_dropped(self, count: int, reason: str) -> None:
+        self._count("ledger_dropped", count)
+        if self.on_ledger_drop is not None:
+            self.on_ledger_drop(count, reason)
+
+    def flush_ledger(self, timeout_s: float = 5.0) -> bool:
+        """Wait (bounded) until this process's queued ledger entries are written."""
+        ledger = self._ledger_writer
+        return True if ledger is None else ledger.flush(timeout_s)
+
+    def close(self) -> None:
+        """Graceful shutdown of a process: write what the ledger still holds (bounded)."""
+        if self._ledger_writer is not None:
+            self._ledger_writer.close()
+
+    def _best_effort(self, part: str, action: Callable[[], Any]) -> None:
+        """Run ``action``; an exception is counted and logged (its type, nothing of the
+        request), and the invocation goes on."""
+        try:
+            action()
+        except Exception as exc:
+            self._count("observability_failures")
+            try:
+                log.error("observability failed", extra={"part": part, "error": type(exc).__name__})
+            except Exception:
+                pass
+            if self.on_observability_failure is not None:
+                try:
+                    self.on_observability_failure(part)
+                except Exception:
+                    pass
 
     # --- discovery ------------------------------------------------------------------------
     def discovery(self) -> dict[str, Any]:
@@ -148,10 +229,49 @@ class CdsApplication:
         cards = build_cards(evaluation.shown, context["patientId"], self.new_uuid)
         response = _RESPONSE.dump({"cards": cards})
         evaluated = time.perf_counter()
-        self._record(service, request["hookInstance"], evaluation.shown, cards, moment)
+        hook_instance = request["hookInstance"]
+        self._best_effort(
+            "ledger",
+            lambda: self._record(service, hook_instance, evaluation.shown, cards, moment),
+        )
         if self.on_card is not None:
-            for finding, card in zip(evaluation.shown, cards):
-                self.on_card(service.id, finding.rule_id, card["indicator"])
+            on_card = self.on_card
+
+            def count_cards() -> None:
+                for finding, card in zip(evaluation.shown, cards):
+                    on_card(service.id, finding.rule_id, card["indicator"])
+
+            self._best_effort("metrics", count_cards)
+        self._best_effort(
+            "log",
+            lambda: self._log_invocation(
+                service,
+                request,
+                evaluation,
+                cards,
+                extraction,
+                resolution,
+                started,
+                resolving,
+                evaluating,
+                evaluated,
+            ),
+        )
+        return response
+
+    def _log_invocation(
+        self,
+        service,
+        request,
+        evaluation,
+        cards,
+        extraction,
+        resolution,
+        started,
+        resolving,
+        evaluating,
+        evaluated,
+    ) -> None:
         log.info(
             "invocation",
             extra={
@@ -172,7 +292,6 @@ class CdsApplication:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )
-        return response
 
     def parse_request(self, service: ServiceDefinition, body: Any) -> dict[str, Any]:
         if not isinstance(body, Mapping):
@@ -194,18 +313,17 @@ class CdsApplication:
         return request
 
     def _record(self, service, hook_instance, findings, cards, moment) -> None:
-        if self.store is None or not cards:
+        """Hand the issued cards to the background ledger writer (never waits: a full queue
+        drops and counts; a ledger gap costs attribution, not patient safety)."""
+        ledger = self.ledger
+        if ledger is None or not cards:
             return
-        issued = [
-            IssuedCard(c["uuid"], service.id, f.rule_id, c["indicator"], hook_instance, moment)
-            for f, c in zip(findings, cards)
-        ]
-        try:
-            self.store.record_cards(issued)
-        except StorageError as exc:
-            # Cards are still returned: a ledger gap costs attribution, not patient safety.
-            self._count("storage_failures")
-            log.error("ledger write failed", extra={"service": service.id, "error": str(exc)})
+        ledger.submit(
+            [
+                IssuedCard(c["uuid"], service.id, f.rule_id, c["indicator"], hook_instance, moment)
+                for f, c in zip(findings, cards)
+            ]
+        )
 
     # --- feedback -------------------------------------------------------------------------
     def feedback(self, service_id: str, body: Any) -> dict[str, int]:
@@ -235,24 +353,35 @@ class CdsApplication:
             )
         if self.store is None:
             raise StorageUnavailable("Feedback storage is not configured.")
+        # Feedback about a card this process has just issued finds its rule (bounded wait).
+        self.flush_ledger(LEDGER_FLUSH_BEFORE_FEEDBACK_S)
         try:
+            # Bounded by the store's deadline: stored, or 503 (never acknowledged and lost).
             result = self.store.record_feedback(service.id, records, self.clock())
         except StorageError as exc:
             self._count("storage_failures")
             log.error("feedback write failed", extra={"service": service.id, "error": str(exc)})
             raise StorageUnavailable() from None
         if self.on_feedback is not None:
-            for rule_id, outcome in result.outcomes:
-                self.on_feedback(service.id, rule_id, outcome)
-        log.info(
-            "feedback",
-            extra={
-                "service": service.id,
-                "entries": len(records),
-                "stored": result.stored,
-                "duplicates": result.duplicates,
-                "unknown_cards": result.unknown_cards,
-            },
+            on_feedback = self.on_feedback
+
+            def count_feedback() -> None:
+                for rule_id, outcome in result.outcomes:
+                    on_feedback(service.id, rule_id, outcome)
+
+            self._best_effort("metrics", count_feedback)
+        self._best_effort(
+            "log",
+            lambda: log.info(
+                "feedback",
+                extra={
+                    "service": service.id,
+                    "entries": len(records),
+                    "stored": result.stored,
+                    "duplicates": result.duplicates,
+                    "unknown_cards": result.unknown_cards,
+                },
+            ),
         )
         return {
             "stored": result.stored,

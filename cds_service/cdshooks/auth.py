@@ -10,7 +10,8 @@ PROTOCOL.md, "Authentication" (CDS Hooks 2.0.1, "Trusting CDS Clients"), checked
    must fit ``alg`` (family and curve): a public key is never handed to an HMAC verifier.
 4. signature; ``aud`` equals the URL called as seen from outside (CDS_PUBLIC_BASE_URL + path);
    ``exp``/``iat``/``nbf`` with 60 s leeway; ``tenant`` allowlist; ``jti`` not seen before
-   (replay store, kept until ``exp`` + leeway). Extra claims (``sub``, ``nbf``) are fine.
+   (``replay.py``: this process's memory, then the shared store within 250 ms; kept until
+   ``exp`` + leeway). Extra claims (``sub``, ``nbf``) are fine.
 
 Every failure is the same generic 401 for the caller; the reason (a stable code such as
 ``bad-signature`` or ``replayed-jti``) goes to the log, never the token.
@@ -30,11 +31,12 @@ from typing import Any, NoReturn
 import jwt
 from jwt.utils import base64url_decode
 
-from cds_service.storage import StorageError, Store
+from cds_service.storage import Store
 
 from .clients import TrustedClient
 from .errors import Unauthorized
 from .jwks import SUPPORTED_ALGORITHMS, JwksCache, JwksError, PublicKey
+from .replay import Replayed, ReplayGuard
 
 log = logging.getLogger("cds_service.auth")
 
@@ -102,6 +104,7 @@ class Authenticator:
         clock: Callable[[], float] = time.time,
         leeway_s: int = LEEWAY_S,
         on_failure: Callable[[str], None] | None = None,
+        replay_store_unavailable: str = "accept",
     ) -> None:
         self.clients = {c.issuer: c for c in clients}
         if len(self.clients) != len(clients):
@@ -111,6 +114,8 @@ class Authenticator:
             if client.algorithms is not None:
                 check_algorithms(client.algorithms, f"CDS_TRUSTED_CLIENTS ({client.issuer})")
         self.store = store
+        #: The jti check (``replay.py``); ``replay_store_unavailable`` is accept | refuse.
+        self.replay = ReplayGuard(store, unavailable=replay_store_unavailable)
         self.allow_anonymous = allow_anonymous
         self.public_bases = tuple(b.rstrip("/") for b in public_bases)
         self.jwks = jwks or JwksCache()
@@ -148,7 +153,10 @@ class Authenticator:
         level = logging.ERROR if outage else logging.WARNING
         log.log(level, "authentication failed", extra={"reason": reason, "path": path, **context})
         if self.on_failure is not None:
-            self.on_failure(reason)
+            try:
+                self.on_failure(reason)
+            except Exception:  # a metrics hook must not turn a 401 into a 500
+                log.error("auth failure hook failed", extra={"reason": reason})
         raise Unauthorized() from None
 
     # -- the checks, in PROTOCOL.md order ---------------------------------------------------
@@ -277,16 +285,14 @@ class Authenticator:
         raise _Rejected("key-alg-mismatch")
 
     def _remember(self, issuer: str, jti: str, exp: float, now: float) -> None:
-        if self.store is None:
-            raise _Rejected("replay-store-unavailable")
+        """Replayed: 401. Shared store unavailable: accepted, or 503 ServiceUnavailable
+        (``CDS_REPLAY_STORE_UNAVAILABLE``), never a 401."""
         try:
-            until = datetime.fromtimestamp(exp + self.leeway_s, timezone.utc)
-            moment = datetime.fromtimestamp(now, timezone.utc)
+            datetime.fromtimestamp(exp + self.leeway_s, timezone.utc)
+            datetime.fromtimestamp(now, timezone.utc)
         except (OverflowError, OSError, ValueError):
             raise _Rejected("malformed-claims") from None
         try:
-            fresh = self.store.remember_jti(issuer, jti, until, moment)
-        except StorageError:
-            raise _Rejected("replay-store-unavailable") from None
-        if not fresh:
-            raise _Rejected("replayed-jti")
+            self.replay.check(issuer, jti, exp + self.leeway_s, now)
+        except Replayed:
+            raise _Rejected("replayed-jti") from None

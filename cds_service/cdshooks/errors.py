@@ -16,6 +16,8 @@ class CdsError(Exception):
     code = "internal-error"
     issue_type = "exception"  # FHIR IssueType
     default_message = "The service failed to process the request."
+    #: Seconds for a ``Retry-After`` header (a 503 the caller should retry), or None.
+    retry_after_s: int | None = None
 
     def __init__(self, message: str | None = None, *, expression: list[str] | None = None) -> None:
         super().__init__(message or self.default_message)
@@ -66,6 +68,23 @@ class UnsupportedMediaType(CdsError):
 class StorageUnavailable(CdsError):
     status, code, issue_type = 503, "storage-unavailable", "transient"
     default_message = "Feedback could not be stored; retry later."
+    retry_after_s = 5
+
+
+class ServiceUnavailable(CdsError):
+    """A dependency is down for now: 503 with Retry-After, never a 401."""
+
+    status, code, issue_type = 503, "service-unavailable", "transient"
+    default_message = "The service is temporarily unavailable; retry shortly."
+    retry_after_s = 5
+
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, retry_after_s: int = 5
+    ) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.retry_after_s = retry_after_s
 
 
 def operation_outcome(error: CdsError) -> dict[str, Any]:

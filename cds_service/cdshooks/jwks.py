@@ -3,9 +3,16 @@
 PROTOCOL.md, "Authentication": the key comes from the client's configured JWKS (inline or
 URL); a URL is never fetched because a token named it (``auth`` checks a token's ``jku``
 against the client's allowlist before asking here). A set is refreshed when a token names an
-unknown ``kid`` (key rotation) or when it is older than ``max_age_s`` (a removed key stops
-working), at most once per ``refresh_interval_s`` per client and URL, and it fails closed: an
-unreachable endpoint yields no key, hence 401, never a crash and never a stale key.
+unknown ``kid`` (key rotation: seconds, not minutes) or when it is older than ``max_age_s`` (a
+removed key stops working once the endpoint says so), at most once per ``refresh_interval_s``
+(10 s) per client and URL.
+
+A key server cannot stall a worker: the fetch has one deadline for the whole transfer
+(connect, headers and every read of the body, so a server dripping bytes is cut off like a
+silent one); it runs in a thread of its own, outside any lock, one at a time per client and
+URL, and every call waiting for it waits at most until that same deadline. When a refresh
+fails, the keys already fetched keep being served (an outage of the EHR's key endpoint must
+not stop its calls); with no keys yet, the call is refused (401 ``jwks-unavailable``).
 
 Only asymmetric public keys are kept: symmetric (``oct``) keys and private key material are
 refused, so no configured or published key can ever serve as an HMAC secret.
@@ -39,6 +46,9 @@ PRIVATE_FIELDS = ("d", "p", "q", "dp", "dq", "qi", "oth")
 CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 3.0
 DEADLINE_S = 5.0
+#: How long a call whose key is in an aged set waits for the set's refresh before it is
+#: served from the cache (a removed key is refused as soon as the endpoint answers).
+STALE_WAIT_S = 1.0
 MAX_JWKS_BYTES = 64 * 1024
 
 
@@ -127,15 +137,24 @@ def parse_jwk_set(data: Any, *, strict: bool) -> KeySet:
     return keys
 
 
-def fetch_jwks(url: str) -> KeySet:
-    """GET a configured JWKS URL: short timeouts, an overall deadline, a size cap, no
-    redirects (the configured URL is the one trusted)."""
+def fetch_jwks(url: str, deadline_s: float = DEADLINE_S) -> KeySet:
+    """GET a configured JWKS URL: short timeouts, one deadline for the whole transfer, a size
+    cap, no redirects (the configured URL is the one trusted).
+
+    The body is read with ``read1`` (whatever has arrived, up to 8 KB), so the deadline is
+    checked after every read: a server sending a byte a second is cut off at the deadline,
+    not when 8 KB have trickled in. A read that receives nothing ends at its read timeout;
+    the caller's wait is bounded by the deadline in any case (``JwksCache``)."""
     started = time.monotonic()
     body = bytearray()
+
+    def remaining() -> float:
+        return deadline_s - (time.monotonic() - started)
+
     try:
         with requests.get(
             url,
-            timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+            timeout=(min(CONNECT_TIMEOUT_S, deadline_s), min(READ_TIMEOUT_S, deadline_s)),
             stream=True,
             allow_redirects=False,
             headers={"Accept": "application/json"},
@@ -145,13 +164,20 @@ def fetch_jwks(url: str) -> KeySet:
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
                 raise JwksError("jwks-too-large", f"over {MAX_JWKS_BYTES} bytes")
-            for chunk in response.iter_content(8192):
+            while True:
+                if remaining() <= 0:
+                    raise JwksError("jwks-unavailable", "too slow")
+                chunk = response.raw.read1(8192, decode_content=True)
+                if not chunk:
+                    break
                 body += chunk
                 if len(body) > MAX_JWKS_BYTES:
                     raise JwksError("jwks-too-large", f"over {MAX_JWKS_BYTES} bytes")
-                if time.monotonic() - started > DEADLINE_S:
-                    raise JwksError("jwks-unavailable", "too slow")
+    except JwksError:
+        raise
     except requests.RequestException as exc:
+        raise JwksError("jwks-unavailable", type(exc).__name__) from None
+    except Exception as exc:  # the raw reads raise the HTTP library's own errors
         raise JwksError("jwks-unavailable", type(exc).__name__) from None
     try:
         data = json.loads(bytes(body))
@@ -166,57 +192,107 @@ class _Entry:
     fetched_at: float
 
 
+class _Flight:
+    """One fetch in progress: its waiters wait on ``done`` until ``deadline`` (monotonic)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.done = threading.Event()
+        self.error: JwksError | None = None
+
+
 class JwksCache:
     """Fetched key sets per (client, URL). Fetches are rate-limited per client and URL: a
     client's URLs are all configured (``jwks_url`` and its ``jku_allowlist``), so a client
-    costs at most one fetch per URL per ``refresh_interval_s``, whatever its tokens say."""
+    costs at most one fetch per URL per ``refresh_interval_s``, whatever its tokens say.
+
+    ``clock`` (monotonic seconds, injectable for the tests) ages the sets and paces the
+    refreshes; waiting for a fetch in flight is real time, at most ``deadline_s``."""
 
     def __init__(
         self,
         fetch: Callable[[str], KeySet] = fetch_jwks,
         *,
         clock: Callable[[], float] = time.monotonic,
-        refresh_interval_s: float = 60.0,
+        refresh_interval_s: float = 10.0,
         max_age_s: float = 3600.0,
+        deadline_s: float = DEADLINE_S,
     ) -> None:
         self._fetch = fetch
         self._clock = clock
         self.refresh_interval_s = refresh_interval_s
         self.max_age_s = max_age_s
+        self.deadline_s = deadline_s
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._last_attempt: dict[tuple[str, str], float] = {}
-        self._locks: dict[str, threading.Lock] = {}
+        self._flights: dict[tuple[str, str], _Flight] = {}
         self._guard = threading.Lock()
-
-    def _lock(self, owner: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(owner, threading.Lock())
 
     def keys(self, owner: str, url: str, kid: str) -> tuple[PublicKey, ...]:
         """The keys named ``kid`` at ``url`` for client ``owner``; () if none. Raises
-        JwksError(jwks-unavailable) when the set cannot be had (fail closed)."""
-        with self._lock(owner):
+        JwksError(jwks-unavailable) when there is no key set to answer from."""
+        slot = (owner, url)
+        with self._guard:
             now = self._clock()
-            entry = self._entries.get((owner, url))
+            entry = self._entries.get(slot)
             fresh = entry is not None and now - entry.fetched_at < self.max_age_s
             if fresh and kid in entry.keys:
                 return entry.keys[kid]
-            last = self._last_attempt.get((owner, url))
-            if last is not None and now - last < self.refresh_interval_s:
-                # Rate-limited: an unknown kid cannot make us hammer the EHR's endpoint.
-                if fresh:
-                    return ()
-                raise JwksError("jwks-unavailable", "refresh rate-limited")
-            self._last_attempt[(owner, url)] = now
-            host = urlsplit(url).hostname
-            try:
-                keys = self._fetch(url)
-            except JwksError as exc:
-                log.error(
-                    "jwks fetch failed",
-                    extra={"issuer": owner, "url_host": host, "reason": exc.reason},
-                )
-                raise JwksError("jwks-unavailable", exc.message) from None
-            self._entries[(owner, url)] = _Entry(keys, now)
+            flight = self._flights.get(slot)
+            if flight is None:
+                last = self._last_attempt.get(slot)
+                if last is not None and now - last < self.refresh_interval_s:
+                    # Rate-limited: an unknown kid cannot make us hammer the EHR's endpoint.
+                    return self._cached(entry, kid, "refresh rate-limited")
+                self._last_attempt[slot] = now
+                flight = _Flight(time.monotonic() + self.deadline_s)
+                self._flights[slot] = flight
+                threading.Thread(
+                    target=self._run, args=(slot, flight), name="cds-jwks", daemon=True
+                ).start()
+        budget = flight.deadline - time.monotonic()
+        if entry is not None and kid in entry.keys:
+            budget = min(budget, STALE_WAIT_S)
+        flight.done.wait(max(0.0, budget))
+        with self._guard:
+            entry = self._entries.get(slot)
+            if flight.done.is_set() and flight.error is None and entry is not None:
+                return entry.keys.get(kid, ())
+        reason = flight.error.message if flight.error is not None else "too slow"
+        return self._cached(entry, kid, reason)
+
+    @staticmethod
+    def _cached(entry: _Entry | None, kid: str, reason: str) -> tuple[PublicKey, ...]:
+        """No fresh answer: the keys fetched before, if any (a refresh that failed keeps
+        them); with none, jwks-unavailable."""
+        if entry is None:
+            raise JwksError("jwks-unavailable", reason)
+        if kid in entry.keys:
+            return entry.keys[kid]
+        if reason == "refresh rate-limited":
+            return ()  # the set is current; the kid is not in it
+        raise JwksError("jwks-unavailable", reason)
+
+    def _run(self, slot: tuple[str, str], flight: _Flight) -> None:
+        owner, url = slot
+        host = urlsplit(url).hostname
+        try:
+            keys = self._fetch(url)
+        except JwksError as exc:
+            flight.error = exc
+            log.error(
+                "jwks fetch failed",
+                extra={"issuer": owner, "url_host": host, "reason": exc.reason},
+            )
+        except Exception as exc:  # never let a bug leave waiters hanging
+            flight.error = JwksError("jwks-unavailable", type(exc).__name__)
+            log.error("jwks fetch failed", extra={"issuer": owner, "url_host": host})
+        else:
+            with self._guard:
+                self._entries[slot] = _Entry(keys, self._clock())
             log.info("jwks fetched", extra={"issuer": owner, "url_host": host, "count": len(keys)})
-            return keys.get(kid, ())
+        finally:
+            with self._guard:
+                if self._flights.get(slot) is flight:
+                    del self._flights[slot]
+            flight.done.set()

@@ -5,12 +5,14 @@ driver): embedded SQLite by default, PostgreSQL when several replicas share one 
 """
 
 from .base import FeedbackRecord, FeedbackResult, IssuedCard, RuleReport, StorageError, Store
+from .ledger import LedgerWriter
 from .sql import SqlStore, database_url, open_store
 
 __all__ = [
     "FeedbackRecord",
     "FeedbackResult",
     "IssuedCard",
+    "LedgerWriter",
     "RuleReport",
     "Store",
     "StorageError",

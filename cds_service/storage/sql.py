@@ -8,8 +8,13 @@ or a plain path) or ``postgresql://user:password@host:5432/db`` (driven by psyco
   with ``BEGIN IMMEDIATE``: the write lock is taken first, so a read-then-write transaction
   (feedback attribution) can never fail half-way on a lock upgrade.
 - PostgreSQL uses a small connection pool per process with pre-ping (a restarted database is
-  reconnected to) and a statement timeout, so a stuck database delays an invocation by
-  seconds at most; its failure is then a StorageError like any other.
+  reconnected to), a statement timeout, and TCP keepalives plus ``tcp_user_timeout`` (a
+  vanished server host releases the connection in seconds, not the kernel's minutes).
+- The calls on a request's path have a hard deadline (``deadline.py``): the replay store
+  250 ms, feedback 400 ms and the readiness probe 500 ms, connection time included, whatever state
+  the database is in (stopped, frozen, locked by another process). Past it they fail with a
+  StorageError; the caller decides what that means. The card ledger is written in the
+  background (``ledger.py``) and never waited for.
 - gunicorn forks its workers after the app (and this store) is built: a process that finds
   itself in a new pid drops the inherited pool without closing the parent's connections.
 
@@ -37,6 +42,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from . import migrations
 from .base import FeedbackRecord, FeedbackResult, IssuedCard, RuleReport, StorageError
+from .deadline import DeadlineRunner
 from .tables import feedback, issued_cards, seen_jti
 
 log = logging.getLogger("cds_service.storage")
@@ -45,8 +51,16 @@ log = logging.getLogger("cds_service.storage")
 JTI_PURGE_INTERVAL_S = 300
 #: How often (per process) issued cards older than the retention period are purged.
 LEDGER_PURGE_INTERVAL_S = 3600
-#: The longest a query may run on PostgreSQL, and the longest a writer waits on SQLite.
+#: The longest a query may run on PostgreSQL, and the longest a writer waits on SQLite
+#: (background work: the ledger, purges, migrations).
 STATEMENT_TIMEOUT_MS = 5000
+#: The longest a request waits for the replay store (connection time included).
+REPLAY_DEADLINE_S = 0.25
+#: The longest a request waits to store feedback, or /readyz for its probe.
+FEEDBACK_DEADLINE_S = 0.4
+READY_DEADLINE_S = 0.5
+#: The issuer of /readyz's probe row in the replay table (not a URL: never a real issuer).
+PROBE_ISSUER = "(readiness probe)"
 UNKNOWN_CARD = "(unknown card)"
 
 Clock = Callable[[], datetime]
@@ -97,9 +111,14 @@ def _engine(url: str) -> Engine:
             pool_pre_ping=True,
             pool_recycle=1800,
             connect_args={
-                "connect_timeout": 5,
+                "connect_timeout": 2,  # libpq's minimum; the request deadlines are shorter
                 "application_name": "cds-service",
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 2,
+                "keepalives_count": 3,
+                "tcp_user_timeout": STATEMENT_TIMEOUT_MS,
             },
         )
     raise StorageError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
@@ -154,6 +173,7 @@ class SqlStore:
         self._sqlite_writer = threading.Lock()
         self._next_jti_purge: float | None = None
         self._next_ledger_purge: float | None = None
+        self._deadlines = DeadlineRunner()
 
     # -- connections ----------------------------------------------------------------------
     @property
@@ -180,17 +200,49 @@ class SqlStore:
         return StorageError(f"database error: {kind}")
 
     @contextmanager
-    def _transaction(self, operation: str, *, write: bool = True) -> Iterator[Connection]:
+    def _transaction(
+        self, operation: str, *, write: bool = True, timeout_s: float | None = None
+    ) -> Iterator[Connection]:
+        """One transaction; ``timeout_s`` bounds its lock waits and statements (the caller's
+        deadline bounds the rest: see ``_within``)."""
         serialise = write and self.dialect == "sqlite"
+        timeout_ms = int((timeout_s or STATEMENT_TIMEOUT_MS / 1000) * 1000)
         try:
-            with self._sqlite_writer if serialise else nullcontext():
+            with self._writer_turn(operation, timeout_s) if serialise else nullcontext():
                 with self.engine.connect() as db:
+                    if self.dialect == "sqlite":
+                        # Per transaction: a request's write gives up on a file locked by
+                        # another process as soon as its deadline says, the ledger later.
+                        db.connection.driver_connection.execute(
+                            f"PRAGMA busy_timeout = {timeout_ms}"
+                        )
                     if serialise:
                         db.execution_options(sqlite_begin="IMMEDIATE")
                     with db.begin():
+                        if self.dialect == "postgresql" and timeout_s is not None:
+                            db.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout_ms}")
+                            db.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
                         yield db
         except SQLAlchemyError as exc:
             raise self._failed(operation, exc) from exc
+
+    @contextmanager
+    def _writer_turn(self, operation: str, timeout_s: float | None) -> Iterator[None]:
+        if not self._sqlite_writer.acquire(timeout=-1 if timeout_s is None else timeout_s):
+            raise self._failed(operation, TimeoutError("waiting for this process's writer"))
+        try:
+            yield
+        finally:
+            self._sqlite_writer.release()
+
+    def _within(self, operation: str, timeout_s: float, function: Callable[[], Any]) -> Any:
+        """``function()`` with the caller waiting at most ``timeout_s`` (``deadline.py``)."""
+        try:
+            return self._deadlines.run(function, timeout_s)
+        except StorageError as exc:
+            if type(exc) is StorageError:  # already reported by _failed
+                raise
+            raise self._failed(operation, exc) from None
 
     def _insert(self, table: Any) -> Any:
         """INSERT with ON CONFLICT: the one construct whose import differs per backend."""
@@ -209,11 +261,26 @@ class SqlStore:
         except SQLAlchemyError as exc:
             raise self._failed("migrate", exc) from exc
 
-    def check(self) -> None:
-        with self._transaction("check", write=False) as db:
+    def check(self, timeout_s: float = READY_DEADLINE_S) -> None:
+        """StorageError unless, within ``timeout_s``, the schema is migrated and a test write
+        succeeds (a full disk or a read-only database fails it)."""
+        self._within("check", timeout_s, lambda: self._check(timeout_s))
+
+    def _check(self, timeout_s: float) -> None:
+        with self._transaction("check", write=False, timeout_s=timeout_s) as db:
             version = migrations.current_version(db)
         if version < migrations.LATEST:
             raise StorageError(f"the database schema is at version {version}, not migrated")
+        moment = int(self.clock().timestamp())
+        statement = self._insert(seen_jti).values(
+            issuer=PROBE_ISSUER, jti=f"probe-{os.getpid()}", expires_at=moment
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[seen_jti.c.issuer, seen_jti.c.jti],
+            set_={"expires_at": statement.excluded.expires_at},
+        )
+        with self._transaction("check", timeout_s=timeout_s) as db:
+            db.execute(statement)
 
     def close(self) -> None:
         self._engine_.dispose()
@@ -266,11 +333,32 @@ class SqlStore:
 
     # -- feedback -------------------------------------------------------------------------
     def record_feedback(
-        self, service_id: str, entries: Sequence[FeedbackRecord], received_at: datetime
+        self,
+        service_id: str,
+        entries: Sequence[FeedbackRecord],
+        received_at: datetime,
+        *,
+        timeout_s: float = FEEDBACK_DEADLINE_S,
+    ) -> FeedbackResult:
+        """Within ``timeout_s`` or a StorageError. One transaction: when the deadline passes
+        while it still runs, it may yet commit; a retry of the same entries is then counted
+        as duplicates, never stored twice, and nothing acknowledged is lost."""
+        return self._within(
+            "record_feedback",
+            timeout_s,
+            lambda: self._record_feedback(service_id, entries, received_at, timeout_s),
+        )
+
+    def _record_feedback(
+        self,
+        service_id: str,
+        entries: Sequence[FeedbackRecord],
+        received_at: datetime,
+        timeout_s: float,
     ) -> FeedbackResult:
         stored = duplicates = unknown = 0
         outcomes: list[tuple[str | None, str]] = []
-        with self._transaction("record_feedback") as db:
+        with self._transaction("record_feedback", timeout_s=timeout_s) as db:
             for entry in entries:
                 rule_id = db.execute(
                     select(issued_cards.c.rule_id).where(
@@ -327,10 +415,28 @@ class SqlStore:
         return sorted(reports.values(), key=lambda r: r.rule_id)
 
     # -- the JWT replay store -------------------------------------------------------------
-    def remember_jti(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
+    def remember_jti(
+        self,
+        issuer: str,
+        jti: str,
+        expires_at: datetime,
+        now: datetime,
+        *,
+        timeout_s: float = REPLAY_DEADLINE_S,
+    ) -> bool:
         """True the first time (issuer, jti) is seen, False on a replay. One atomic statement
         (the primary key decides), so two workers or replicas racing with the same token
-        cannot both win; a row whose token has expired no longer counts and is taken over."""
+        cannot both win; a row whose token has expired no longer counts and is taken over.
+        A StorageError when the database has not answered within ``timeout_s``."""
+        return self._within(
+            "remember_jti",
+            timeout_s,
+            lambda: self._remember_jti(issuer, jti, expires_at, now, timeout_s),
+        )
+
+    def _remember_jti(
+        self, issuer: str, jti: str, expires_at: datetime, now: datetime, timeout_s: float
+    ) -> bool:
         moment, until = int(now.timestamp()), int(expires_at.timestamp())
         statement = self._insert(seen_jti).values(issuer=issuer, jti=jti, expires_at=until)
         statement = statement.on_conflict_do_update(
@@ -339,7 +445,7 @@ class SqlStore:
             where=seen_jti.c.expires_at < moment,
         ).returning(seen_jti.c.jti)
         purge = self._due("_next_jti_purge", moment, JTI_PURGE_INTERVAL_S)
-        with self._transaction("remember_jti") as db:
+        with self._transaction("remember_jti", timeout_s=timeout_s) as db:
             if purge:
                 db.execute(delete(seen_jti).where(seen_jti.c.expires_at < moment))
             # A row comes back when it was inserted or an expired one taken over.

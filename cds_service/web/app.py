@@ -155,6 +155,8 @@ def _errors(app: Flask) -> None:
         response = _outcome(error)
         if isinstance(error, Unauthorized):
             response.headers["WWW-Authenticate"] = "Bearer"  # RFC 6750, 3
+        if error.retry_after_s is not None:
+            response.headers["Retry-After"] = str(error.retry_after_s)  # RFC 9110, 10.2.3
         return response
 
     @app.errorhandler(HTTPException)

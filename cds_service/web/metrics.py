@@ -10,12 +10,16 @@ library picks its storage at import), each worker writes its values there, ``/me
 adds them up, and the master removes a dead worker's live files (``mark_process_dead``). Run
 in one process (tests, ``flask run``), the ordinary in-memory registry is used.
 
+Counting is best-effort: a metrics call that fails (a full disk, a vanished directory) is
+logged and never changes an answer.
+
 Labels are closed sets (registered service ids, rule ids, reason codes, prefetch keys), never
 a value from the request, so that a caller cannot grow the number of series.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -31,6 +35,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+log = logging.getLogger("cds_service.web")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Set on the WSGI environ by the timing middleware.
@@ -78,6 +84,23 @@ STORAGE_FAILURES = Counter(
     "Database operations that failed, by operation (cards are still returned; feedback 503).",
     ["operation"],
 )
+LEDGER_DROPPED = Counter(
+    "cds_ledger_dropped",
+    "Card ledger entries not written (queue full, database down), by reason. The cards were"
+    " returned; their feedback will count as from an unknown card.",
+    ["reason"],
+)
+REPLAY_STORE_UNAVAILABLE = Counter(
+    "cds_replay_store_unavailable",
+    "Tokens checked for replay without the shared store (it did not answer within its"
+    " deadline), by decision (CDS_REPLAY_STORE_UNAVAILABLE: accepted or refused with 503).",
+    ["decision"],
+)
+OBSERVABILITY_FAILURES = Counter(
+    "cds_observability_failures",
+    "Failures of the ledger hand-off, metrics or logging that an invocation survived, by part.",
+    ["part"],
+)
 
 UNKNOWN_CARD = "(unknown card)"
 
@@ -96,6 +119,18 @@ def auth_failed(reason: str) -> None:
 
 def storage_failed(operation: str) -> None:
     STORAGE_FAILURES.labels(operation).inc()
+
+
+def ledger_dropped(count: int, reason: str) -> None:
+    LEDGER_DROPPED.labels(reason).inc(count)
+
+
+def replay_store_unavailable(decision: str) -> None:
+    REPLAY_STORE_UNAVAILABLE.labels(decision).inc()
+
+
+def observability_failed(part: str) -> None:
+    OBSERVABILITY_FAILURES.labels(part).inc()
 
 
 def fhir_fetched(results: Mapping[str, str], elapsed_s: float) -> None:
@@ -117,6 +152,9 @@ def instrument(app: Flask, core: Any, authenticator: Any) -> None:
     _hook(getattr(core, "fetcher", None), "observer", fhir_fetched)
     _hook(getattr(core, "store", None), "on_error", storage_failed)
     _hook(authenticator, "on_failure", auth_failed)
+    _hook(core, "on_ledger_drop", ledger_dropped)
+    _hook(core, "on_observability_failure", observability_failed)
+    _hook(getattr(authenticator, "replay", None), "on_unavailable", replay_store_unavailable)
 
     inner = app.wsgi_app
 
@@ -128,12 +166,27 @@ def instrument(app: Flask, core: Any, authenticator: Any) -> None:
 
     @app.after_request
     def count(response: Response) -> Response:
-        endpoint, service = labels(core)
-        REQUESTS.labels(endpoint, service, str(response.status_code)).inc()
-        started = request.environ.get(STARTED)
-        if started is not None:
-            LATENCY.labels(endpoint, service).observe(time.perf_counter() - started)
+        try:
+            endpoint, service = labels(core)
+            REQUESTS.labels(endpoint, service, str(response.status_code)).inc()
+            started = request.environ.get(STARTED)
+            if started is not None:
+                LATENCY.labels(endpoint, service).observe(time.perf_counter() - started)
+        except Exception as exc:  # the answer is ready: counting it must not change it
+            failed("metrics", exc, core)
         return response
+
+
+def failed(part: str, exc: Exception, core: Any = None) -> None:
+    """An observability failure outside the invocation: logged by type, counted if possible."""
+    try:
+        log.error("observability failed", extra={"part": part, "error": type(exc).__name__})
+        counters = getattr(core, "counters", None)
+        if isinstance(counters, dict):
+            counters["observability_failures"] = counters.get("observability_failures", 0) + 1
+        OBSERVABILITY_FAILURES.labels(part).inc()
+    except Exception:
+        pass
 
 
 def labels(core: Any) -> tuple[str, str]:

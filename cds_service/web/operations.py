@@ -3,8 +3,9 @@ log event for an invocation that failed.
 
 - ``GET /healthz``: the process is alive and answering (a container's HEALTHCHECK, a
   liveness probe). Touches nothing else, so a database outage never restarts the service.
-- ``GET /readyz``: the configuration is loaded and the database answers with its schema
-  migrated (a readiness probe, a load balancer's check); 503 OperationOutcome otherwise.
+- ``GET /readyz``: the configuration is loaded and, within 500 ms, the database answers with
+  its schema migrated and takes a test write (a readiness probe, a load balancer's check);
+  503 OperationOutcome with ``Retry-After`` otherwise (unreachable, frozen, locked, disk full).
 - ``GET /metrics``: Prometheus text format (``metrics.py``).
 
 None of them needs the EHR's token (they are not CDS Hooks endpoints; ``app.py`` checks the
@@ -49,21 +50,28 @@ def register(app: Flask, core: CdsApplication, authenticator: Any) -> None:
 
     @app.after_request
     def failure_event(response: Response) -> Response:
-        event = FAILURE_EVENTS.get(request.endpoint or "")
-        if event is not None and response.status_code >= 400:
-            _, service = metrics.labels(core)
-            started = request.environ.get(metrics.STARTED)
-            extra = {
-                "service": service,
-                "hookInstance": g.get("cds_hook_instance"),
-                "status": response.status_code,
-                "code": error_code(response),
-            }
-            if started is not None:
-                extra["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
-            level = logging.ERROR if response.status_code >= 500 else logging.INFO
-            log.log(level, event, extra=extra)
+        try:
+            _failure_event(core, response)
+        except Exception as exc:  # a log line must not change the answer
+            metrics.failed("log", exc, core)
         return response
+
+
+def _failure_event(core: CdsApplication, response: Response) -> None:
+    event = FAILURE_EVENTS.get(request.endpoint or "")
+    if event is not None and response.status_code >= 400:
+        _, service = metrics.labels(core)
+        started = request.environ.get(metrics.STARTED)
+        extra = {
+            "service": service,
+            "hookInstance": g.get("cds_hook_instance"),
+            "status": response.status_code,
+            "code": error_code(response),
+        }
+        if started is not None:
+            extra["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        level = logging.ERROR if response.status_code >= 500 else logging.INFO
+        log.log(level, event, extra=extra)
 
 
 def error_code(response: Response) -> str | None:
