@@ -334,7 +334,7 @@ def test_private_key_in_the_clients_file_is_refused(env, tmp_path, ec_key):
         ("[]", "expected a mapping"),
         ("{}", "clients: Missing data"),
         ('{"clients": [], "extra": 1}', "extra: Unknown field"),
-        ("{not json", "not valid YAML/JSON"),
+        ("{not json", "not valid JSON at line 1, column 2"),
     ],
 )
 def test_bad_trusted_clients_file_is_named(env, tmp_path, content, message):
