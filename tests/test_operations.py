@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import uuid
 
@@ -137,6 +138,14 @@ def test_a_made_up_service_id_never_becomes_a_label(client):
     assert value(after, name, **labels) == value(before, name, **labels) + 1
 
 
+def test_metrics_count_anonymous_calls(client):
+    before = metrics(client)
+    client.get("/cds-services")  # development: no token needed
+    client.get("/cds-services")
+    name = "cds_anonymous_calls_total"
+    assert value(metrics(client), name) == value(before, name) + 2
+
+
 def test_metrics_count_authentication_failures_by_reason(client):
     before = metrics(client)
     # A token that is sent is always verified, even in development.
@@ -248,6 +257,8 @@ def test_serve_runs_the_production_settings():
     options = gunicorn_options(settings, "0.0.0.0", 8080, settings.workers)
     assert options["bind"] == "0.0.0.0:8080"
     assert (options["workers"], options["threads"], options["worker_class"]) == (3, 8, "gthread")
+    # A worker takes a connection only when a thread is free, and closes it after the answer.
+    assert (options["worker_connections"], options["keepalive"]) == (8, 0)
     assert (options["graceful_timeout"], options["max_requests"]) == (20, 5000)
     assert options["max_requests_jitter"] == 500
     assert options["forwarded_allow_ips"] == "10.0.0.2"
@@ -258,7 +269,8 @@ def test_serve_runs_the_production_settings():
 
 def test_serve_defaults():
     settings = load_settings({})
-    assert (settings.threads, settings.graceful_timeout_s, settings.max_requests) == (4, 30, 10000)
+    assert (settings.threads, settings.graceful_timeout_s, settings.max_requests) == (1, 30, 10000)
+    assert settings.workers == 2 * (os.cpu_count() or 1)
     assert settings.ledger_retention_days == 365
     assert settings.forwarded_allow_ips == "127.0.0.1,::1"
     assert load_settings({"CDS_LEDGER_RETENTION_DAYS": "0"}).ledger_retention_days == 0
