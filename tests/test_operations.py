@@ -8,10 +8,13 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 
 import pytest
 
+from cds_service import serving
 from cds_service.cdshooks.application import CdsApplication
 from cds_service.config import ConfigError, load_settings
 from cds_service.fhir.client import FhirFetcher
@@ -265,6 +268,33 @@ def test_serve_runs_the_production_settings():
     assert options["logconfig_dict"] == gunicorn_logconfig(settings.log_level)
     assert callable(options["child_exit"])
     assert gunicorn_options(settings, "::", 8080, 1)["bind"] == "[::]:8080"
+
+
+def test_the_app_heap_is_frozen_before_the_workers_are_forked():
+    # In a child interpreter: freezing this test process's heap would change the others.
+    script = (
+        "import gc, json; from cds_service import serving; serving.settle_heap();"
+        " print(json.dumps([gc.get_freeze_count(), gc.get_threshold()]))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    frozen, thresholds = json.loads(done.stdout)
+    assert frozen > 1000 and tuple(thresholds) == serving.GC_THRESHOLDS
+
+
+def test_serve_freezes_the_heap_after_building_the_app_and_before_forking(monkeypatch, tmp_path):
+    import gunicorn.app.base
+
+    from cds_service import bootstrap
+
+    steps = []
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr(serving.logs, "configure", lambda level: None)
+    monkeypatch.setattr(bootstrap, "announce", lambda settings: None)
+    monkeypatch.setattr(bootstrap, "build_app", lambda settings: steps.append("build") or "app")
+    monkeypatch.setattr(serving, "settle_heap", lambda: steps.append("freeze"))
+    monkeypatch.setattr(gunicorn.app.base.BaseApplication, "run", lambda self: steps.append("fork"))
+    serving.serve(load_settings({}), "127.0.0.1", 8080)
+    assert steps == ["build", "freeze", "fork"]
 
 
 def test_serve_defaults():
