@@ -149,10 +149,10 @@ class ServerBench:
         """Floor then service, seconds apart, with the same requests. A token pool serves both:
         the floor ignores tokens, the service sees each once. Sized on the floor's warm-up
         rate; a pool that ran out is minted again, twice as large, and the row measured again."""
-        body = loadgen.write_body(self.workdir, f"body-{self._files}", row.body)
+        body = loadgen.write_body(self.workdir, f"body-{id(row)}", row.body)
         path = f"/cds-services/{SERVICE}"
-        warm = self._tokens(row.auth, service.base + path, 3000)
-        floor_rps = loadgen.run_wrk(floor.base + path, body, warm, connections=8, seconds=1).rps
+        # The floor ignores tokens: its warm-up needs none (and gives the rate to size the pool).
+        floor_rps = loadgen.run_wrk(floor.base + path, body, None, connections=8, seconds=1).rps
         warm = self._tokens(row.auth, service.base + path, 3000)
         loadgen.run_wrk(service.base + path, body, warm, connections=8, seconds=1)
         for attempt in range(3):
