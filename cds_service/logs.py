@@ -13,7 +13,6 @@ import sys
 import time
 import traceback
 
-import orjson
 
 ALLOWED_FIELDS = frozenset(
     {
@@ -73,7 +72,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         # On every call's path (one invocation event per call): built in one pass over the
-        # record, the timestamp's seconds reused, written by orjson.
+        # record, the timestamp's seconds reused.
         if self.interpolate:
             message = record.getMessage()[:1000]
         else:
@@ -94,12 +93,12 @@ class JsonFormatter(logging.Formatter):
                 f"{frame.filename}:{frame.lineno} {frame.name}"
                 for frame in traceback.extract_tb(record.exc_info[2])
             ]
-        try:
-            return orjson.dumps(event, default=str).decode()
-        except (TypeError, ValueError):  # e.g. an integer beyond 64 bits
-            return json.dumps(event, default=str)
+        # The standard library's spacing (``"event": "invocation"``), which log searches and
+        # dashboards already match; its C encoder is a few microseconds of the line.
+        return _ENCODE(event)
 
 
+_ENCODE = json.JSONEncoder(default=str).encode
 _second: tuple[int, str] = (0, "1970-01-01T00:00:00")
 
 
