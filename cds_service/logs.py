@@ -13,7 +13,6 @@ import sys
 import time
 import traceback
 
-
 ALLOWED_FIELDS = frozenset(
     {
         "service",
