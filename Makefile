@@ -35,7 +35,7 @@ lint: $(VENV)/.installed-test
 clean:
 	rm -rf $(VENV) var build *.egg-info
 
-# Figures for this machine (README, "Benchmarks"): the service under gunicorn against a bare
+# Figures for this machine (docs/benchmarks.md): the service under gunicorn against a bare
 # Flask floor, the scaling series and the fallback; installs wrk with apt-get when missing.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

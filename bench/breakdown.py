@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bench import workloads
-from bench.issuer import ISSUER, TestIssuer
+from bench.issuer import ISSUER, TestIssuer, write_clients_file_for
 from bench.workloads import NOW
 from cds_service.domain.engine import evaluate
 
@@ -68,12 +68,13 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="cds-breakdown-"))
     issuer = TestIssuer()
+    rsa_issuer = TestIssuer("RS384")
     base = "https://cds.example.org"
     settings = load_settings(
         {
             "CDS_PROFILE": "production",
             "CDS_DATABASE_URL": f"sqlite:///{workdir}/cds.sqlite3",
-            "CDS_TRUSTED_CLIENTS": str(issuer.write_clients_file(workdir)),
+            "CDS_TRUSTED_CLIENTS": str(write_clients_file_for([issuer, rsa_issuer], workdir)),
             "CDS_PUBLIC_BASE_URL": base,
         }
     )
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     service = core.service(service_id)
     path = f"/cds-services/{service_id}"
     tokens = issuer.mint_pool(base + path, 600)
+    rsa_tokens = rsa_issuer.mint_pool(base + path, 600)
 
     class NoReplayStore:
         def remember_jti(self, *args: object) -> bool:
@@ -111,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         (
             "JWT: ES384 signature and claims",
             lambda i: verifier.authenticate(f"Bearer {tokens[i]}", path=path),
+        ),
+        (
+            "JWT: RS384 signature and claims",
+            lambda i: verifier.authenticate(f"Bearer {rsa_tokens[i]}", path=path),
         ),
         (
             "JWT: record the jti (replay store write)",

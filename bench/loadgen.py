@@ -66,7 +66,7 @@ _LINE = re.compile(r"^BENCH (.*)$", re.M)
 def run_wrk(
     url: str,
     body_file: Path,
-    tokens_file: Path,
+    tokens_file: Path | None,
     *,
     connections: int,
     seconds: float,
@@ -84,7 +84,7 @@ def run_wrk(
         url,
         "--",
         str(body_file),
-        str(tokens_file),
+        str(tokens_file) if tokens_file is not None else "-",  # "-": anonymous calls
         str(threads),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)

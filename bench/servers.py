@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.issuer import TestIssuer
+from bench.issuer import TestIssuer, write_clients_file_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,9 +83,11 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def production_env(workdir: Path, issuer: TestIssuer, base: str, **extra: str) -> dict[str, str]:
-    """The production profile with the test issuer as the only trusted client."""
-    clients = issuer.write_clients_file(workdir)
+def production_env(
+    workdir: Path, issuer: TestIssuer | list[TestIssuer], base: str, **extra: str
+) -> dict[str, str]:
+    """The production profile with the test issuer(s) as the only trusted clients."""
+    clients = write_clients_file_for(issuer if isinstance(issuer, list) else [issuer], workdir)
     env = {
         "CDS_PROFILE": "production",
         "CDS_TRUSTED_CLIENTS": str(clients),
@@ -163,7 +165,13 @@ def floor_command(port: int, workers: int | None = None) -> list[str]:
 
 
 @contextmanager
-def real_service(workdir: Path, issuer: TestIssuer, *, workers: int | None = None, **extra: str):
+def real_service(
+    workdir: Path,
+    issuer: TestIssuer | list[TestIssuer],
+    *,
+    workers: int | None = None,
+    **extra: str,
+):
     """The service as production runs it: production profile, the test issuer trusted."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"

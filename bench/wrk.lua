@@ -6,6 +6,7 @@
 -- replayed jti, so thread i of T takes tokens i, i+T, i+2T, ... of the pre-minted pool and
 -- never shares one. When a thread has used its share it stops (and says so), rather than
 -- replaying tokens that would be refused. The floor receives the very same requests.
+-- TOKENS_FILE "-" sends no Authorization header (an anonymous call).
 
 local threads = {}
 local counter = 0
@@ -23,11 +24,18 @@ local function read_file(path)
    return data
 end
 
-local body, tokens, position, path
+local body, tokens, position, path, anonymous
 exhausted = 0  -- a global: done() reads it with thread:get
 
 function init(args)
    body = read_file(args[1])
+   path = wrk.path
+   position = 0
+   if args[2] == "-" then
+      tokens = nil
+      anonymous = wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
+      return
+   end
    local all = {}
    for line in io.lines(args[2]) do
       if #line > 0 then all[#all + 1] = line end
@@ -37,11 +45,10 @@ function init(args)
    for i = index + 1, #all, step do
       tokens[#tokens + 1] = all[i]
    end
-   position = 0
-   path = wrk.path
 end
 
 function request()
+   if tokens == nil then return anonymous end
    position = position + 1
    if position > #tokens then
       exhausted = 1

@@ -55,7 +55,7 @@ class Settings:
     fhir_max_bytes: int = 5 * 1024 * 1024
     # Operations (README, Operations): the ledger's retention, and gunicorn under `serve`.
     ledger_retention_days: int = 365
-    threads: int = 4
+    threads: int = 1
     graceful_timeout_s: int = 30
     max_requests: int = 10000
     forwarded_allow_ips: str = "127.0.0.1,::1"
@@ -211,7 +211,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         site_policy_file=policy_file,
         policy=policy,
         log_level=log_level,
-        workers=_int("CDS_WORKERS", values.get("CDS_WORKERS", os.cpu_count() or 1)),
+        # Two single-threaded workers per core: one waiting on the prefetch fallback (up to
+        # CDS_FHIR_BUDGET_MS) leaves the core to the other (docs/benchmarks.md).
+        workers=_int("CDS_WORKERS", values.get("CDS_WORKERS", 2 * (os.cpu_count() or 1))),
         allow_anonymous=_bool("CDS_ALLOW_ANONYMOUS", values.get("CDS_ALLOW_ANONYMOUS", "0")),
         trusted_clients_file=str(values.get("CDS_TRUSTED_CLIENTS") or "").strip() or None,
         public_base_urls=_url_prefixes(
@@ -236,7 +238,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ledger_retention_days=_int(
             "CDS_LEDGER_RETENTION_DAYS", values.get("CDS_LEDGER_RETENTION_DAYS", 365), minimum=0
         ),
-        threads=_int("CDS_THREADS", values.get("CDS_THREADS", 4)),
+        threads=_int("CDS_THREADS", values.get("CDS_THREADS", 1)),
         graceful_timeout_s=_int("CDS_GRACEFUL_TIMEOUT", values.get("CDS_GRACEFUL_TIMEOUT", 30)),
         max_requests=_int("CDS_MAX_REQUESTS", values.get("CDS_MAX_REQUESTS", 10000), minimum=0),
         forwarded_allow_ips=str(values.get("CDS_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")).strip(),

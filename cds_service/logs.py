@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 import traceback
-from datetime import datetime, timezone
 
 ALLOWED_FIELDS = frozenset(
     {
@@ -72,31 +72,53 @@ class JsonFormatter(logging.Formatter):
         self.interpolate = interpolate
 
     def format(self, record: logging.LogRecord) -> str:
+        # On every call's path (one invocation event per call): built in one pass over the
+        # record, the timestamp's seconds reused.
         if self.interpolate:
             message = record.getMessage()[:1000]
         else:
             message = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
         event = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
-                timespec="milliseconds"
-            ),
+            "ts": timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": message,
         }
-        for key in ALLOWED_FIELDS:
-            if key in record.__dict__:
-                event[key] = record.__dict__[key]
+        fields = record.__dict__
+        for key in fields:
+            if key in ALLOWED_FIELDS:
+                event[key] = fields[key]
         if record.exc_info and record.exc_info[0] is not None:
             event["exception"] = record.exc_info[0].__name__
             event["stack"] = [
                 f"{frame.filename}:{frame.lineno} {frame.name}"
                 for frame in traceback.extract_tb(record.exc_info[2])
             ]
-        return json.dumps(event, default=str)
+        # The standard library's spacing (``"event": "invocation"``), which log searches and
+        # dashboards already match; its C encoder is a few microseconds of the line.
+        return _ENCODE(event)
+
+
+_ENCODE = json.JSONEncoder(default=str).encode
+_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
+
+def timestamp(created: float) -> str:
+    """``created`` in UTC to the millisecond, ISO 8601 (``2025-01-31T12:00:00.123+00:00``)."""
+    global _second
+    seconds = int(created)
+    if _second[0] != seconds:
+        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{_second[1]}.{min(int((created - seconds) * 1000), 999):03d}+00:00"
 
 
 def configure(level: str = "INFO") -> None:
+    # No record needs its caller's file and line, its thread or its process (none is written
+    # out): the switches the logging HOWTO ("Optimization") gives to skip finding them.
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -48,6 +48,8 @@ HOMES = {
     "sqlalchemy": ("cds_service.storage",),
     "psycopg": ("cds_service.storage",),
     "prometheus_client": ("cds_service.web.metrics",),
+    # The request body parse (the defensive checks stay in that one module).
+    "orjson": ("cds_service.web.jsonbody",),
 }
 
 

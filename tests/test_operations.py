@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import uuid
 
 import pytest
 
+from cds_service import serving
 from cds_service.cdshooks.application import CdsApplication
 from cds_service.config import ConfigError, load_settings
 from cds_service.fhir.client import FhirFetcher
@@ -137,6 +141,14 @@ def test_a_made_up_service_id_never_becomes_a_label(client):
     assert value(after, name, **labels) == value(before, name, **labels) + 1
 
 
+def test_metrics_count_anonymous_calls(client):
+    before = metrics(client)
+    client.get("/cds-services")  # development: no token needed
+    client.get("/cds-services")
+    name = "cds_anonymous_calls_total"
+    assert value(metrics(client), name) == value(before, name) + 2
+
+
 def test_metrics_count_authentication_failures_by_reason(client):
     before = metrics(client)
     # A token that is sent is always verified, even in development.
@@ -254,6 +266,8 @@ def test_serve_runs_the_production_settings():
     options = gunicorn_options(settings, "0.0.0.0", 8080, settings.workers)
     assert options["bind"] == "0.0.0.0:8080"
     assert (options["workers"], options["threads"], options["worker_class"]) == (3, 8, "gthread")
+    # A worker takes a connection only when a thread is free, and closes it after the answer.
+    assert (options["worker_connections"], options["keepalive"]) == (8, 0)
     assert (options["graceful_timeout"], options["max_requests"]) == (20, 5000)
     assert options["max_requests_jitter"] == 500
     assert options["forwarded_allow_ips"] == "10.0.0.2"
@@ -262,9 +276,37 @@ def test_serve_runs_the_production_settings():
     assert gunicorn_options(settings, "::", 8080, 1)["bind"] == "[::]:8080"
 
 
+def test_the_app_heap_is_frozen_before_the_workers_are_forked():
+    # In a child interpreter: freezing this test process's heap would change the others.
+    script = (
+        "import gc, json; from cds_service import serving; serving.settle_heap();"
+        " print(json.dumps([gc.get_freeze_count(), gc.get_threshold()]))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    frozen, thresholds = json.loads(done.stdout)
+    assert frozen > 1000 and tuple(thresholds) == serving.GC_THRESHOLDS
+
+
+def test_serve_freezes_the_heap_after_building_the_app_and_before_forking(monkeypatch, tmp_path):
+    import gunicorn.app.base
+
+    from cds_service import bootstrap
+
+    steps = []
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr(serving.logs, "configure", lambda level: None)
+    monkeypatch.setattr(bootstrap, "announce", lambda settings: None)
+    monkeypatch.setattr(bootstrap, "build_app", lambda settings: steps.append("build") or "app")
+    monkeypatch.setattr(serving, "settle_heap", lambda: steps.append("freeze"))
+    monkeypatch.setattr(gunicorn.app.base.BaseApplication, "run", lambda self: steps.append("fork"))
+    serving.serve(load_settings({}), "127.0.0.1", 8080)
+    assert steps == ["build", "freeze", "fork"]
+
+
 def test_serve_defaults():
     settings = load_settings({})
-    assert (settings.threads, settings.graceful_timeout_s, settings.max_requests) == (4, 30, 10000)
+    assert (settings.threads, settings.graceful_timeout_s, settings.max_requests) == (1, 30, 10000)
+    assert settings.workers == 2 * (os.cpu_count() or 1)
     assert settings.ledger_retention_days == 365
     assert settings.forwarded_allow_ips == "127.0.0.1,::1"
     assert load_settings({"CDS_LEDGER_RETENTION_DAYS": "0"}).ledger_retention_days == 0

@@ -278,6 +278,7 @@ class CdsApplication:
                 "service": service.id,
                 "hookInstance": request["hookInstance"],
                 "status": 200,
+                "issuer": getattr(client, "issuer", None),  # None: an anonymous call
                 "rules": [f.rule_id for f in evaluation.shown],
                 "rules_hidden": [
                     f.rule_id for f in evaluation.findings if f not in evaluation.shown

@@ -105,6 +105,7 @@ class Authenticator:
         leeway_s: int = LEEWAY_S,
         on_failure: Callable[[str], None] | None = None,
         replay_store_unavailable: str = "accept",
+        on_anonymous: Callable[[], None] | None = None,
     ) -> None:
         self.clients = {c.issuer: c for c in clients}
         if len(self.clients) != len(clients):
@@ -123,6 +124,10 @@ class Authenticator:
         self.leeway_s = leeway_s
         #: Called with the reason code of each refusal: the metrics hook (web/metrics.py).
         self.on_failure = on_failure
+        #: Called for each accepted anonymous call (the metrics' counter); the warning is
+        #: logged once per process (per worker), not once per call.
+        self.on_anonymous = on_anonymous
+        self.anonymous_calls = 0
 
     def audiences(self, path: str, request_base: str | None) -> tuple[str, ...]:
         """The URL(s) a token must be addressed to. Without CDS_PUBLIC_BASE_URL (allowed in
@@ -136,7 +141,11 @@ class Authenticator:
         """The verified client, None for an accepted anonymous call, or Unauthorized."""
         if authorization is None:
             if self.allow_anonymous:
-                log.warning("anonymous call accepted", extra={"path": path})
+                self.anonymous_calls += 1
+                if self.anonymous_calls == 1:
+                    log.warning("anonymous call accepted", extra={"path": path})
+                if self.on_anonymous is not None:
+                    self.on_anonymous()
                 return None
             self._fail("missing-token", path, {})
         context: dict[str, Any] = {}
@@ -144,7 +153,8 @@ class Authenticator:
             client = self._verify(authorization, self.audiences(path, request_base), context)
         except _Rejected as rejected:
             self._fail(rejected.reason, path, context)
-        log.info("authenticated", extra={"path": path, "issuer": client.issuer})
+        # Debug only: the invocation and feedback events name the issuer (one line per call).
+        log.debug("authenticated", extra={"path": path, "issuer": client.issuer})
         return client
 
     def _fail(self, reason: str, path: str, context: dict[str, Any]) -> NoReturn:

@@ -7,6 +7,7 @@ strength is read from the product name ("Folic acid 5 MG Oral Tablet", "1000 MCG
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from cds_service.domain.vocabulary import Route
@@ -76,13 +77,23 @@ def route_of(dosage: dict[str, Any] | None, name: str) -> Route:
             if any(pattern.search(w) for w in words):
                 return value
     text = string(dosage, "text") if dosage else None
-    for source in (text or "", name):
-        for pattern, value in _ROUTE_WORDS:
-            if pattern.search(source):
-                return value
+    for pattern, value in _ROUTE_WORDS:
+        if text and pattern.search(text):
+            return value
+    return _route_of_name(name)
+
+
+@lru_cache(maxsize=2048)
+def _route_of_name(name: str) -> Route:
+    """The route a product name implies. Names repeat from call to call (the same products,
+    as in the drug classification's cache), and every medication read asks."""
+    for pattern, value in _ROUTE_WORDS:
+        if pattern.search(name):
+            return value
     return Route.UNKNOWN
 
 
+@lru_cache(maxsize=2048)  # a product name's strength: the same answer every time it is asked
 def strength_ug(name: str) -> tuple[float, bool] | None:
     """(micrograms per unit, per_ml) from a product name, e.g. "1000 MCG/ML" -> (1000, True)."""
     match = _STRENGTH.search(name)

@@ -1,4 +1,26 @@
-"""Reading a JSON request body defensively: every failure is a typed 4xx, never a 500."""
+"""Reading a JSON request body defensively: every failure is a typed 4xx, never a 500.
+
+What a body must be (docs/benchmarks.md, "The body parse", says why it is read this way):
+UTF-8 JSON (RFC 8259) without NaN / Infinity, without a number beyond a double's range,
+without a lone surrogate escape, nested less than about 1,000 deep, and **without a duplicate
+member name in any object**. Duplicates are refused (400) rather than resolved "last wins":
+two readers of the same body (a proxy, an audit log, this service) could otherwise each see a
+different request, and no EHR sends them on purpose.
+
+Two paths give the same answers:
+
+- the fast one, orjson (C), which already refuses everything above except duplicates; those
+  are found without walking the document: outside strings every object member has exactly one
+  ``:``, and orjson writes strings back with their colons as they were, so re-serialising the
+  parsed document loses colons exactly when a duplicate member was dropped. Only an escaped
+  colon (``\u003a``) breaks that count, and such a body takes the exact path;
+- the exact one, the standard library with a hook per object and per number, taken when the
+  fast path refuses a body (so that its error message is the one a client always got), finds
+  it too deep to write back, or cannot count on the colons.
+
+An integer beyond 64 bits comes out as a float on the fast path (the rules read numbers as
+floats anyway).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +28,8 @@ import json
 import math
 import re
 from typing import Any
+
+import orjson
 
 from cds_service.cdshooks.errors import InvalidRequest, UnsupportedMediaType
 
@@ -57,6 +81,27 @@ def parse(raw: bytes, mimetype: str | None) -> Any:
         raise UnsupportedMediaType()
     if not raw.strip():
         raise InvalidRequest("The request body is empty; a JSON object is required.")
+    document = _fast(raw)
+    return document if document is not _EXACT else _exact(raw)
+
+
+#: ``_fast``'s answer when the body needs the exact path.
+_EXACT = object()
+
+
+def _fast(raw: bytes) -> Any:
+    if b"\\u003" in raw:  # maybe an escaped colon: the count below could not be trusted
+        return _EXACT
+    try:
+        document = orjson.loads(raw)
+        if orjson.dumps(document).count(b":") != raw.count(b":"):
+            return _EXACT  # a duplicate member was dropped: the exact path names it
+    except (ValueError, TypeError, RecursionError):  # orjson.JSONDecodeError, JSONEncodeError
+        return _EXACT  # refused, or nested too deeply to write back: the exact path decides
+    return document
+
+
+def _exact(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

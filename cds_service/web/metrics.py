@@ -79,6 +79,11 @@ AUTH_FAILURES = Counter(
     "Calls refused with 401, by reason code (README, Authentication: Reasons).",
     ["reason"],
 )
+ANONYMOUS_CALLS = Counter(
+    "cds_anonymous_calls",
+    "Calls accepted without a token (development, or CDS_ALLOW_ANONYMOUS=1); the log says"
+    " so once per worker.",
+)
 STORAGE_FAILURES = Counter(
     "cds_storage_failures",
     "Database operations that failed, by operation (cards are still returned; feedback 503).",
@@ -115,6 +120,10 @@ def feedback_stored(service: str, rule: str | None, outcome: str) -> None:
 
 def auth_failed(reason: str) -> None:
     AUTH_FAILURES.labels(reason).inc()
+
+
+def anonymous_call() -> None:
+    ANONYMOUS_CALLS.inc()
 
 
 def storage_failed(operation: str) -> None:
@@ -155,6 +164,7 @@ def instrument(app: Flask, core: Any, authenticator: Any) -> None:
     _hook(core, "on_ledger_drop", ledger_dropped)
     _hook(core, "on_observability_failure", observability_failed)
     _hook(getattr(authenticator, "replay", None), "on_unavailable", replay_store_unavailable)
+    _hook(authenticator, "on_anonymous", anonymous_call)
 
     inner = app.wsgi_app
 

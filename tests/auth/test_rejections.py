@@ -41,6 +41,20 @@ def test_no_header_with_anonymous_allowed_is_accepted(make_harness, ec_key, endp
     assert any(r.msg == "anonymous call accepted" for r in auth_log.records)
 
 
+def test_anonymous_calls_are_counted_and_logged_once_per_process(make_harness, auth_log):
+    counted = []
+    harness = make_harness([], anonymous=True)
+    harness.authenticator.on_anonymous = lambda: counted.append(1)
+    for _ in range(3):
+        assert_accepted(harness.call("service"))
+    warnings = [r for r in auth_log.records if r.msg == "anonymous call accepted"]
+    assert len(warnings) == 1 and len(counted) == 3
+    assert harness.authenticator.anonymous_calls == 3
+    # One line per call: the invocation event, which says no issuer vouched for it.
+    invocations = [r for r in auth_log.records if r.msg == "invocation"]
+    assert len(invocations) == 3 and all(r.issuer is None for r in invocations)
+
+
 @pytest.mark.parametrize(
     "authorization",
     [

@@ -4,6 +4,7 @@ issuers"), and the real captured sandbox tokens against the bundled sandbox key.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 
 import jwt
@@ -18,6 +19,7 @@ from tests.conftest import FIXTURES
 
 from .conftest import (
     BASE,
+    EHR_ISSUER,
     EHR_KID,
     EPIC_ISSUER,
     EPIC_JWKS,
@@ -228,3 +230,13 @@ def test_captured_sandbox_token_over_http_in_development(tmp_path, no_network):
     assert response.status_code == 404
     assert response.get_json()["issue"][0]["details"]["coding"][0]["code"] == "unknown-service"
     assert len(no_network.calls) == 0
+
+
+def test_an_invocation_with_a_token_writes_one_line_that_names_the_issuer(
+    harness, ec_key, auth_log
+):
+    token = sign(ec_key, claims(PATHS["service"]))
+    assert_accepted(harness.call("service", token))
+    lines = [r for r in auth_log.records if r.levelno >= logging.INFO]
+    assert [r.msg for r in lines] == ["invocation"]
+    assert lines[0].issuer == EHR_ISSUER
