@@ -12,6 +12,7 @@ when the service disagrees, so a change in behaviour is a decision, not an accid
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -1307,7 +1308,9 @@ def _epic_twin(original: Scenario) -> Builder:
     def build(t: When) -> dict[str, Any]:
         made = original.build(t)
         body = made.request(original.service) if isinstance(made, Chart) else made
-        return epic_shape(body)
+        # A patient of its own: the seeded FHIR server (deploy/) holds every scenario at once.
+        pid = body["context"]["patientId"]
+        return epic_shape(json.loads(json.dumps(body).replace(pid, f"epic-{pid}")))
 
     return build
 
