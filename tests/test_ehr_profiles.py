@@ -14,8 +14,8 @@ import pytest
 from cds_service.cdshooks.application import CdsApplication
 from cds_service.cdshooks.auth import AuthenticatedClient
 from cds_service.cdshooks.cards import (
-    RXNORM_OID,
     RULE_TITLES,
+    RXNORM_OID,
     profile_problems,
     rule_id_of,
     topic_code,
