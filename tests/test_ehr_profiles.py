@@ -227,7 +227,22 @@ def test_bad_profile_entries_name_the_field(entry, message):
         parse_trusted_clients({"clients": [entry]})
 
 
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "ehr-vendors.md"
+
+
 def test_the_guide_documents_the_mapping_and_each_profile():
-    guide = (Path(__file__).resolve().parents[1] / "docs" / "ehr-vendors.md").read_text()
-    for needle in ("FolateBeforeB12", "profile: epic", "profile: oracle", "jku_list_url"):
+    guide = GUIDE.read_text(encoding="utf-8")
+    for needle in ("profile: epic", "profile: oracle", "jku_list_url", "link_hosts"):
         assert needle in guide
+    for rule_id in RULE_TITLES:
+        assert f"| `{rule_id}` | `{topic_code(rule_id)}` |" in guide
+    for name in PROFILES["epic"].__dataclass_fields__:
+        assert f"`{name}`" in guide
+
+
+def test_the_prefetch_table_an_analyst_types_in_is_the_services_discovery():
+    """Epic analysts copy the guide, not discovery: a changed template must change the guide."""
+    guide = GUIDE.read_text(encoding="utf-8")
+    for service in registry():
+        for key, prefetch in service.prefetch.items():
+            assert f"{key}: {prefetch.template}\n" in guide, (service.id, key)

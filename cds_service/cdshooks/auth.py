@@ -8,7 +8,10 @@ PROTOCOL.md, "Authentication" (CDS Hooks 2.0.1, "Trusting CDS Clients"), checked
    ``crit``; ``jku`` only if on the issuer's allowlist (rejected before anything is fetched).
 3. ``iss`` is a trusted client; its key (``kid``) comes from that client's configured JWKS and
    must fit ``alg`` (family and curve): a public key is never handed to an HMAC verifier.
-4. signature; ``aud`` equals the URL called as seen from outside (CDS_PUBLIC_BASE_URL + path);
+   A ``jku`` on the client's published jku list (``jku_list_url``, Oracle Health) is allowed
+   too; the list is fetched from the configured URL, never from the token.
+4. signature; ``aud`` equals the URL called as seen from outside (CDS_PUBLIC_BASE_URL + path),
+   or one of the client's configured ``audiences`` (Epic configures one per client);
    ``exp``/``iat``/``nbf`` with 60 s leeway; ``tenant`` allowlist; ``jti`` not seen before
    (replay store, kept until ``exp`` + leeway). Extra claims (``sub``, ``nbf``) are fine.
 

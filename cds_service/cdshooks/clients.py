@@ -29,8 +29,10 @@ policy's formulary, which decides *which* product the rules suggest.
 Keys: inline ``jwks`` are pinned (nothing is ever fetched for that client; an allowlisted
 ``jku`` is accepted but the inline keys still decide). With ``jwks_url``, a token without
 ``jku`` (or with ``jku`` equal to ``jwks_url``) is checked against ``jwks_url``; a token whose
-``jku`` is on ``jku_allowlist`` is checked against that URL's set. Any other ``jku`` is
-rejected without being fetched (PROTOCOL.md, "Authentication", 2).
+``jku`` is on ``jku_allowlist`` is checked against that URL's set. With ``jku_list_url`` (and
+the ``oracle`` profile, whose default it is), neither key source is needed: a token's ``jku``
+on the list published there is fetched as a key set (``jkulist``). Any other ``jku`` is
+rejected without being fetched.
 """
 
 from __future__ import annotations
