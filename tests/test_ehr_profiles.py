@@ -246,3 +246,14 @@ def test_the_prefetch_table_an_analyst_types_in_is_the_services_discovery():
     for service in registry():
         for key, prefetch in service.prefetch.items():
             assert f"{key}: {prefetch.template}\n" in guide, (service.id, key)
+
+
+def test_the_guides_trusted_clients_entries_are_accepted():
+    import yaml
+
+    blocks = re.findall(r"```yaml\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.S)
+    profiles = set()
+    for block in blocks:
+        for client in parse_trusted_clients(yaml.safe_load(block)):
+            profiles.add(client.profile)
+    assert profiles == {"epic", "oracle"}

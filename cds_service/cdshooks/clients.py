@@ -147,8 +147,8 @@ class TrustedClient:
     #: (Oracle Health removes links it has not registered).
     link_hosts: tuple[str, ...] | None = None
     #: RxNorm code -> order code, and LOINC code -> order code (``OrderCode``).
-    medication_codes: Mapping[str, OrderCode] = dataclasses.field(default_factory=dict)
-    lab_codes: Mapping[str, OrderCode] = dataclasses.field(default_factory=dict)
+    medication_codes: Mapping[str, OrderCode] = dataclasses.field(default_factory=dict, hash=False)
+    lab_codes: Mapping[str, OrderCode] = dataclasses.field(default_factory=dict, hash=False)
 
     def allows_jku(self, jku: str) -> bool:
         """Statically allowed (a published jku list is checked by ``auth``)."""
