@@ -114,8 +114,7 @@ class CodingSchema(Lenient):
 
 class OverrideReasonSchema(Lenient):
     reason = fields.Nested(CodingSchema)
-    #: A string (the specification); an array of strings in an early draft some EHRs follow.
-    userComment = fields.Raw()
+    userComment = fields.String()
 
 
 class AcceptedSuggestionSchema(Lenient):

@@ -434,10 +434,11 @@ def _medication_concept(raw: dict[str, Any], index: dict[str, dict[str, Any]]) -
     reference = raw.get("medicationReference")
     if not isinstance(reference, dict):
         return None
+    # The index holds Medications only; a contained resource is taken as the one the reference
+    # names (strict mode then skips one that is not a valid resource).
     target = resolve_reference(reference, raw, index)
-    if target is not None and target.get("resourceType") in ("Medication", None):
-        if target.get("code") is not None:
-            return target["code"]
+    if target is not None and target.get("code") is not None:
+        return target["code"]
     # A Medication without a code (or out of reach) falls back to the reference's display.
     display = reference.get("display")
     return {"text": display} if isinstance(display, str) else None
