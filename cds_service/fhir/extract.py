@@ -116,11 +116,7 @@ def extract_facts(
     # a draft's Medication as its own entry of the draftOrders Bundle, not in the prefetch.
     index = reference_index(
         [r for kind, items in by_type.items() if kind in REFERENCED_TYPES for r in items],
-        (
-            r
-            for r in draft_orders
-            if isinstance(r, dict) and r.get("resourceType") in REFERENCED_TYPES
-        ),
+        (r for r in draft_orders if isinstance(r, dict) and _referenced(r.get("resourceType"))),
     )
     labs, pregnant = _observations(reader, by_type.get("Observation", ()))
     meds = [
@@ -167,6 +163,11 @@ REFERENCED_TYPES = frozenset({"Medication"})
 _TRAILING_REFERENCE = re.compile(
     r"(?:^|/)([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]{1,64})?/?$"
 )
+
+
+def _referenced(kind: Any) -> bool:
+    # A hostile resourceType may be a list or an object: never hash it.
+    return isinstance(kind, str) and kind in REFERENCED_TYPES
 
 
 def reference_key(reference: str) -> str | None:

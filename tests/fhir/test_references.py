@@ -125,3 +125,10 @@ def test_epic_scenarios_name_drugs_only_through_medication_resources(slug, monke
     unresolved = respond(scenario, scenario.request())
     assert card_rules(resolved) == list(scenario.rules)
     assert unresolved != resolved
+
+
+def test_hostile_resource_types_among_draft_orders_are_ignored():
+    """Found by the hostile property tests: a resourceType that is a list must not be hashed."""
+    drafts = [_draft("Medication/eFA5"), {"resourceType": ["Medication"], "id": "eFA5"}]
+    drafts.append({"resourceType": {"a": 1}, "id": "x"})
+    assert _classes([], drafts + [FOLIC_5MG]) == [{DrugClass.FOLIC_ACID}]
