@@ -277,7 +277,10 @@ class Authenticator:
             return True
         if client.jku_list_url is None or client.keys is not None:
             return False
-        if urlsplit(jku).scheme != "https":
+        try:
+            if urlsplit(jku).scheme != "https":
+                return False
+        except ValueError:
             return False
         try:
             return self.jku_lists.allows(client.issuer, client.jku_list_url, jku)

@@ -136,3 +136,13 @@ def test_jku_list_is_read_leniently_and_only_https_urls_count():
     assert jku_urls(document) == {"https://a.example.org/jwks", "https://b.example.org/jwks"}
     assert jku_urls(["https://c.example.org/k"]) == {"https://c.example.org/k"}
     assert jku_urls("nonsense") == frozenset()
+
+
+def test_a_jku_that_is_not_an_https_url_is_refused_without_fetching_the_list(
+    make_harness, rsa_key, monotonic, no_network, auth_log
+):
+    harness = _oracle(make_harness, monotonic)
+    for jku in ("http://[::1", "http://authorization.cerner.com/jwks"):
+        token = _oracle_token(rsa_key, jku=jku)
+        assert_rejected(harness.call("service", token), auth_log, "jku-not-allowed", token)
+    assert not no_network.calls
