@@ -1,7 +1,9 @@
 """``b12-patient-view``: every B12 finding for the patient in the chart, most urgent first.
 
-The patient is required here (there is nothing safe to say about an unknown patient when no
-order is at stake); everything else degrades with a note on the card.
+The patient is required here; without it (Oracle Health's fallback often cannot fetch it) the
+cards that need neither age nor sex are still answered, each saying what was not evaluated,
+unless the client's ``degrade_without_patient`` capability is off. 412 only when no data at
+all could be obtained. Everything else degrades with a note on the card.
 """
 
 from cds_service.cdshooks.service import ServiceDefinition

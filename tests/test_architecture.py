@@ -40,7 +40,12 @@ HOMES = {
     "apispec": ("cds_service.cdshooks.openapi",),
     "fhir": ("cds_service.fhir",),
     "pydantic": ("cds_service.fhir",),
-    "requests": ("cds_service.fhir.client", "cds_service.fhir.ssrf", "cds_service.cdshooks.jwks"),
+    "requests": (
+        "cds_service.fhir.client",
+        "cds_service.fhir.ssrf",
+        "cds_service.cdshooks.jwks",
+        "cds_service.cdshooks.jkulist",  # a published jku list, fetched with the JWKS limits
+    ),
     "urllib3": ("cds_service.fhir.client", "cds_service.fhir.ssrf"),
     "yaml": ("cds_service.config",),
     "gunicorn": ("cds_service.cli", "cds_service.serving"),

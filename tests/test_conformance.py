@@ -273,7 +273,16 @@ def test_malformed_json_is_400(client):
             "context.draftOrders",
         ),
         (lambda b: b.__setitem__("fhirServer", "not a url"), "fhirServer"),
-        (lambda b: b.__setitem__("fhirAuthorization", {"access_token": "x"}), "fhirAuthorization"),
+        (
+            lambda b: b.__setitem__("fhirAuthorization", {"token_type": "Bearer"}),
+            "fhirAuthorization.access_token",
+        ),
+        (
+            lambda b: b.__setitem__(
+                "fhirAuthorization", {"access_token": "x", "token_type": "MAC"}
+            ),
+            "fhirAuthorization.token_type",
+        ),
         (lambda b: b.__setitem__("prefetch", []), "prefetch"),
     ],
 )
@@ -344,10 +353,12 @@ def test_non_json_body_is_415(client):
     assert_outcome(response, 415, "unsupported-media-type")
 
 
-def test_required_data_unavailable_is_412(client):
+def test_required_data_unavailable_is_412_only_when_no_data_at_all_was_obtained(client):
+    """patient-view without the Patient degrades (issue 17); with nothing at all to go on it
+    is still a 412 naming the key."""
     body = sandbox_request("patient-view")
-    body["prefetch"].pop("patient")
     body.pop("fhirServer")
+    body["prefetch"] = {}
     issue = assert_outcome(
         client.post("/cds-services/b12-patient-view", json=body), 412, "prefetch-unavailable"
     )

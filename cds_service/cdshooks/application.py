@@ -24,6 +24,7 @@ from marshmallow import ValidationError
 
 from cds_service.domain.engine import evaluate
 from cds_service.domain.policy import DEFAULT_POLICY, Policy
+from cds_service.domain.vocabulary import DataCategory
 from cds_service.fhir.extract import extract_facts
 from cds_service.storage import (
     FeedbackRecord,
@@ -35,6 +36,8 @@ from cds_service.storage import (
 )
 
 from .cards import cards as build_cards
+from .cards import shape
+from .clients import STANDARD
 from .errors import InvalidRequest, StorageUnavailable, UnknownService
 from .prefetch import Fetcher, resolve
 from .schemas import (
@@ -44,6 +47,7 @@ from .schemas import (
     RequestSchema,
     ResponseSchema,
     first_error,
+    override_reason,
 )
 from .service import Registry, ServiceDefinition
 
@@ -77,6 +81,16 @@ def _invalid(error: ValidationError, prefix: str = "") -> InvalidRequest:
     return InvalidRequest(
         f"{path}: {message}" if path else message, expression=[path] if path else None
     )
+
+
+#: The line every card ends with when patient-view had to go on without the Patient resource.
+PATIENT_UNAVAILABLE = (
+    "_Not evaluated: the patient's record (age and sex) could not be obtained, so age-based"
+    " screening (over 75) and the male haemoglobin limit were not checked._"
+)
+
+#: fhirAuthorization fields the specification names; only ``access_token`` is required.
+FHIR_AUTHORIZATION_FIELDS = ("token_type", "expires_in", "scope", "subject")
 
 
 @dataclass
@@ -199,6 +213,8 @@ class CdsApplication:
         request = self.parse_request(service, body)
         context = request["context"]
         fhir_auth = request.get("fhirAuthorization") or {}
+        trusted = getattr(client, "trusted", None)
+        capabilities = trusted.capabilities if trusted is not None else STANDARD
         resolving = time.perf_counter()
         resolution = resolve(
             service,
@@ -208,6 +224,7 @@ class CdsApplication:
             access_token=fhir_auth.get("access_token"),
             fetcher=self.fetcher,
             client=client,
+            degrade_required=capabilities.degrade_without_patient,
         )
         evaluating = time.perf_counter()
         draft_bundle = context.get("draftOrders") or {}
@@ -226,7 +243,11 @@ class CdsApplication:
         )
         moment = now or self.clock()
         evaluation = evaluate(extraction.facts, moment, service.hook, self.policy)
-        cards = build_cards(evaluation.shown, context["patientId"], self.new_uuid)
+        notes = [PATIENT_UNAVAILABLE] if DataCategory.PATIENT in resolution.missing else []
+        cards = build_cards(evaluation.shown, context["patientId"], self.new_uuid, notes)
+        # Feedback and analytics stay keyed on the rule id (the findings): ``shape`` only
+        # changes what this client is sent.
+        cards = shape(cards, trusted, self.new_uuid)
         response = _RESPONSE.dump({"cards": cards})
         evaluated = time.perf_counter()
         hook_instance = request["hookInstance"]
@@ -246,6 +267,7 @@ class CdsApplication:
             "log",
             lambda: self._log_invocation(
                 service,
+                client,
                 request,
                 evaluation,
                 cards,
@@ -262,6 +284,7 @@ class CdsApplication:
     def _log_invocation(
         self,
         service,
+        client,
         request,
         evaluation,
         cards,
@@ -272,6 +295,7 @@ class CdsApplication:
         evaluating,
         evaluated,
     ) -> None:
+        trusted = getattr(client, "trusted", None)
         log.info(
             "invocation",
             extra={
@@ -286,6 +310,8 @@ class CdsApplication:
                 "cards": len(cards),
                 "skipped_resources": list(extraction.skipped),
                 "fetched_keys": resolution.fetched,
+                "failed_keys": sorted(resolution.failed),
+                "profile": trusted.profile if trusted is not None else "standard",
                 "missing": sorted(c.name for c in resolution.missing),
                 "failed_rules": list(evaluation.failed_rules),
                 "prefetch_ms": round((evaluating - resolving) * 1000, 2),
@@ -311,6 +337,15 @@ class CdsApplication:
             request["context"] = _CONTEXTS[service.hook.value].load(request["context"])
         except ValidationError as error:
             raise _invalid(error, "context") from None
+        authorization = request.get("fhirAuthorization")
+        if authorization:
+            absent = [f for f in FHIR_AUTHORIZATION_FIELDS if f not in authorization]
+            if absent:
+                # Field names only: never a value of this object (it holds the access token).
+                log.info(
+                    "fhirAuthorization incomplete",
+                    extra={"service": service.id, "absent_fields": absent},
+                )
         return request
 
     def _record(self, service, hook_instance, findings, cards, moment) -> None:
@@ -337,7 +372,8 @@ class CdsApplication:
             raise _invalid(error) from None
         records = []
         for entry in data["feedback"]:
-            reason = (entry.get("overrideReason") or {}).get("reason") or {}
+            # The specification's overrideReason or Epic's overrideReasons / extension fields.
+            reason, comment = override_reason(entry)
             records.append(
                 FeedbackRecord(
                     card_uuid=entry["card"],
@@ -349,7 +385,7 @@ class CdsApplication:
                     override_system=reason.get("system"),
                     override_code=reason.get("code"),
                     override_display=reason.get("display"),
-                    user_comment=(entry.get("overrideReason") or {}).get("userComment"),
+                    user_comment=comment,
                 )
             )
         if self.store is None:

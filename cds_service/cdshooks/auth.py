@@ -8,7 +8,10 @@ PROTOCOL.md, "Authentication" (CDS Hooks 2.0.1, "Trusting CDS Clients"), checked
    ``crit``; ``jku`` only if on the issuer's allowlist (rejected before anything is fetched).
 3. ``iss`` is a trusted client; its key (``kid``) comes from that client's configured JWKS and
    must fit ``alg`` (family and curve): a public key is never handed to an HMAC verifier.
-4. signature; ``aud`` equals the URL called as seen from outside (CDS_PUBLIC_BASE_URL + path);
+   A ``jku`` on the client's published jku list (``jku_list_url``, Oracle Health) is allowed
+   too; the list is fetched from the configured URL, never from the token.
+4. signature; ``aud`` equals the URL called as seen from outside (CDS_PUBLIC_BASE_URL + path),
+   or one of the client's configured ``audiences`` (Epic configures one per client);
    ``exp``/``iat``/``nbf`` with 60 s leeway; ``tenant`` allowlist; ``jti`` not seen before
    (``replay.py``: this process's memory, then the shared store within 250 ms; kept until
    ``exp`` + leeway). Extra claims (``sub``, ``nbf``) are fine.
@@ -27,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import jwt
 from jwt.utils import base64url_decode
@@ -35,6 +39,7 @@ from cds_service.storage import Store
 
 from .clients import TrustedClient
 from .errors import Unauthorized
+from .jkulist import JkuListCache
 from .jwks import SUPPORTED_ALGORITHMS, JwksCache, JwksError, PublicKey
 from .replay import Replayed, ReplayGuard
 
@@ -61,6 +66,9 @@ class AuthenticatedClient:
     fhir_servers: tuple[str, ...] | None = None
     tenant: str | None = None
     subject: str | None = None
+    #: The client's configuration (profile, capabilities, order codes, link hosts): how the
+    #: answer is shaped for it (``cards.shape``). None only for clients built by hand in tests.
+    trusted: TrustedClient | None = None
 
 
 class _Rejected(Exception):
@@ -101,6 +109,7 @@ class Authenticator:
         public_bases: Sequence[str] = (),
         algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
         jwks: JwksCache | None = None,
+        jku_lists: JkuListCache | None = None,
         clock: Callable[[], float] = time.time,
         leeway_s: int = LEEWAY_S,
         on_failure: Callable[[str], None] | None = None,
@@ -120,6 +129,7 @@ class Authenticator:
         self.allow_anonymous = allow_anonymous
         self.public_bases = tuple(b.rstrip("/") for b in public_bases)
         self.jwks = jwks or JwksCache()
+        self.jku_lists = jku_lists or JkuListCache()
         self.clock = clock
         self.leeway_s = leeway_s
         #: Called with the reason code of each refusal: the metrics hook (web/metrics.py).
@@ -159,7 +169,7 @@ class Authenticator:
 
     def _fail(self, reason: str, path: str, context: dict[str, Any]) -> NoReturn:
         # An outage on our side is an error; a bad token is only a warning.
-        outage = reason in ("jwks-unavailable", "replay-store-unavailable")
+        outage = reason in ("jwks-unavailable", "jku-list-unavailable", "replay-store-unavailable")
         level = logging.ERROR if outage else logging.WARNING
         log.log(level, "authentication failed", extra={"reason": reason, "path": path, **context})
         if self.on_failure is not None:
@@ -209,11 +219,15 @@ class Authenticator:
             raise _Rejected("untrusted-issuer")
         if alg not in self.algorithms_for(client):
             raise _Rejected("alg-not-allowed")
-        if jku is not None and not client.allows_jku(jku):
+        if jku is not None and not self._jku_allowed(client, jku):
             context["jku"] = _short(jku)
             raise _Rejected("jku-not-allowed")
+        if jku is None and client.keys is None and client.jwks_url is None:
+            raise _Rejected("missing-jku")  # keys come only from the published jku list
         key = self._key(client, kid, alg, jku)
 
+        # Besides the URL called, the client's configured audiences (Epic sets one per client).
+        audiences = audiences + tuple(a for a in client.audiences if a not in audiences)
         if not audiences:
             raise _Rejected("audience-unknown")
         try:
@@ -271,7 +285,25 @@ class Authenticator:
             fhir_servers=client.fhir_servers,
             tenant=tenant if isinstance(tenant, str) else None,
             subject=claims.get("sub") if isinstance(claims.get("sub"), str) else None,
+            trusted=client,
         )
+
+    def _jku_allowed(self, client: TrustedClient, jku: str) -> bool:
+        """On the client's static allowlist, or on its published jku list (fetched from the
+        configured list URL, never from the token)."""
+        if client.allows_jku(jku):
+            return True
+        if client.jku_list_url is None or client.keys is not None:
+            return False
+        try:
+            if urlsplit(jku).scheme != "https":
+                return False
+        except ValueError:
+            return False
+        try:
+            return self.jku_lists.allows(client.issuer, client.jku_list_url, jku)
+        except JwksError as exc:
+            raise _Rejected(exc.reason) from None
 
     def algorithms_for(self, client: TrustedClient | None) -> tuple[str, ...]:
         if client is not None and client.algorithms is not None:

@@ -4,6 +4,8 @@ PROTOCOL.md, "Prefetch". Each declared key is one of:
 - absent: the client did not run it -> fetch it from ``fhirServer`` (when a fetcher is set);
 - ``null`` or a Bundle with no entries: the query ran and found nothing -> no data, no fetch;
 - an OperationOutcome: the client's query failed -> unavailable, fetch it ourselves if we can;
+  so is a Bundle holding only OperationOutcomes of which one has severity error or fatal (Epic's
+  form); a Bundle of only warning / information outcomes is an empty result;
 - a resource, or a searchset Bundle (possibly paginated: ``next`` links are followed by the
   fetcher within its limits).
 A required key that cannot be obtained raises ``PrefetchUnavailable`` (412); an optional one
@@ -78,11 +80,17 @@ def classify(value: Any, present: bool = True) -> KeyValue:
     # Lenient: a Bundle without ``type`` (or without resourceType but with entries) is a Bundle.
     if kind == "Bundle" or (kind is None and "entry" in value):
         entries = value.get("entry")
-        resources = tuple(
+        found = [
             e["resource"]
             for e in (entries if isinstance(entries, list) else [])
             if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-        )
+        ]
+        # Epic answers a failed (or empty) query with a searchset holding only an
+        # OperationOutcome: error / fatal is a failed query, warning / information an empty one.
+        outcomes = [r for r in found if r.get("resourceType") == "OperationOutcome"]
+        resources = tuple(r for r in found if r.get("resourceType") != "OperationOutcome")
+        if outcomes and not resources:
+            return KeyValue(KeyState.FAILED if _any_error(outcomes) else KeyState.EMPTY)
         urls: dict[str, str] = {}
         links = value.get("link")
         if isinstance(links, list):
@@ -102,6 +110,23 @@ def classify(value: Any, present: bool = True) -> KeyValue:
     if isinstance(kind, str):
         return KeyValue(KeyState.RESOURCE, (value,))
     return KeyValue(KeyState.INVALID)
+
+
+_FAILING_SEVERITIES = frozenset({"error", "fatal"})
+
+
+def _any_error(outcomes: list[dict[str, Any]]) -> bool:
+    """Does any issue of these OperationOutcomes have severity error or fatal? An outcome
+    without a readable severity counts as an error: the query's result is unknown."""
+    for outcome in outcomes:
+        issues = outcome.get("issue")
+        if not isinstance(issues, list) or not issues:
+            return True
+        for issue in issues:
+            severity = issue.get("severity") if isinstance(issue, dict) else None
+            if not isinstance(severity, str) or severity in _FAILING_SEVERITIES:
+                return True
+    return False
 
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
@@ -172,7 +197,10 @@ def resolve(
     access_token: str | None,
     fetcher: Fetcher | None,
     client: Any = None,
+    degrade_required: bool = False,
 ) -> Resolution:
+    """``degrade_required``: a required key that cannot be obtained is recorded as missing
+    (the cards say so) instead of answering 412, unless no key at all gave data."""
     prefetch = prefetch or {}
     result = Resolution()
     queries: dict[str, str] = {}
@@ -218,9 +246,10 @@ def resolve(
     for key in queries:
         if key not in result.fetched:
             result.failed.setdefault(key, "could not be fetched")
+    nothing = bool(service.prefetch) and set(result.failed) >= set(service.prefetch)
     for key, reason in sorted(result.failed.items()):
         declared = service.prefetch[key]
-        if declared.required:
+        if declared.required and (nothing or not degrade_required):
             raise PrefetchUnavailable(
                 f"Required prefetch '{key}' could not be obtained: {reason}.",
                 expression=[f"prefetch.{key}"],

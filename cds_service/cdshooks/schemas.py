@@ -28,16 +28,19 @@ class Lenient(Schema):
 
 
 class FhirAuthorizationSchema(Lenient):
+    """Only ``access_token`` is required: EHRs and the Da Vinci CRD profile differ on the rest
+    (a missing field is logged by name, never refused; ``application.parse_request``)."""
+
     access_token = fields.String(required=True, validate=validate.Length(min=1))
-    token_type = fields.String(required=True)
-    expires_in = fields.Integer(required=True, strict=False)
-    scope = fields.String(required=True)
-    subject = fields.String(required=True)
+    token_type = fields.String()
+    expires_in = fields.Integer(strict=False)
+    scope = fields.String()
+    subject = fields.String()
     patient = fields.String()
 
     @validates_schema
     def _bearer(self, data: dict[str, Any], **_: Any) -> None:
-        if data.get("token_type", "").lower() != "bearer":
+        if "token_type" in data and data["token_type"].lower() != "bearer":
             raise ValidationError("token_type must be 'Bearer'", "token_type")
 
 
@@ -123,6 +126,8 @@ class FeedbackEntrySchema(Lenient):
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
     acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema))
     overrideReason = fields.Nested(OverrideReasonSchema)
+    #: Epic's form: ``overrideReasons`` as one object (or a list), read by ``override_reason``.
+    overrideReasons = fields.Raw()
     outcomeTimestamp = fields.AwareDateTime(required=True, default_timezone=None)
 
 
@@ -130,6 +135,57 @@ class FeedbackSchema(Lenient):
     feedback = fields.List(
         fields.Nested(FeedbackEntrySchema), required=True, validate=validate.Length(min=1, max=1000)
     )
+
+
+MAX_COMMENT_CHARS = 2000
+
+
+def _comment(value: Any) -> str | None:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, list):
+        text = "; ".join(v for v in value if isinstance(v, str))
+    else:
+        return None
+    return text.strip()[:MAX_COMMENT_CHARS] or None
+
+
+def _coding(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    coding = {k: value[k] for k in ("system", "code", "display") if isinstance(value.get(k), str)}
+    return coding if coding.get("code") else None
+
+
+def override_reason(entry: dict[str, Any]) -> tuple[dict[str, str], str | None]:
+    """(reason Coding, user comment) of a feedback entry in either form:
+
+    - the specification's ``overrideReason: {reason: Coding, userComment}``;
+    - Epic's ``overrideReasons`` as one object (or a list, first item read) holding either
+      ``{reason: Coding, userComment}`` or the Coding fields with ``userComment`` beside them
+      (an early draft of the feedback specification), and comments in extension fields (an
+      ``extension`` object whose key ends in ``comment``, or a top-level key of the entry that
+      does), as array or string.
+    Coding is ``{}`` when none is given."""
+    reason: dict[str, str] | None = None
+    comment: str | None = None
+    candidates: list[Any] = [entry.get("overrideReason")]
+    epic = entry.get("overrideReasons")
+    candidates.extend(epic[:1] if isinstance(epic, list) else [epic])
+    for candidate in candidates:
+        if not isinstance(candidate, dict):
+            continue
+        reason = reason or _coding(candidate.get("reason")) or _coding(candidate)
+        comment = comment or _comment(candidate.get("userComment"))
+    if comment is None:
+        extension = entry.get("extension")
+        places = [extension] if isinstance(extension, dict) else []
+        places.append(entry)
+        for place in places:
+            for key, value in place.items():
+                if isinstance(key, str) and key.lower().endswith("comment"):
+                    comment = comment or _comment(value)
+    return reason or {}, comment
 
 
 # --- Out -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ not valid R4 (slower; CI applies it to every fixture).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,7 +112,12 @@ def extract_facts(
             seen.add((kind, rid))
         by_type.setdefault(kind, []).append(resource)
 
-    index = {f"Medication/{m.get('id')}": m for m in by_type.get("Medication", ()) if m.get("id")}
+    # Referenced resources (Medication, ...) from the prefetch and from draftOrders: Epic sends
+    # a draft's Medication as its own entry of the draftOrders Bundle, not in the prefetch.
+    index = reference_index(
+        [r for kind, items in by_type.items() if kind in REFERENCED_TYPES for r in items],
+        (r for r in draft_orders if isinstance(r, dict) and _referenced(r.get("resourceType"))),
+    )
     labs, pregnant = _observations(reader, by_type.get("Observation", ()))
     meds = [
         m
@@ -148,6 +154,61 @@ def extract_facts(
         pregnancy_observed=pregnant,
     )
     return Extraction(facts, tuple(reader.skipped))
+
+
+#: Resource types a rule reads through a reference (``medicationReference`` today).
+REFERENCED_TYPES = frozenset({"Medication"})
+#: The trailing ``Type/id`` of a reference, relative or absolute, with an optional version
+#: (``https://ehr.example.org/fhir/Medication/x/_history/2`` -> ``Medication/x``).
+_TRAILING_REFERENCE = re.compile(
+    r"(?:^|/)([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]{1,64})?/?$"
+)
+
+
+def _referenced(kind: Any) -> bool:
+    # A hostile resourceType may be a list or an object: never hash it.
+    return isinstance(kind, str) and kind in REFERENCED_TYPES
+
+
+def reference_key(reference: str) -> str | None:
+    """``Type/id`` of a FHIR reference as EHRs write it: relative (``Medication/x``), absolute
+    (``https://.../Medication/x``, matched on its trailing ``Type/id``, with or without
+    ``/_history/n``); None for anything else (``#contained`` is looked up by the caller)."""
+    if len(reference) > 2048:
+        return None
+    match = _TRAILING_REFERENCE.search(reference)
+    return f"{match.group(1)}/{match.group(2)}" if match else None
+
+
+def reference_index(*sources: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``Type/id`` -> resource, the first source first (the prefetch before draftOrders)."""
+    index: dict[str, dict[str, Any]] = {}
+    for source in sources:
+        for resource in source:
+            kind, rid = resource.get("resourceType"), resource.get("id")
+            if isinstance(kind, str) and isinstance(rid, str):
+                index.setdefault(f"{kind}/{rid}", resource)
+    return index
+
+
+def resolve_reference(
+    reference: Any, holder: dict[str, Any], index: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The resource a ``Reference`` points at: ``#id`` among ``holder``'s contained resources,
+    else by ``Type/id`` in ``index`` (prefetched resources and draftOrders entries)."""
+    if not isinstance(reference, dict):
+        return None
+    target = reference.get("reference")
+    if not isinstance(target, str) or not target:
+        return None
+    if target.startswith("#"):
+        contained = holder.get("contained")
+        for resource in contained if isinstance(contained, list) else ():
+            if isinstance(resource, dict) and resource.get("id") == target[1:]:
+                return resource
+        return None
+    key = reference_key(target)
+    return index.get(key) if key is not None else None
 
 
 def _ref(raw: dict[str, Any]) -> str:
@@ -374,15 +435,12 @@ def _medication_concept(raw: dict[str, Any], index: dict[str, dict[str, Any]]) -
     reference = raw.get("medicationReference")
     if not isinstance(reference, dict):
         return None
-    target = reference.get("reference")
-    # A Medication without a code falls back to the reference's display (the only name left).
-    if isinstance(target, str) and target.startswith("#"):
-        for contained in raw.get("contained") or ():
-            if isinstance(contained, dict) and contained.get("id") == target[1:]:
-                if contained.get("code") is not None:
-                    return contained["code"]
-    if isinstance(target, str) and index.get(target, {}).get("code") is not None:
-        return index[target]["code"]
+    # The index holds Medications only; a contained resource is taken as the one the reference
+    # names (strict mode then skips one that is not a valid resource).
+    target = resolve_reference(reference, raw, index)
+    if target is not None and target.get("code") is not None:
+        return target["code"]
+    # A Medication without a code (or out of reach) falls back to the reference's display.
     display = reference.get("display")
     return {"text": display} if isinstance(display, str) else None
 

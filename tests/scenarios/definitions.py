@@ -12,6 +12,7 @@ when the service disagrees, so a change in behaviour is a decision, not an accid
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -47,6 +48,7 @@ from .kit import (
     Chart,
     Scenario,
     When,
+    epic_shape,
 )
 
 SCENARIOS: list[Scenario] = []
@@ -1281,3 +1283,63 @@ scenario(
     for a B12 test because it discounts the same-day diagnostic sample (under clinical
     review).""",
 )(_sampled_on_first_injection_day("pat-same-day-maintenance", True))
+
+
+# =============================================================================================
+# Epic's shape: every rule that reads medications, with the drug known only by the codes on a
+# Medication resource (draftOrders entry, absolute reference into the prefetch, contained) and
+# a site product name ("FA 5MG TAB") that no name match recognises.
+# =============================================================================================
+EPIC_TWINS = {
+    FOLATE: "folic-acid-with-b12-118-megaloblastic",
+    f"{FOLATE} (order-select)": "order-select-folic-acid-selected",
+    RENAL: "cyanocobalamin-im-egfr-59",
+    REGIMEN: "hydroxocobalamin-every-4-months-without-loading",
+    MONITORING: "hydroxocobalamin-started-6-days-ago",
+    LIFELONG: "pernicious-anaemia-b12-stop-order",
+    RETEST: "b12-test-on-im-b12-for-4-months",
+    SCREENING: "metformin-4-months-no-b12",
+    f"{SCREENING} (acid suppression)": "ppi-12-months",
+    INTERFERENCE: "b12-drawn-during-amoxicillin",
+}
+
+
+def _epic_twin(original: Scenario) -> Builder:
+    def build(t: When) -> dict[str, Any]:
+        made = original.build(t)
+        body = made.request(original.service) if isinstance(made, Chart) else made
+        # A patient of its own: the seeded FHIR server (deploy/) holds every scenario at once.
+        pid = body["context"]["patientId"]
+        return epic_shape(json.loads(json.dumps(body).replace(pid, f"epic-{pid}")))
+
+    return build
+
+
+for _rule, _slug in EPIC_TWINS.items():
+    _original = next(s for s in SCENARIOS if s.slug == _slug)
+    scenario(
+        f"epic-{_slug}",
+        service=_original.service,
+        rules=_original.rules,
+        title=f"Epic's medication shape: {_original.title}",
+        shows=f"""{_original.shows} The same chart as Epic sends it: each drug is named only
+        by the codes on its Medication resource, under a site product name no name match
+        recognises, so the cards depend on resolving the references.""",
+        evaluation_time=_original.evaluation_time,
+    )(_epic_twin(_original))
+
+
+@scenario(
+    "epic-nitrous-oxide-taken",
+    service=PATIENT_VIEW,
+    rules=(NITROUS,),
+    title="Epic's medication shape: nitrous oxide among the patient's medications",
+    shows="""Nitrous oxide recorded as a medication the patient takes (a contained Medication
+    coded by ATC, named "N2O/O2 50/50 INH GAS"): a normal total B12 does not reassure.""",
+)
+def _epic_nitrous(t: When) -> dict[str, Any]:
+    c = Chart(t, "pat-epic-n2o", age=24, gender="male")
+    c.taking(NITROUS_OXIDE, t.months_ago(2))
+    c.b12(410)
+    normal_blood_count(c)
+    return epic_shape(c.request(PATIENT_VIEW))

@@ -462,3 +462,87 @@ class Scenario:
             "evaluationTime": iso_instant(self.evaluation_time),
             "rules": list(self.rules),
         }
+
+
+# --- Epic's shape of medications ------------------------------------------------------------
+#: Site product names Epic shows (the record's own name): nothing a name match recognises, so
+#: only the codes on the Medication resource can tell the service what the drug is.
+EPIC_PRODUCT_NAMES = {
+    "199318": "FA 5MG TAB",
+    "309594": "CNCBL 1000MCG/ML INJ",
+    "317106": "OHCBL 1MG/ML INJ",
+    "861007": "MTF 500MG TAB",
+    "198051": "OMP 20MG DR CAP",
+    "N01AX13": "N2O/O2 50/50 INH GAS",
+    "J01CA04": "AMX 500MG CAP",
+}
+#: Codes the general fixtures leave out, which an EHR's Medication record carries.
+EPIC_EXTRA_CODES = {AMOXICILLIN.text: (ATC, "J01CA04")}
+EPIC_FHIR_BASE = "https://ehr.example.org/interconnect-fhir/api/FHIR/R4"
+
+
+def _epic_medication(resource: dict[str, Any], mid: str) -> dict[str, Any] | None:
+    """Move the resource's drug codes to a Medication resource (RxNorm / ATC only there, no
+    display) and leave a site product name: None when the resource has no code to move."""
+    concept = resource.get("medicationCodeableConcept")
+    if not isinstance(concept, dict):
+        return None
+    codings = [{"system": c["system"], "code": c["code"]} for c in concept.get("coding") or ()]
+    extra = EPIC_EXTRA_CODES.get(concept.get("text", ""))
+    if extra:
+        codings.append({"system": extra[0], "code": extra[1]})
+    if not codings:
+        return None
+    name = next((EPIC_PRODUCT_NAMES[c["code"]] for c in codings if c["code"] in EPIC_PRODUCT_NAMES))
+    del resource["medicationCodeableConcept"]
+    # Epic's dosage text is its own sig, never the product name the fixtures fall back to.
+    for dosage in resource.get("dosage") or resource.get("dosageInstruction") or ():
+        if dosage.get("text") == concept.get("text"):
+            dosage["text"] = name
+    return {"resourceType": "Medication", "id": mid, "code": {"coding": codings, "text": name}}
+
+
+def epic_shape(body: dict[str, Any]) -> dict[str, Any]:
+    """A request as Epic writes medications (its CDS Hooks documentation, 2024 onwards):
+    draft orders carry ``medicationReference: {reference: "Medication/<id>", display}`` with the
+    Medication a separate entry of draftOrders; prefetched MedicationRequests reference theirs
+    absolutely (``https://<FHIR base>/Medication/<id>``) with the Medication included in the
+    same searchset; MedicationStatements reference a contained Medication (``#<id>``)."""
+    drafts = body.get("context", {}).get("draftOrders")
+    if drafts:
+        added = []
+        for entry in drafts["entry"]:
+            resource = entry["resource"]
+            medication = _epic_medication(resource, f"med-{resource['id']}")
+            if medication is not None:
+                resource["medicationReference"] = {
+                    "reference": f"Medication/{medication['id']}",
+                    "display": medication["code"]["text"],
+                }
+                added.append({"resource": medication})
+        drafts["entry"].extend(added)
+    prefetch = body.get("prefetch") or {}
+    requests = prefetch.get("medicationRequests")
+    if requests:
+        added = []
+        for entry in requests["entry"]:
+            resource = entry["resource"]
+            medication = _epic_medication(resource, f"med-{resource['id']}")
+            if medication is not None:
+                resource["medicationReference"] = {
+                    "reference": f"{EPIC_FHIR_BASE}/Medication/{medication['id']}",
+                    "display": medication["code"]["text"],
+                }
+                added.append({"resource": medication, "search": {"mode": "include"}})
+        requests["entry"].extend(added)
+    statements = prefetch.get("medicationStatements")
+    for entry in statements["entry"] if statements else ():
+        resource = entry["resource"]
+        medication = _epic_medication(resource, "med")
+        if medication is not None:
+            resource["contained"] = [medication]
+            resource["medicationReference"] = {
+                "reference": "#med",
+                "display": medication["code"]["text"],
+            }
+    return body
