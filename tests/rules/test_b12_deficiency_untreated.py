@@ -34,7 +34,7 @@ def test_b12_118_without_treatment_is_a_warning_to_start_treatment():
     assert finding.rule_id == "b12-deficiency-untreated"
     assert finding.indicator is Indicator.WARNING
     assert finding.summary == (
-        "B12 deficiency confirmed (118 ng/L (87 pmol/L), 2026-05-01): start treatment."
+        "B12 deficiency confirmed (118 ng/L (≈87 pmol/L), 2026-05-01): start treatment."
     )
     assert "permanent spinal cord damage within about 3 months" in finding.detail
     assert "Observation/b12" in finding.detail

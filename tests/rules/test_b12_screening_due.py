@@ -73,7 +73,7 @@ def test_b12_result_within_12_months_is_current(days, fires):
     assert (finding is not None) is fires
     if fires:
         assert "Observation/old" in finding.detail
-        assert "420 ng/L (310 pmol/L)" in finding.detail
+        assert "420 ng/L (≈310 pmol/L)" in finding.detail
         assert "older than 12 months" in finding.detail
 
 

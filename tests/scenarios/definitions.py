@@ -650,16 +650,16 @@ scenario(
     course: replace it with the loading regimen; monitoring plan as B12 starts.""",
 )(_one_off_injection("pat-one-off", False))
 
-# QUESTIONED: b12-treatment-monitoring reads a maintenance dose after a *completed* loading
-# course as "B12 starting" (only an active exposure counts as an established course).
+# A course completed within the longest maintenance interval (3 months) is established B12
+# therapy: a maintenance dose after it is not "B12 starting".
 scenario(
     "hydroxocobalamin-one-off-after-loading",
     service=ORDER_SIGN,
-    rules=(MONITORING,),
+    rules=(),
     title="One hydroxocobalamin injection after a loading course",
     shows="""The same one-off injection after a loading course that finished 11 weeks ago is
-    maintenance: no regimen card (the monitoring plan still reads it as B12 starting,
-    under clinical review).""",
+    maintenance of established therapy: no regimen card and no start-of-treatment monitoring
+    plan.""",
 )(_one_off_injection("pat-one-off-loaded", True))
 
 
@@ -1016,10 +1016,11 @@ def _long_term_metformin(t: When) -> Chart:
     "folic-acid-with-b12-118-megaloblastic",
     service=ORDER_SIGN,
     rules=(FOLATE,),
-    title="Folic acid ordered with B12 118 ng/L in a megaloblastic anaemia",
-    shows="""Folic acid 5 mg ordered for a macrocytic anaemia while B12 is 118 ng/L and untreated:
-    critical, treat B12 first (folate can correct the anaemia while the spinal cord
-    degenerates).""",
+    title="Folic acid ordered with B12 118 ng/L and folate 2.1 ng/mL in a megaloblastic anaemia",
+    shows="""Folic acid 5 mg ordered for a macrocytic anaemia while B12 is 118 ng/L and untreated,
+    and serum folate is 2.1 ng/mL (below the BSH 3 ng/mL limit): combined deficiency, critical,
+    start B12 now and give the folic acid with it; the folate value is shown and deleting the
+    folic acid is not offered.""",
 )
 def _folic_acid_118(t: When) -> Chart:
     c = Chart(t, "pat-folic-118", age=71)
@@ -1237,9 +1238,11 @@ def _labs_missing_neuro(t: When) -> dict[str, Any]:
 
 # QUESTIONED: the diagnostic sample is usually drawn on the day of the first injection (before
 # it). With both dated that day, the service counts the sample as drawn on therapy: the low
-# result becomes "may be invalid" (on-therapy results are falsely *high*), it no longer counts
-# as a current result, and b12-screening-due asks for a B12 test "with anaemia" because the
-# pernicious anaemia condition counts as an anaemia sign (Hb is 13.1 g/dL).
+# result becomes "may be invalid" (on-therapy results are falsely *high*) and it no longer
+# counts as a current result. The pernicious anaemia *name* is not an anaemia sign (Hb is
+# 13.1 g/dL), and the loading course finished 80 days ago is established therapy, so with a
+# maintenance order neither the screening card nor the start-of-treatment plan shows: the
+# two used to contradict ("no routine B12 retest" beside "check B12 before the first dose").
 def _sampled_on_first_injection_day(pid: str, maintenance_order: bool) -> Builder:
     def build(t: When) -> Chart:
         c = Chart(t, pid, age=72)
@@ -1275,9 +1278,9 @@ scenario(
 scenario(
     "b12-drawn-on-day-of-first-injection-maintenance-order",
     service=ORDER_SIGN,
-    rules=(MONITORING, SCREENING),
+    rules=(),
     title="Pernicious anaemia: maintenance injection ordered, B12 drawn on the day loading began",
-    shows="""Signing the first maintenance injection: the service reads it as B12 starting and asks
-    for a B12 test because it discounts the same-day diagnostic sample (under clinical
-    review).""",
+    shows="""Signing the first maintenance injection after a loading course finished 80 days ago:
+    established therapy, so no B12 test is asked for and no start-of-treatment plan shows (no
+    contradictory cards; pernicious anaemia is not read as anaemia with Hb 13.1 g/dL).""",
 )(_sampled_on_first_injection_day("pat-same-day-maintenance", True))

@@ -61,7 +61,12 @@ from ..vocabulary import Analyte, ConditionKind, DataCategory, DrugClass, Indica
 ID = "nitrous-oxide-b12"
 TITLE = "Nitrous oxide use: B12 inactivated, total B12 can be normal"
 SOURCES = (NICE_NG239, AAFP_2025)
-SETTINGS = ("windows.lookback_months", "neurological_involvement", "formulary")
+SETTINGS = (
+    "windows.lookback_months",
+    "neurological_involvement",
+    "formulary",
+    "windows.neuro_loading_review_weeks",
+)
 #: The urgencies this rule's cards can have (the catalogue and the home page show them).
 INDICATORS = (Indicator.CRITICAL, Indicator.WARNING)
 
@@ -183,7 +188,9 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             )
             suggestions.append(Suggestion(label, removals + tests, is_recommended=True))
     if offer_regimen:
-        regimen = neurological_regimen(p.policy.formulary)
+        regimen = neurological_regimen(
+            p.policy.formulary, p.policy.windows.neuro_loading_review_weeks
+        )
         suggestions.append(
             Suggestion(
                 f"Order {regimen.label}",
