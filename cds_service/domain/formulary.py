@@ -98,6 +98,10 @@ class Orderables:
     def get(self, key: str) -> Orderable:
         return dict(self.overrides).get(key, DEFAULTS[key])
 
+    def mapped(self, key: str | None) -> Orderable | None:
+        """The site's orderable for ``key`` when the site maps it, else ``None``."""
+        return dict(self.overrides).get(key) if key else None
+
     def as_dict(self) -> dict[str, dict[str, str]]:
         return {
             key: {"system": o.system, "code": o.code, "display": o.display}
@@ -154,17 +158,15 @@ def localise(finding: Finding, orderables: Orderables) -> Finding:
 
 def _action(action: Any, orderables: Orderables) -> Any:
     if isinstance(action, OrderMedication):
-        key = _KEY_BY_MEDICATION.get(action.regimen.rxnorm[0])
-        if key is None:
+        o = orderables.mapped(_KEY_BY_MEDICATION.get(action.regimen.rxnorm[0]))
+        if o is None:
             return action
-        o = orderables.get(key)
         regimen = replace(action.regimen, rxnorm=(o.code, o.display), system=o.system)
         return replace(action, regimen=regimen)
     if isinstance(action, OrderLab):
-        key = _KEY_BY_TEST.get(action.loinc)
-        if key is None:
+        o = orderables.mapped(_KEY_BY_TEST.get(action.loinc))
+        if o is None:
             return action
-        o = orderables.get(key)
         return replace(action, loinc=o.code, display=o.display, system=o.system)
     return action
 

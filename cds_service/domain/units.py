@@ -156,7 +156,7 @@ def format_number(value: float) -> str:
 
 _VALUE_TEXT = re.compile(
     r"^\s*(?P<cmp><=|>=|=<|=>|\u2264|\u2265|<|>)?\s*"
-    r"(?P<num>\d{1,9}(?:\.\d{1,6})?|\.\d{1,6})\s*"
+    r"(?P<num>\d{1,9}(?:\.\d{1,6})?|\.\d{1,6})(?![eE][+-]?\d)\s*"
     r"(?P<unit>[A-Za-z\u00b5\u03bc%{*][^\s]{0,19}(?:\s[^\s]{1,19})?)?\s*$"
 )
 _COMPARATOR_SPELLINGS = {"=<": "<=", "=>": ">=", "\u2264": "<=", "\u2265": ">="}

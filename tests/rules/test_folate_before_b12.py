@@ -533,8 +533,7 @@ def test_folate_deficiency_limits_are_judged_in_the_reported_unit(result, defici
 
 
 def test_folate_reported_below_a_limit_counts_as_proven_deficiency():
-    low = lab(Analyte.FOLATE, 2.0, "ng/mL")
-    low = type(low)(**{**low.__dict__, "comparator": "<"})
+    low = lab(Analyte.FOLATE, 2.0, "ng/mL", comparator="<")
     finding = run(rule, b12(118), low, folic_acid_draft(5))
     assert "folate <2 ng/mL" in finding.summary
 
@@ -562,8 +561,7 @@ def test_pregnancy_exception_mentions_the_one_month_review():
 
 
 def test_b12_reported_as_text_below_150_with_folic_acid_and_mcv_110_is_critical():
-    text_b12 = lab(Analyte.TOTAL_B12, 150, "pg/mL", text="<150 pg/mL")
-    text_b12 = type(text_b12)(**{**text_b12.__dict__, "comparator": "<"})
+    text_b12 = lab(Analyte.TOTAL_B12, 150, "pg/mL", text="<150 pg/mL", comparator="<")
     finding = run(rule, text_b12, mcv(110), folic_acid_draft(5))
     assert finding.indicator is Indicator.CRITICAL
     assert "<150 pg/mL" in finding.summary
