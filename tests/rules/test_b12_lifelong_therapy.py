@@ -63,7 +63,16 @@ def test_pernicious_anaemia_without_b12_is_warning_with_maintenance():
     assert "Condition/pa" in finding.detail
     assert finding.detail.rstrip().splitlines()[-1].startswith("Source: NICE NG239")
     assert finding.concerns == frozenset()
-    assert finding.supersedes == frozenset({"b12-screening-due"})
+    assert finding.supersedes == frozenset(
+        {"b12-screening-due", "b12-indeterminate", "b12-normal-but-symptomatic"}
+    )
+
+
+def test_an_indeterminate_b12_does_not_delay_lifelong_treatment_for_a_recorded_cause():
+    finding = run(rule, condition(ConditionKind.PERNICIOUS_ANAEMIA), b12(250, rid="Observation/b"))
+    assert "the recorded cause makes treatment lifelong whatever the level" in finding.detail
+    assert "Observation/b" in finding.detail
+    assert "b12-indeterminate" in finding.supersedes
 
 
 def test_bariatric_surgery_cites_asmbs_and_gives_both_regimens():

@@ -202,11 +202,12 @@ def test_without_a_diagnostic_b12_the_plan_asks_for_the_sample_before_the_first_
     assert "take the B12 sample before the first dose" in finding.detail
 
 
-def test_with_a_diagnostic_b12_the_plan_says_no_routine_b12_retest():
+def test_with_a_diagnostic_b12_the_plan_reviews_symptoms_and_blood_count_not_b12_levels():
     from tests.builders import b12
 
     finding = run(rule, im_draft(), hb(13.5), mcv(90), b12(150, days=20))
-    assert finding.summary.endswith("no routine B12 retest.")
+    assert finding.summary.endswith("review symptoms and blood count at 3 months.")
+    assert "B12 levels on IM therapy are not informative" in finding.detail
 
 
 def test_a_maintenance_dose_after_a_course_completed_within_3_months_is_not_a_start():

@@ -52,7 +52,10 @@ SETTINGS = ("formulary", "neurological_involvement", "windows.lookback_months")
 #: The urgencies this rule's cards can have (the catalogue and the home page show them).
 INDICATORS = (Indicator.WARNING,)
 
-SUPERSEDES = frozenset({"b12-screening-due"})
+#: For a patient who needs lifelong B12 the problem is the missing treatment: a card asking
+#: for a B12 test, or for MMA "before deciding", would contradict "start it" (the recorded
+#: cause decides, whatever the level).
+SUPERSEDES = frozenset({"b12-screening-due", "b12-indeterminate", "b12-normal-but-symptomatic"})
 
 #: A stop order can be legitimate: the override reasons say which.
 STOP_OVERRIDE_REASONS = (
@@ -217,6 +220,12 @@ def _detail(
             lines.append(
                 "The medication list could not be obtained for this request: check whether the "
                 "patient already receives B12."
+            )
+        key = p.b12.key_result
+        if p.b12.status in (B12Status.INDETERMINATE, B12Status.UNLIKELY) and key is not None:
+            lines.append(
+                f"B12 {describe(key)} is {p.b12.status.value}: the recorded cause makes "
+                "treatment lifelong whatever the level, so no further test is needed to decide."
             )
         if p.b12.status is B12Status.UNKNOWN:
             months = p.policy.windows.lookback_months

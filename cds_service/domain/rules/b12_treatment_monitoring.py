@@ -109,9 +109,11 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         )
     else:
         indicator = Indicator.INFO
+        # Not "no routine B12 retest": beside a card asking for a confirmation sample before
+        # the first dose (active B12 in pregnancy) it would read as the opposite instruction.
         summary = (
-            f"Parenteral B12 starting without macrocytic anaemia: review response at "
-            f"{review_short}; no routine B12 retest."
+            f"Parenteral B12 starting without macrocytic anaemia: review symptoms and blood "
+            f"count at {review_short}."
         )
 
     lines = ["**B12 starting**", ""]

@@ -117,6 +117,13 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             "Nitrous oxide use with neurological signs: start B12 now and refer urgently. "
             "Total B12 can be normal: test homocysteine or MMA too."
         )
+    elif p.b12_drafts or (p.has_malabsorption_cause and not p.has_b12_therapy):
+        # B12 is being started (a draft, or a recorded cause that needs it lifelong): the
+        # tests are a baseline drawn before the first dose, not a reason to wait.
+        summary = (
+            "Nitrous oxide inactivates B12: total B12 can be normal. Test homocysteine or MMA "
+            "before the first B12 dose."
+        )
     else:
         summary = (
             "Nitrous oxide inactivates B12: total B12 can be normal. Test homocysteine or MMA "
