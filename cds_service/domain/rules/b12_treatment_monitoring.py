@@ -212,9 +212,9 @@ def _established_parenteral(p: ClinicalPicture) -> bool:
 def _blood_text(p: ClinicalPicture, hb, mcv) -> str:
     parts = []
     if hb is not None and p.low_haemoglobin is not None:
-        parts.append(f"Hb {format_number(hb.value)} {hb.unit}")
+        parts.append(f"Hb {hb.comparator or ''}{format_number(hb.value)} {hb.unit}")
     if mcv is not None and p.macrocytosis is not None:
-        parts.append(f"MCV {format_number(mcv.value)} fL")
+        parts.append(f"MCV {mcv.comparator or ''}{format_number(mcv.value)} fL")
     return ", ".join(parts) if len(parts) == 2 else "Megaloblastic anaemia"
 
 

@@ -107,7 +107,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     dialysis = p.conditions_of(ConditionKind.DIALYSIS)
     ckd = p.conditions_of(ConditionKind.CKD)
     if egfr is not None:
-        lead = f"eGFR {format_number(egfr.value)}"
+        lead = f"eGFR {egfr.comparator or ''}{format_number(egfr.value)}"
     elif dialysis:
         lead = "Dialysis recorded"
     else:
