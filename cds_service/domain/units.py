@@ -166,6 +166,9 @@ def parse_value_text(text: str) -> tuple[str | None, float, str | None] | None:
     """A laboratory's text value as (comparator, number, unit): "<150 pg/mL", "< 150",
     "165 ng/L", ">2000". ``None`` when the text is not a single number with an optional
     comparator and unit ("see comment", "150-200", "haemolysed")."""
+    text = text.strip()
+    if len(text) > 48:  # no lab value is longer; also bounds the regular expression's work
+        return None
     match = _VALUE_TEXT.match(text)
     if match is None:
         return None

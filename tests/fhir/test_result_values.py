@@ -48,6 +48,11 @@ def test_a_text_value_that_is_not_one_number_is_not_parsed(text):
     assert parse_value_text(text) is None
 
 
+def test_a_huge_or_space_padded_text_value_is_refused_quickly():
+    assert parse_value_text(" " * 200_000 + "x") is None
+    assert parse_value_text("<150 pg/mL" + " " * 100) == ("<", 150.0, "pg/mL")
+
+
 def test_value_string_below_150_pg_ml_becomes_a_number_with_its_comparator():
     lab = only_lab(b12_obs(valueString="<150 pg/mL"))
     assert (lab.value, lab.unit, lab.comparator) == (150.0, "pg/mL", "<")

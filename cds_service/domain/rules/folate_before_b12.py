@@ -38,11 +38,18 @@ Exceptions:
   card says "address B12 at the same time". One exception to the cap: with subacute combined
   degeneration recorded and B12 deficient the card stays critical, because it silences the
   critical ``b12-deficiency-untreated`` card ("never less urgent than what it silences").
-- Weekly methotrexate (interval >= 7 days, or "weekly" in the name) and B12 unknown: info
-  only; removal of the folate is not offered (it protects against methotrexate toxicity) and
-  treatment is offered but not recommended (methotrexate itself raises the MCV). This info
-  card does not silence ``b12-screening-due`` / ``b12-lifelong-therapy``, which would be
-  warnings.
+- Weekly methotrexate (interval >= 7 days, or "weekly" in the name): removal of the folate is
+  never offered (it prevents methotrexate toxicity). B12 unknown: info only, treatment offered
+  but not recommended (methotrexate itself raises the MCV); this info card does not silence
+  ``b12-screening-due`` / ``b12-lifelong-therapy``, which would be warnings. B12 deficient:
+  warning (critical only with SCD), treatment recommended.
+- Proven folate deficiency (``p.folate_deficiency``: current serum folate < 3 ng/mL or 7 nmol/L,
+  red-cell folate < 150 ng/mL or 340 nmol/L, BSH 2014): removal is never offered and the folate
+  result is shown. With deficient B12: critical, "combined deficiency: start B12 now and give
+  the folic acid with it" (BNF: never folic acid alone in undiagnosed megaloblastic anaemia).
+Override reasons: "B12 started or given elsewhere", "Folate deficiency confirmed and B12
+replete" (only when B12 is not deficient), "Pregnancy / NTD prophylaxis", "Folic acid with
+methotrexate".
 Not when: B12 therapy is active or among the draft orders; B12 status is "deficiency
 unlikely"; status unknown without macrocytosis or neurological involvement; every folate has
 a known dose <= ``folic_acid_min_mg_per_day`` per day; the folate is a stop order or a
