@@ -1348,13 +1348,15 @@ scenario(
     180 ng/L cut-off, so deficiency is confirmed and the card shows "<180 ng/L".""",
 )(_b12_as_reported("pat-cmp-180", value=180, unit="ng/L", comparator="<"))
 
+# 210, not 200: the no-PHI log test treats every value as patient data, and 200 is also
+# every response's status code.
 scenario(
-    "b12-comparator-below-200-indeterminate",
+    "b12-comparator-below-210-indeterminate",
     service=PATIENT_VIEW,
     rules=(INDETERMINATE,),
-    title="Total B12 <200 ng/L (comparator): indeterminate, never unlikely",
-    shows="""A "<200 ng/L" may be deficient or not: indeterminate, check MMA.""",
-)(_b12_as_reported("pat-cmp-200", value=200, unit="ng/L", comparator="<"))
+    title="Total B12 <210 ng/L (comparator): indeterminate, never unlikely",
+    shows="""A "<210 ng/L" may be deficient or not: indeterminate, check MMA.""",
+)(_b12_as_reported("pat-cmp-210", value=210, unit="ng/L", comparator="<"))
 
 scenario(
     "b12-comparator-above-350-unlikely",
