@@ -66,6 +66,7 @@ def lab(
     high: float | None = None,
     text: str | None = None,
     rid: str | None = None,
+    comparator: str | None = None,
 ) -> LabResult:
     if unit == "default":
         unit = _DEFAULT_UNIT.get(analyte)
@@ -82,6 +83,7 @@ def lab(
         canonical_unit=canonical_unit(analyte) if canonical is not None else None,
         reference_high=high,
         text_value=text,
+        comparator=comparator,
     )
 
 

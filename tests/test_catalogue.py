@@ -56,7 +56,7 @@ def test_every_scenario_card_has_an_indicator_its_rule_declares():
 def test_the_catalogue_lists_indicators_most_urgent_first():
     entries = {e["id"]: e for e in catalogue(Policy())}
     assert entries["folate-before-b12"]["indicators"] == ["critical", "warning", "info"]
-    assert entries["lab-unit-unrecognised"]["indicators"] == ["info"]
+    assert entries["lab-unit-unrecognised"]["indicators"] == ["warning", "info"]
 
 
 def test_cds_service_rules_prints_the_indicators(capsys):

@@ -298,7 +298,14 @@ ICD10_PREFIXES: dict[str, ConditionKind] = {
     "F18": ConditionKind.NITROUS_OXIDE_USE,
     "T410X": ConditionKind.NITROUS_OXIDE_USE,
     "Z3169": ConditionKind.PRECONCEPTION,
-    "D50": ConditionKind.ANAEMIA,
+    "D50": ConditionKind.EXPLAINED_ANAEMIA,  # iron deficiency anaemia
+    "D55": ConditionKind.EXPLAINED_ANAEMIA,  # D55-D59 haemolytic anaemias
+    "D56": ConditionKind.EXPLAINED_ANAEMIA,
+    "D57": ConditionKind.EXPLAINED_ANAEMIA,
+    "D58": ConditionKind.EXPLAINED_ANAEMIA,
+    "D59": ConditionKind.EXPLAINED_ANAEMIA,
+    "D62": ConditionKind.EXPLAINED_ANAEMIA,  # acute posthaemorrhagic anaemia
+    "D63": ConditionKind.EXPLAINED_ANAEMIA,  # anaemia in chronic disease / CKD
     "D64.9": ConditionKind.ANAEMIA,
 }
 ICD10_PREFIXES = {key.replace(".", ""): kind for key, kind in ICD10_PREFIXES.items()}
@@ -341,6 +348,18 @@ _CONDITION_NAMES: tuple[tuple[re.Pattern[str], ConditionKind], ...] = tuple(
         (r"back pain|backache|lumbago|dorsalgia", ConditionKind.BACK_PAIN),
         (r"(vitamin )?b12 deficiency|cobalamin deficiency", ConditionKind.B12_DEFICIENCY),
         (r"megaloblastic", ConditionKind.MEGALOBLASTIC_ANAEMIA),
+        # Any anaemia diagnosis but the *name* pernicious / Addisonian anaemia, which is a
+        # malabsorption cause and not a haemoglobin.
+        (
+            r"(?<!pernicious )(?<!addisonian )(?<!addison's )\ban(a)?emi(a|c)\b",
+            ConditionKind.ANAEMIA,
+        ),
+        (
+            r"iron[- ]deficien\w* an(a)?emia|an(a)?emia (of|in|due to) (chronic|ckd|renal|kidney)"
+            r"|renal an(a)?emia|blood loss an(a)?emia|(post)?ha?emorrhagic an(a)?emia"
+            r"|thalass(a)?emia|sickle cell (an(a)?emia|disease)|ha?emolytic an(a)?emia",
+            ConditionKind.EXPLAINED_ANAEMIA,
+        ),
         (
             r"type 2 diabetes|diabetes mellitus type 2|type ii diabetes",
             ConditionKind.TYPE2_DIABETES,
@@ -406,8 +425,9 @@ def classify_condition(
     for text in texts:
         if text:
             found.update(_condition_name_kinds(text))
-    if ConditionKind.MEGALOBLASTIC_ANAEMIA in found:
+    if ConditionKind.MEGALOBLASTIC_ANAEMIA in found or ConditionKind.EXPLAINED_ANAEMIA in found:
         found.add(ConditionKind.ANAEMIA)
     if ConditionKind.PERNICIOUS_ANAEMIA in found:
-        found.update({ConditionKind.B12_DEFICIENCY, ConditionKind.ANAEMIA})
+        # A malabsorption cause (and B12 deficiency), never evidence of anaemia by itself.
+        found.add(ConditionKind.B12_DEFICIENCY)
     return found

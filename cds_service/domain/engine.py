@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 from types import ModuleType
 
 from .facts import Facts
 from .findings import Finding
+from .formulary import localise
 from .picture import ClinicalPicture
 from .policy import DEFAULT_POLICY, Policy
 from .rules import ALL_RULES
@@ -51,7 +52,29 @@ def run_rules(
     superseded = {rule_id for _, f in fired for rule_id in f.supersedes}
     kept = [(o, f) for o, f in fired if f.rule_id not in superseded]
     kept.sort(key=lambda item: (-item[1].indicator, item[0]))
-    return tuple(f for _, f in kept), tuple(failed)
+    findings = tuple(f for _, f in kept)
+    if picture.age is not None and picture.age < PAEDIATRIC_BELOW_YEARS:
+        findings = tuple(with_paediatric_caveat(f) for f in findings)
+    return findings, tuple(failed)
+
+
+#: NICE NG239 covers over-16s: the rules still apply to a child (deficiency is no less
+#: dangerous), but every card says that ranges and doses differ.
+PAEDIATRIC_BELOW_YEARS = 16
+PAEDIATRIC_CAVEAT = (
+    "NICE NG239 covers over-16s; paediatric reference ranges and doses differ: confirm with "
+    "paediatrics."
+)
+
+
+def with_paediatric_caveat(finding: Finding) -> Finding:
+    """The caveat as its own paragraph, before the closing "Source:" line when there is one."""
+    lines = finding.detail.rstrip().split("\n")
+    if lines and lines[-1].startswith("Source:"):
+        lines[-1:-1] = [PAEDIATRIC_CAVEAT, ""]
+    else:
+        lines += ["", PAEDIATRIC_CAVEAT]
+    return replace(finding, detail="\n".join(lines))
 
 
 def within_budget(finding: Finding, hook: HookKind, focus: frozenset[str]) -> bool:
@@ -74,6 +97,8 @@ def evaluate(
 ) -> Evaluation:
     picture = ClinicalPicture(facts, now, policy)
     findings, failed = run_rules(picture, rules)
+    # Every suggested order as the site's orderable (the formulary section of the policy).
+    findings = tuple(localise(f, policy.orderables) for f in findings)
     if hook is HookKind.ORDER_SELECT and facts.selections:
         focus = facts.selections
     else:

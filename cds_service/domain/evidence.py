@@ -10,6 +10,12 @@ from .picture import Band, ClinicalPicture, describe, mma_limit_nmol_l
 from .units import format_number
 from .vocabulary import POSSIBLE_NEUROLOGICAL, ConditionKind, DataCategory
 
+#: Said once per card that shows a converted total B12 ("180 ng/L (\u2248133 pmol/L)").
+CONVERSION_NOTE = (
+    "(\u2248: the other unit, rounded, for reference; the band is judged in the unit the "
+    "laboratory reported.)"
+)
+
 
 def band_text(band: Band, low: float, high: float, unit: str) -> str:
     """ "deficient (below 180 ng/L)", "indeterminate (180-350 ng/L)", ..."""
@@ -41,6 +47,7 @@ def b12_evidence_lines(p: ClinicalPicture) -> list[str]:
                 "ng/L",
             )
         lines.append(f"- Total B12 {describe(a.total)}: {band_text(a.total_band, low, high, unit)}")
+        lines.append(CONVERSION_NOTE)
     if a.active is not None:
         band = band_text(
             a.active_band,

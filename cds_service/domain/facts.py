@@ -20,6 +20,11 @@ from .vocabulary import (
     Sex,
 )
 
+#: Statuses of a non-draft medication record that mean the patient takes it now.
+EXPOSURE_NOW = frozenset({"active", "on-hold"})
+#: Comparators a laboratory can put before a value (FHIR ``Quantity.comparator``).
+COMPARATORS = ("<", "<=", ">", ">=")
+
 
 @dataclass(frozen=True)
 class LabResult:
@@ -35,8 +40,11 @@ class LabResult:
     canonical_unit: str | None
     reference_high: float | None = None  # in the reported unit
     reference_low: float | None = None
-    #: Coded / text answer ("positive", "detected") for qualitative results.
+    #: Coded / text answer ("positive", "detected") for qualitative results, or the text of a
+    #: ``valueString`` that could not be read as a number.
     text_value: str | None = None
+    #: ``<``, ``<=``, ``>`` or ``>=`` when the laboratory reported a limit ("<150"), else None.
+    comparator: str | None = None
 
     @property
     def unit_recognised(self) -> bool:
@@ -80,10 +88,15 @@ class MedicationExposure:
 
     @property
     def active(self) -> bool:
-        """Being taken now, or being ordered (not a stop order)."""
+        """Being taken now, or being ordered (not a stop order).
+
+        Only active / on-hold records are current exposure (completed is
+        past exposure); ``intended``, ``not-taken``, ``stopped``, ``entered-in-error``,
+        ``unknown`` and a ``draft`` outside the draft orders are never exposure.
+        """
         if self.is_draft:
             return not self.is_stop_order
-        return self.status in ("active", "intended", "on-hold", "unknown", "draft")
+        return self.status in EXPOSURE_NOW
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,12 @@ class Regimen:
     key: str
     label: str
     drug: DrugClass
-    rxnorm: tuple[str, str]  # (code, display)
+    rxnorm: tuple[str, str]  # (code, display): RxNorm, or the site's code in ``system``
     route: Route
     phases: tuple[DosePhase, ...]
     text: str
+    #: The code system of ``rxnorm`` when a site formulary maps the product (else RxNorm).
+    system: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class OrderLab:
     display: str
     description: str
     note: str | None = None
+    #: The code system of ``loinc`` when a site formulary maps the test (else LOINC).
+    system: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ speaks of it speaks of the same evidence. Pure: no clock, no I/O.
 from __future__ import annotations
 
 import calendar
+import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -27,6 +29,8 @@ from .vocabulary import (
 )
 
 DAYS_PER_MONTH = 30.4375
+
+log = logging.getLogger(__name__)
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -78,22 +82,30 @@ class B12Status(Enum):
         return self in (B12Status.DEFICIENT, B12Status.FUNCTIONAL_DEFICIENCY)
 
 
-def total_b12_band(result: LabResult, policy: Policy) -> Band:
-    """Against the pair of the *reported* unit: never convert then compare."""
+def b12_pair(result: LabResult, policy: Policy) -> tuple[float, float, float]:
+    """(value, deficient-below, unlikely-above) of a total B12 in the scale of its reported
+    unit: pmol/L against the molar pair, every mass unit against the mass pair."""
     t = policy.thresholds
-    if result.value is None or not result.unit_recognised:
-        return Band.UNINTERPRETABLE
     if result.unit == "pmol/L":
-        low, high, value = (
+        return (
+            result.value,
             t.total_b12_deficient_below_pmol_l,
             t.total_b12_unlikely_above_pmol_l,
-            result.value,
         )
-    else:
-        # ng/L, pg/mL and ng/mL (x1000) are one mass scale: the mass pair applies.
-        low, high = t.total_b12_deficient_below_ng_l, t.total_b12_unlikely_above_ng_l
-        value = result.canonical_value
-    return _band(value, low, high)
+    # ng/L, pg/mL and ng/mL (x1000) are one mass scale: the mass pair applies.
+    return (
+        result.canonical_value,
+        t.total_b12_deficient_below_ng_l,
+        t.total_b12_unlikely_above_ng_l,
+    )
+
+
+def total_b12_band(result: LabResult, policy: Policy) -> Band:
+    """Against the pair of the *reported* unit: never convert then compare."""
+    if result.value is None or not result.unit_recognised:
+        return Band.UNINTERPRETABLE
+    value, low, high = b12_pair(result, policy)
+    return _band(value, low, high, result.comparator)
 
 
 def active_b12_band(result: LabResult, policy: Policy) -> Band:
@@ -104,15 +116,67 @@ def active_b12_band(result: LabResult, policy: Policy) -> Band:
         result.canonical_value,
         t.active_b12_deficient_below_pmol_l,
         t.active_b12_unlikely_above_pmol_l,
+        result.comparator,
     )
 
 
-def _band(value: float, deficient_below: float, unlikely_above: float) -> Band:
+def _band(
+    value: float, deficient_below: float, unlikely_above: float, comparator: str | None = None
+) -> Band:
+    """The band of a value, or of a reported limit ("<150", ">2000").
+
+    ``<N`` / ``<=N`` with N at or below the deficient cut-off is deficient; with N above it,
+    indeterminate (it may be deficient: never "unlikely"). ``>N`` / ``>=N`` with N at or above
+    the "unlikely" cut-off is unlikely; any other ``>N`` cannot be interpreted.
+    """
+    if comparator in ("<", "<="):
+        return Band.DEFICIENT if value <= deficient_below else Band.INDETERMINATE
+    if comparator in (">", ">="):
+        return Band.UNLIKELY if value >= unlikely_above else Band.UNINTERPRETABLE
     if value < deficient_below:
         return Band.DEFICIENT
     if value > unlikely_above:
         return Band.UNLIKELY
     return Band.INDETERMINATE
+
+
+def below(result: LabResult | None, limit: float) -> bool:
+    """Is the result (in its canonical unit) surely below ``limit``? A reported limit counts
+    only when every value it allows is below ("<60" for 60, not ">10")."""
+    if result is None or result.canonical_value is None:
+        return False
+    value, comparator = result.canonical_value, result.comparator
+    if comparator == "<":
+        return value <= limit
+    if comparator in (">", ">="):
+        return False
+    return value < limit
+
+
+def above(result: LabResult | None, limit: float) -> bool:
+    """Is the result (in its canonical unit) surely above ``limit``?"""
+    if result is None or result.canonical_value is None:
+        return False
+    value, comparator = result.canonical_value, result.comparator
+    if comparator == ">":
+        return value >= limit
+    if comparator in ("<", "<="):
+        return False
+    return value > limit
+
+
+def mma_raised(result: LabResult, policy: Policy) -> bool | None:
+    """MMA above its limit (True), not above it (False), or a reported limit that does not
+    settle it (None: "<400" with a limit of 271, ">100")."""
+    if result.value is None or not result.unit_recognised:
+        return None
+    limit = mma_limit_nmol_l(result, policy)
+    value, comparator = result.canonical_value, result.comparator
+    if comparator in ("<", "<="):
+        return False if value <= limit else None
+    if comparator in (">", ">="):
+        return True if value >= limit else None
+    return value > limit
 
 
 def mma_limit_nmol_l(result: LabResult, policy: Policy) -> float:
@@ -130,34 +194,48 @@ def describe(result: LabResult) -> str:
     return f"{result_value_text(result)} on {day} ({result.resource_id})"
 
 
-def result_value_text(result: LabResult) -> str:
+def result_value_text(result: LabResult, policy: Policy = DEFAULT_POLICY) -> str:
+    """The reported value first, with its comparator ("<150 pg/mL"); a total B12 also in the
+    other unit as a whole-number approximation ("180 ng/L (\u2248133 pmol/L)")."""
     if result.value is None:
         return result.text_value or "no value"
-    reported = f"{format_number(result.value)} {display_unit(result.unit)}".strip()
+    cmp = result.comparator or ""
+    reported = f"{cmp}{format_number(result.value)} {display_unit(result.unit)}".strip()
     if result.analyte is Analyte.TOTAL_B12 and result.unit_recognised:
         if result.unit == "pmol/L":
-            other = f"{_converted(result.value * PMOL_L_TO_NG_L)} ng/L"
+            other = f"{_approx(result, policy, result.value * PMOL_L_TO_NG_L)} ng/L"
         else:
             ng_l = result.canonical_value
-            other = f"{_converted(ng_l * NG_L_TO_PMOL_L)} pmol/L"
+            other = f"{_approx(result, policy, ng_l * NG_L_TO_PMOL_L)} pmol/L"
             if result.unit != "ng/L":
-                other = f"{format_number(ng_l)} ng/L, {other}"
+                other = f"{cmp}{format_number(ng_l)} ng/L, {other}"
         return f"{reported} ({other})"
     if result.analyte is Analyte.MMA and result.unit_recognised and result.unit != "nmol/L":
-        return f"{reported} ({format_number(result.canonical_value)} nmol/L)"
+        return f"{reported} ({cmp}{format_number(result.canonical_value)} nmol/L)"
     return reported
 
 
-#: Limits of the NICE pairs in both units: a converted value is never rounded onto one
-#: ("179.9 ng/L (133 pmol/L)" would read as indeterminate in the other unit).
-_LIMITS = {133, 258, 180, 350}
-
-
-def _converted(value: float) -> str:
-    whole = round(value)
-    if whole in _LIMITS and abs(value - whole) >= 0.05:
-        return format_number(value)
-    return str(whole)
+def _approx(result: LabResult, policy: Policy, converted: float) -> str:
+    """A converted total B12 as "\u2248133": a whole number, moved by one when rounding would
+    put it on the other side of the other unit's cut-off than the reported value's band
+    (179.9 ng/L is deficient: "\u2248132 pmol/L", never 133)."""
+    whole = round(converted)
+    t = policy.thresholds
+    if result.unit == "pmol/L":
+        low, high = t.total_b12_deficient_below_ng_l, t.total_b12_unlikely_above_ng_l
+    else:
+        low, high = t.total_b12_deficient_below_pmol_l, t.total_b12_unlikely_above_pmol_l
+    if result.comparator is None and math.isfinite(converted):
+        band = total_b12_band(result, policy)
+        if band is Band.DEFICIENT and whole >= low:
+            whole = math.ceil(low) - 1
+        elif band is Band.INDETERMINATE and whole < low:
+            whole = math.ceil(low)
+        elif band is Band.INDETERMINATE and whole > high:
+            whole = math.floor(high)
+        elif band is Band.UNLIKELY and whole <= high:
+            whole = math.floor(high) + 1
+    return f"\u2248{result.comparator or ''}{whole}"
 
 
 @dataclass(frozen=True)
@@ -239,6 +317,25 @@ class ClinicalPicture:
         )
 
     @cached_property
+    def established_b12_therapy(self) -> tuple[MedicationExposure, ...]:
+        """B12 replacement under way: an active B12 product, or a completed course or
+        injection whose last date (end, else start) lies within the longest maintenance
+        interval (``windows.im_max_interval_months``): injections given in clinic are often
+        recorded as completed orders, one per dose. A first B12 order among the drafts is
+        not established therapy."""
+        since = add_months(self.now, -self.policy.windows.im_max_interval_months)
+        recent = tuple(
+            m
+            for m in self.facts.medications
+            if m.is_b12_product
+            and not m.is_draft
+            and m.status == "completed"
+            and (m.end or m.start) is not None
+            and (m.end or m.start) >= since
+        )
+        return self.b12_therapy + recent
+
+    @cached_property
     def has_b12_therapy(self) -> bool:
         """RULES.md section 3: an active B12 product, or one among the draft orders."""
         return bool(self.b12_therapy or self.b12_drafts)
@@ -292,7 +389,13 @@ class ClinicalPicture:
     @cached_property
     def _results_by_analyte(self) -> dict[Analyte, tuple[LabResult, ...]]:
         grouped: dict[Analyte, list[LabResult]] = {}
+        latest = self.now + timedelta(days=1)
         for lab in self.facts.labs:
+            if lab.effective > latest:
+                # A result dated more than a day ahead is a data error: never current, never
+                # "the last result" either. Skipped, its id logged.
+                log.info("future-dated result skipped", extra={"resource": lab.resource_id})
+                continue
             grouped.setdefault(lab.analyte, []).append(lab)
         return {
             k: tuple(sorted(v, key=lambda r: r.effective, reverse=True)) for k, v in grouped.items()
@@ -307,13 +410,27 @@ class ClinicalPicture:
             return result
         return None
 
+    def interpretable(self, result: LabResult) -> bool:
+        """A B12-family result the bands can read: a number in a recognised unit, and a
+        reported limit ("<150", ">2000") only when it settles the band."""
+        if result.value is None or not result.unit_recognised:
+            return False
+        if result.comparator is None:
+            return True
+        if result.analyte is Analyte.TOTAL_B12:
+            return total_b12_band(result, self.policy) is not Band.UNINTERPRETABLE
+        if result.analyte is Analyte.ACTIVE_B12:
+            return active_b12_band(result, self.policy) is not Band.UNINTERPRETABLE
+        if result.analyte is Analyte.MMA:
+            return mma_raised(result, self.policy) is not None
+        return True
+
     def diagnostic(self, analyte: Analyte) -> LabResult | None:
         """Latest current, interpretable B12-family result drawn before therapy began."""
         for result in self.results(analyte):
             if (
                 self.is_current(result)
-                and result.value is not None
-                and result.unit_recognised
+                and self.interpretable(result)
                 and not self.drawn_on_therapy(result)
             ):
                 return result
@@ -331,11 +448,13 @@ class ClinicalPicture:
 
     @cached_property
     def unrecognised_b12_results(self) -> tuple[LabResult, ...]:
+        """Current B12-family results whose value or unit cannot be interpreted (text such as
+        "see comment", an unknown unit, a limit such as ">100" that settles nothing)."""
         return tuple(
             r
             for a in B12_FAMILY
             for r in self.results(a)
-            if r.value is not None and not r.unit_recognised and self.is_current(r)
+            if self.is_current(r) and not self.interpretable(r)
         )
 
     @cached_property
@@ -355,43 +474,89 @@ class ClinicalPicture:
 
     @cached_property
     def renal_impairment(self) -> bool:
-        egfr = self.egfr
-        if egfr is not None and egfr.canonical_value < self.policy.thresholds.egfr_impaired_below:
-            return True
-        return bool(self.conditions_of(ConditionKind.CKD, ConditionKind.DIALYSIS))
+        return self.egfr_impaired or bool(
+            self.conditions_of(ConditionKind.CKD, ConditionKind.DIALYSIS)
+        )
 
     @cached_property
     def egfr_impaired(self) -> bool:
-        egfr = self.egfr
-        return (
-            egfr is not None and egfr.canonical_value < self.policy.thresholds.egfr_impaired_below
-        )
+        return below(self.egfr, self.policy.thresholds.egfr_impaired_below)
 
     @cached_property
     def macrocytosis(self) -> LabResult | None:
         mcv = self.latest_current(Analyte.MCV)
-        if (
-            mcv is not None
-            and mcv.canonical_value > self.policy.thresholds.mcv_macrocytosis_above_fl
-        ):
-            return mcv
-        return None
+        return mcv if above(mcv, self.policy.thresholds.mcv_macrocytosis_above_fl) else None
 
     @cached_property
     def low_haemoglobin(self) -> LabResult | None:
+        """The latest current haemoglobin when it is below the sex-specific limit (13 g/dL men,
+        12 g/dL women; a patient whose sex is not male is judged against the lower limit)."""
         hb = self.latest_current(Analyte.HAEMOGLOBIN)
-        if hb is None:
-            return None
         t = self.policy.thresholds
         sex = self.facts.patient.sex if self.facts.patient else Sex.UNKNOWN
         limit = t.haemoglobin_low_male_g_dl if sex is Sex.MALE else t.haemoglobin_low_female_g_dl
-        return hb if hb.canonical_value < limit else None
+        return hb if below(hb, limit) else None
+
+    @cached_property
+    def anaemia_conditions(self) -> tuple[ConditionFact, ...]:
+        """Recorded anaemia diagnoses. The *name* pernicious anaemia is a malabsorption cause,
+        not a haemoglobin: it never counts here by itself."""
+        return self.conditions_of(ConditionKind.ANAEMIA, ConditionKind.MEGALOBLASTIC_ANAEMIA)
 
     @cached_property
     def anaemia(self) -> bool:
-        return self.low_haemoglobin is not None or bool(
-            self.conditions_of(ConditionKind.ANAEMIA, ConditionKind.MEGALOBLASTIC_ANAEMIA)
+        """Haemoglobin below the sex-specific limit in a current result, or an anaemia
+        condition (pernicious anaemia alone is not one)."""
+        return self.low_haemoglobin is not None or bool(self.anaemia_conditions)
+
+    @cached_property
+    def unexplained_anaemia(self) -> bool:
+        """Anaemia (a screening sign) whose cause is not already recorded: an anaemia
+        diagnosis that names another cause (iron deficiency, blood loss, kidney disease,
+        haemoglobinopathy, chronic disease) explains it. A megaloblastic anaemia does not:
+        it is the picture B12 testing is for."""
+        if not self.anaemia:
+            return False
+        return not any(
+            ConditionKind.EXPLAINED_ANAEMIA in c.kinds
+            and ConditionKind.MEGALOBLASTIC_ANAEMIA not in c.kinds
+            for c in self.facts.conditions
         )
+
+    @cached_property
+    def folate_deficiency(self) -> LabResult | None:
+        """The latest current serum or red-cell folate when it is below the BSH 2014 limit of
+        its unit (serum < 3 ng/mL = 7 nmol/L; red cell < 150 ng/mL = 340 nmol/L)."""
+        t = self.policy.thresholds
+        limits = {
+            Analyte.FOLATE: (t.folate_deficient_below_ng_ml, t.folate_deficient_below_nmol_l),
+            Analyte.RBC_FOLATE: (
+                t.rbc_folate_deficient_below_ng_ml,
+                t.rbc_folate_deficient_below_nmol_l,
+            ),
+        }
+        found = []
+        for analyte, (mass, molar) in limits.items():
+            result = self.latest_current(analyte)
+            if result is None:
+                continue
+            limit = molar if result.unit == "nmol/L" else mass
+            # Compared in the reported unit (ng/mL, µg/L or nmol/L), never converted.
+            value = result.value if result.unit == "nmol/L" else result.canonical_value
+            reported = LabResult(
+                result.resource_id,
+                analyte,
+                result.loinc,
+                result.effective,
+                value,
+                result.unit,
+                value,
+                result.unit,
+                comparator=result.comparator,
+            )
+            if below(reported, limit):
+                found.append(result)
+        return max(found, key=lambda r: r.effective, default=None)
 
     @cached_property
     def megaloblastic_picture(self) -> bool:
@@ -535,19 +700,19 @@ def assess_b12(p: ClinicalPicture) -> B12Assessment:
     mma = p.diagnostic(Analyte.MMA)
     total_band = total_b12_band(total, p.policy) if total else None
     active_band = active_b12_band(active, p.policy) if active else None
-    mma_raised = None
+    raised = None
     renal_caveat = False
     if mma is not None:
-        mma_raised = mma.canonical_value > mma_limit_nmol_l(mma, p.policy)
-        renal_caveat = mma_raised and p.egfr_impaired
-    mma_decisive = bool(mma_raised) and not renal_caveat
+        raised = mma_raised(mma, p.policy)
+        renal_caveat = bool(raised) and p.egfr_impaired
+    mma_decisive = bool(raised) and not renal_caveat
     base = dict(
         total=total,
         total_band=total_band,
         active=active,
         active_band=active_band,
         mma=mma,
-        mma_raised=mma_raised,
+        mma_raised=raised,
         mma_renal_caveat=renal_caveat,
     )
 
@@ -599,7 +764,7 @@ def assess_b12(p: ClinicalPicture) -> B12Assessment:
             B12Status.FUNCTIONAL_DEFICIENCY, conflict=conflict, deciding=deciding, **base
         )
     if indeterminate:
-        if mma is not None and not mma_raised:
+        if mma is not None and not raised:
             # A normal MMA settles an indeterminate result.
             return B12Assessment(
                 B12Status.UNLIKELY, deciding=(mma,) + _opt(active) + _opt(total), **base

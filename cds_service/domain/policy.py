@@ -7,7 +7,8 @@ the default." A site file (YAML or JSON, loaded outside this layer) is a mapping
     thresholds: {total_b12_deficient_below_ng_l: 200}
     windows: {lookback_months: 18}
     neurological_involvement: [paraesthesia, peripheral neuropathy, ...]
-    formulary: cyanocobalamin
+    formulary: cyanocobalamin            # or, with the site's orderables (domain.formulary):
+    formulary: {cobalamin: hydroxocobalamin, orderables: {total_b12: {code: ..., display: ...}}}
 
 Unknown sections or keys and wrong types are errors that name the key.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from .formulary import FormularyError, Orderables
 from .vocabulary import DEFINITE_NEUROLOGICAL, POSSIBLE_NEUROLOGICAL, ConditionKind
 
 
@@ -64,6 +66,11 @@ class Thresholds:
     cyanocobalamin_renal_min_ug: float = 1000.0
     # Oral dose below this with a malabsorption cause does not fit (NICE / AAFP).
     oral_min_ug_per_day_malabsorption: float = 1000.0
+    # BSH 2014 (Devalia et al.): folate deficiency, judged in the reported unit.
+    folate_deficient_below_ng_ml: float = 3.0
+    folate_deficient_below_nmol_l: float = 7.0
+    rbc_folate_deficient_below_ng_ml: float = 150.0
+    rbc_folate_deficient_below_nmol_l: float = 340.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,10 @@ class Windows:
     # After a finished course, serum B12 stays raised: results inside this window are not
     # diagnostic (NICE NG239: take samples before replacement).
     b12_washout_months: int = 3
+    # The neurological loading order (alternate days "until no further improvement") is
+    # bounded: boundsDuration of this many weeks, with a review then (an order with no end
+    # could be scheduled forever by an EHR).
+    neuro_loading_review_weeks: int = 3
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,8 @@ class Policy:
         DEFINITE_NEUROLOGICAL | POSSIBLE_NEUROLOGICAL
     )
     formulary: Formulary = Formulary.HYDROXOCOBALAMIN
+    #: The site's codes for the products and tests the cards order (defaults otherwise).
+    orderables: Orderables = field(default_factory=Orderables)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> Policy:
@@ -105,16 +118,8 @@ class Policy:
         neuro = cls.neurological_involvement
         if "neurological_involvement" in data:
             neuro = _condition_set(data["neurological_involvement"], "neurological_involvement")
-        formulary = cls.formulary
-        if "formulary" in data:
-            try:
-                formulary = Formulary(data["formulary"])
-            except ValueError:
-                allowed = [f.value for f in Formulary]
-                raise PolicyError(
-                    f"site policy key 'formulary': {data['formulary']!r} is not one of {allowed}"
-                ) from None
-        policy = cls(thresholds, windows, neuro, formulary)
+        formulary, orderables = _formulary(data.get("formulary"))
+        policy = cls(thresholds, windows, neuro, formulary, orderables)
         policy.check()
         return policy
 
@@ -128,6 +133,11 @@ class Policy:
         for low, high in pairs:
             if getattr(t, low) > getattr(t, high):
                 raise PolicyError(f"site policy key 'thresholds.{low}' must not exceed {high}")
+        if self.windows.neuro_loading_review_weeks < 1:
+            raise PolicyError(
+                "site policy key 'windows.neuro_loading_review_weeks' must be at least 1: the "
+                "neurological loading order needs an end"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """What is in effect, for governance listings (``cds-service rules``)."""
@@ -135,8 +145,37 @@ class Policy:
             "thresholds": dataclasses.asdict(self.thresholds),
             "windows": dataclasses.asdict(self.windows),
             "neurological_involvement": sorted(k.value for k in self.neurological_involvement),
-            "formulary": self.formulary.value,
+            "formulary": {
+                "cobalamin": self.formulary.value,
+                "orderables": self.orderables.as_dict(),
+            },
         }
+
+
+def _formulary(data: Any) -> tuple[Formulary, Orderables]:
+    """``formulary: cyanocobalamin`` (the product choice alone), or a mapping with
+    ``cobalamin`` and the site's ``orderables``."""
+    if data is None:
+        return Formulary.HYDROXOCOBALAMIN, Orderables()
+    if isinstance(data, Mapping):
+        unknown = set(data) - {"cobalamin", "orderables"}
+        if unknown:
+            raise PolicyError(
+                f"site policy: unknown key 'formulary.{sorted(unknown)[0]}' "
+                "(known: cobalamin, orderables)"
+            )
+        choice, key = data.get("cobalamin", Formulary.HYDROXOCOBALAMIN.value), "formulary.cobalamin"
+        try:
+            orderables = Orderables.from_mapping(data.get("orderables"))
+        except FormularyError as exc:
+            raise PolicyError(str(exc)) from None
+    else:
+        choice, key, orderables = data, "formulary", Orderables()
+    try:
+        return Formulary(choice), orderables
+    except ValueError:
+        allowed = [f.value for f in Formulary]
+        raise PolicyError(f"site policy key {key!r}: {choice!r} is not one of {allowed}") from None
 
 
 def _override(defaults: Any, data: Any, section: str) -> Any:

@@ -20,7 +20,21 @@ from .vocabulary import DrugClass, Route
 
 MG = 1000.0  # micrograms
 
-_ALTERNATE_DAYS = DosePhase("1 mg IM on alternate days until no further improvement", MG, every=2)
+#: The neurological loading phase is bounded (``windows.neuro_loading_review_weeks``): an
+#: order "until no further improvement" has no end an EHR can schedule.
+REVIEW_TEXT = "review at {weeks} weeks; continue on alternate days while improving"
+
+
+def _alternate_days(weeks: int) -> DosePhase:
+    return DosePhase(
+        f"1 mg IM on alternate days; {REVIEW_TEXT.format(weeks=weeks)}",
+        MG,
+        every=2,
+        duration=weeks,
+        duration_unit="wk",
+    )
+
+
 _THREE_A_WEEK = DosePhase(
     "1 mg IM three times a week for 2 weeks",
     MG,
@@ -71,24 +85,25 @@ def _cyano_im(key: str, label: str, first: DosePhase, text: str) -> Regimen:
     )
 
 
-def neurological_regimen(formulary: Formulary) -> Regimen:
-    text = (
-        "Hydroxocobalamin 1 mg IM on alternate days until no further improvement, then 1 mg IM "
-        "every 2 months; lifelong if the cause is irreversible."
-    )
+def neurological_regimen(formulary: Formulary, review_weeks: int = 3) -> Regimen:
+    """BNF: alternate days until no further improvement, then every 2 months. The loading
+    order carries ``boundsDuration`` of ``review_weeks`` and says to review then."""
+    review = REVIEW_TEXT.format(weeks=review_weeks)
+    loading = _alternate_days(review_weeks)
     if formulary is Formulary.CYANOCOBALAMIN:
         return _cyano_im(
             "im-neurological",
             "Cyanocobalamin 1000 mcg IM (neurological regimen)",
-            _ALTERNATE_DAYS,
-            "Cyanocobalamin 1000 micrograms IM on alternate days until no further improvement, "
-            "then 1000 micrograms IM monthly; lifelong if the cause is irreversible.",
+            loading,
+            f"Cyanocobalamin 1000 micrograms IM on alternate days; {review}; then 1000 "
+            "micrograms IM monthly; lifelong if the cause is irreversible.",
         )
     return _hydroxo(
         "im-neurological",
         "Hydroxocobalamin 1 mg IM (neurological regimen)",
-        (_ALTERNATE_DAYS, _EVERY_2_MONTHS),
-        text,
+        (loading, _EVERY_2_MONTHS),
+        f"Hydroxocobalamin 1 mg IM on alternate days; {review}; then 1 mg IM every 2 months; "
+        "lifelong if the cause is irreversible.",
     )
 
 
@@ -183,7 +198,7 @@ def treatment_options(p: ClinicalPicture) -> tuple[Suggestion, ...]:
     """
     formulary = p.policy.formulary
     if p.neurological:
-        regimen = neurological_regimen(formulary)
+        regimen = neurological_regimen(formulary, p.policy.windows.neuro_loading_review_weeks)
         return (_suggest(regimen, recommended=True),)
     options = [_suggest(standard_regimen(formulary), recommended=True)]
     if not p.has_malabsorption_cause and not severe(p):
@@ -193,7 +208,9 @@ def treatment_options(p: ClinicalPicture) -> tuple[Suggestion, ...]:
 
 def recommended_regimen(p: ClinicalPicture, formulary: Formulary | None = None) -> Regimen:
     formulary = formulary or p.policy.formulary
-    return neurological_regimen(formulary) if p.neurological else standard_regimen(formulary)
+    if p.neurological:
+        return neurological_regimen(formulary, p.policy.windows.neuro_loading_review_weeks)
+    return standard_regimen(formulary)
 
 
 def same_schedule_hydroxocobalamin(m: MedicationExposure) -> Regimen | None:

@@ -152,3 +152,26 @@ def format_number(value: float) -> str:
         text = f"{value:.3f}"
     text = text.rstrip("0").rstrip(".")
     return text if text not in ("-0", "") else "0"
+
+
+_VALUE_TEXT = re.compile(
+    r"^\s*(?P<cmp><=|>=|=<|=>|\u2264|\u2265|<|>)?\s*"
+    r"(?P<num>\d{1,9}(?:\.\d{1,6})?|\.\d{1,6})(?![eE][+-]?\d)\s*"
+    r"(?P<unit>[A-Za-z\u00b5\u03bc%{*][^\s]{0,19}(?:\s[^\s]{1,19})?)?\s*$"
+)
+_COMPARATOR_SPELLINGS = {"=<": "<=", "=>": ">=", "\u2264": "<=", "\u2265": ">="}
+
+
+def parse_value_text(text: str) -> tuple[str | None, float, str | None] | None:
+    """A laboratory's text value as (comparator, number, unit): "<150 pg/mL", "< 150",
+    "165 ng/L", ">2000". ``None`` when the text is not a single number with an optional
+    comparator and unit ("see comment", "150-200", "haemolysed")."""
+    text = text.strip()
+    if len(text) > 48:  # no lab value is longer; also bounds the regular expression's work
+        return None
+    match = _VALUE_TEXT.match(text)
+    if match is None:
+        return None
+    comparator = match.group("cmp")
+    comparator = _COMPARATOR_SPELLINGS.get(comparator, comparator)
+    return comparator, float(match.group("num")), match.group("unit")

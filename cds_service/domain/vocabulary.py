@@ -93,6 +93,9 @@ class ConditionKind(Enum):
     B12_DEFICIENCY = "vitamin B12 deficiency"
     MEGALOBLASTIC_ANAEMIA = "megaloblastic anaemia"
     ANAEMIA = "anaemia"
+    #: An anaemia whose cause is recorded (iron deficiency, blood loss, kidney disease, a
+    #: haemoglobinopathy, haemolysis): not "unexplained anaemia" for screening.
+    EXPLAINED_ANAEMIA = "anaemia with a recorded cause"
     TYPE2_DIABETES = "type 2 diabetes"
     CKD = "chronic kidney disease"
     DIALYSIS = "dialysis"

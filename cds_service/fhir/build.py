@@ -89,7 +89,7 @@ def _medication_request(regimen: Regimen) -> str:
         "intent": "proposal",
         "subject": {"reference": _PATIENT},
         "medicationCodeableConcept": {
-            "coding": [{"system": RXNORM, "code": code, "display": display}],
+            "coding": [{"system": regimen.system or RXNORM, "code": code, "display": display}],
             "text": display,
         },
         "dosageInstruction": [
@@ -129,7 +129,9 @@ def _service_request(order: OrderLab) -> str:
             }
         ],
         "code": {
-            "coding": [{"system": LOINC, "code": order.loinc, "display": order.display}],
+            "coding": [
+                {"system": order.system or LOINC, "code": order.loinc, "display": order.display}
+            ],
             "text": order.display,
         },
         "subject": {"reference": _PATIENT},

@@ -28,6 +28,7 @@ from cds_service.domain.codes import (
     classify_drug_name,
 )
 from cds_service.domain.facts import (
+    COMPARATORS,
     ConditionFact,
     DraftLabOrder,
     Facts,
@@ -39,6 +40,7 @@ from cds_service.domain.units import (
     canonical_unit,
     is_convertible,
     normalise_unit,
+    parse_value_text,
     to_canonical,
 )
 from cds_service.domain.vocabulary import (
@@ -69,7 +71,10 @@ log = logging.getLogger(__name__)
 
 _SKIP_OBSERVATION = {"entered-in-error", "cancelled"}
 _OBSERVATION_OK = {"final", "amended", "corrected", "preliminary"}
-_STATEMENT_OK = {"active", "completed", "intended", "on-hold", "unknown", "stopped"}
+#: ``stopped`` is kept as history only (a B12 course that ran makes later samples
+#: non-diagnostic); ``MedicationExposure.active`` never counts it as exposure. ``intended``,
+#: ``not-taken``, ``unknown``, ``entered-in-error`` and ``draft`` records are not exposure.
+_STATEMENT_OK = {"active", "completed", "on-hold", "stopped"}
 _REQUEST_OK = {"active", "completed", "on-hold"}
 _STOP_STATUSES = {"stopped", "completed", "cancelled"}
 _CONDITION_INACTIVE = {"resolved", "inactive", "remission"}
@@ -372,11 +377,23 @@ def _lab_result(
                 text_value = "pregnant" if pregnant else "not pregnant"
             else:
                 text_value = next(iter(texts(concept)), None) or first_code(concept)
-    value = unit = None
+    value = unit = comparator = None
     if quantity is not None:
         with within("valueQuantity"):
             value = number(quantity, "value")
             unit = _unit_of(quantity, analyte)
+            comparator = string(quantity, "comparator")
+        if comparator is not None and comparator not in COMPARATORS:
+            # Not a limit a rule can read ("ad"): kept as text, so that a B12 result is
+            # reported as uninterpretable rather than silently dropped.
+            text_value = f"{comparator} {'' if value is None else f'{value:g}'}".strip()
+            value = comparator = None
+    elif text_value is not None and concept is None:
+        # Labs send their lowest / highest results as text: "<150 pg/mL", "< 150", "165 ng/L".
+        parsed = parse_value_text(text_value)
+        if parsed is not None:
+            comparator, value, text_unit = parsed
+            unit = _reference_unit(raw, analyte) or normalise_unit(text_unit)
     if value is None:
         if text_value is None:
             log.info("observation without a value skipped", extra={"resource": rid})
@@ -401,7 +418,23 @@ def _lab_result(
         reference_high=high,
         reference_low=low,
         text_value=text_value,
+        comparator=comparator,
     )
+
+
+def _reference_unit(raw: dict[str, Any], analyte: Analyte) -> str | None:
+    """The unit of the first reference range's limits: the only unit field an Observation
+    with a text value has."""
+    for reference in array(raw, "referenceRange")[:1]:
+        with within("referenceRange"):
+            for key in ("high", "low"):
+                limit = obj(reference, key)
+                if limit is not None:
+                    with within(key):
+                        found = _unit_of(limit, analyte)
+                    if found:
+                        return found
+    return None
 
 
 def _unit_of(quantity: dict[str, Any], analyte: Analyte) -> str | None:

@@ -202,18 +202,20 @@ def test_the_folic_acid_scenario_shows_the_critical_card_with_its_suggestion(bro
     assert "card-critical" in card.get_attribute("class")
     assert card.locator(".indicator").inner_text().lower() == "critical"
     assert card.locator(".card-summary").inner_text() == (
-        "Folic acid ordered with B12 118 ng/L (87 pmol/L): treat B12 first"
+        "Combined deficiency (B12 118 ng/L (≈87 pmol/L), folate 2.1 ng/mL): start B12 now, "
+        "give folic acid with it"
     )
     # Markdown rendered, not shown raw.
     assert card.locator(".card-detail strong").first.inner_text() == (
-        "Do not give folic acid before B12 is treated"
+        "Combined deficiency: start B12 now and give the folic acid with it"
     )
     suggestion = card.locator(".suggestion.recommended")
     assert suggestion.locator(".suggestion-button").inner_text() == "Order Hydroxocobalamin 1 mg IM"
     assert "hydroxocobalamin 1 MG/ML Injectable Solution" in suggestion.inner_text()
     assert "1 mg IM three times a week for 2 weeks" in suggestion.inner_text()
-    assert "Remove draft: Folic acid 5 MG Oral Tablet" in card.inner_text()
-    assert "B12 already given elsewhere" in card.locator(".override").inner_text()
+    # Combined deficiency: the folic acid stays (no delete suggestion).
+    assert "Remove draft" not in card.inner_text()
+    assert "B12 started or given elsewhere" in card.locator(".override").inner_text()
     # Beside the raw request and response.
     response = json.loads(page.locator("#response-json").inner_text())
     assert [c["indicator"] for c in response["cards"]] == ["critical"]

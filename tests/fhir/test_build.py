@@ -33,6 +33,7 @@ CYANO = Formulary.CYANOCOBALAMIN
 IM = ("78421000", "Intramuscular route")
 ORAL = ("26643006", "Oral route")
 ONE_MG = {"value": 1, "unit": "mg", "system": UCUM, "code": "mg"}
+WEEKS_3 = {"value": 3, "unit": "weeks", "system": UCUM, "code": "wk"}
 
 
 def _cyano_draft(**kw):
@@ -56,8 +57,14 @@ CASES = [
         IM,
         [
             (
-                "1 mg IM on alternate days until no further improvement",
-                {"frequency": 1, "period": 2, "periodUnit": "d"},
+                "1 mg IM on alternate days; review at 3 weeks; continue on alternate days while "
+                "improving",
+                {
+                    "frequency": 1,
+                    "period": 2,
+                    "periodUnit": "d",
+                    "boundsDuration": WEEKS_3,
+                },
                 ONE_MG,
             ),
             (
@@ -73,8 +80,14 @@ CASES = [
         IM,
         [
             (
-                "1000 micrograms IM on alternate days until no further improvement",
-                {"frequency": 1, "period": 2, "periodUnit": "d"},
+                "1000 micrograms IM on alternate days; review at 3 weeks; continue on alternate "
+                "days while improving",
+                {
+                    "frequency": 1,
+                    "period": 2,
+                    "periodUnit": "d",
+                    "boundsDuration": WEEKS_3,
+                },
                 ONE_MG,
             ),
             (

@@ -194,8 +194,14 @@ def test_render_shows_the_cards_the_way_an_ehr_does(client):
     card = page.find("li", class_="card card-critical")
     assert len(card) == 1
     text = page.text
-    assert "Critical Folic acid ordered with B12 118 ng/L (87 pmol/L): treat B12 first" in text
-    assert "<strong>Do not give folic acid before B12 is treated</strong>" in page.source
+    assert (
+        "Critical Combined deficiency (B12 118 ng/L (≈87 pmol/L), folate 2.1 ng/mL): start B12 now"
+        in text
+    )
+    assert (
+        "<strong>Combined deficiency: start B12 now and give the folic acid with it</strong>"
+        in page.source
+    )
     # The suggestion, and what it would order.
     assert "Order Hydroxocobalamin 1 mg IM Recommended" in text
     assert (
@@ -203,8 +209,8 @@ def test_render_shows_the_cards_the_way_an_ehr_does(client):
         "(RxNorm 317106)"
     ) in text
     assert "1 mg IM three times a week for 2 weeks then 1 mg IM every 2-3 months" in text
-    assert "Would remove MedicationRequest/folic-1" in text
-    assert "If you override, say why B12 already given elsewhere" in text
+    assert "Would remove MedicationRequest/folic-1" not in text  # combined deficiency: kept
+    assert "If you override, say why B12 started or given elsewhere" in text
     assert page.find("a", href="https://www.nice.org.uk/guidance/ng239")
     assert "rule folate-before-b12" in text
 
@@ -341,7 +347,7 @@ def test_without_javascript_try_it_is_evaluated_on_the_server_at_the_scenario_da
     selected = [o["value"] for o in page.find("option") if "selected" in o]
     assert selected == [FOLIC]
     assert page.find("li", class_="card card-critical")
-    assert "Critical Folic acid ordered with B12 118 ng/L (87 pmol/L)" in page.text
+    assert "Critical Combined deficiency (B12 118 ng/L (≈87 pmol/L)" in page.text
     assert "Response received: 1 card." in page.text
     # The raw request and response are shown beside the cards.
     request_text = page.source.split('id="request-json"', 1)[1].split("</pre>", 1)[0]

@@ -36,7 +36,7 @@ def test_b12_drawn_during_methotrexate_is_info_without_suggestions():
     )
     assert finding.rule_id == "b12-assay-interference"
     assert finding.indicator is Indicator.INFO
-    assert finding.summary.startswith("This B12 result (150 ng/L (111 pmol/L), 2026-05-16) may")
+    assert finding.summary.startswith("This B12 result (150 ng/L (≈111 pmol/L), 2026-05-16) may")
     assert finding.summary.endswith("may be invalid: drawn during methotrexate.")
     assert finding.suggestions == ()
     assert finding.selection_behavior is None

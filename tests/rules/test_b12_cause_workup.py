@@ -43,7 +43,7 @@ def test_deficiency_without_cause_suggests_if_antibody_and_h_pylori():
     assert loincs(finding) == [LOINC_IF_ANTIBODY, LOINC_H_PYLORI_STOOL_AG]
     assert finding.selection_behavior is SelectionBehavior.ANY
     assert not any(s.is_recommended for s in finding.suggestions)
-    assert "118 ng/L (87 pmol/L)" in finding.detail and "Observation/b12" in finding.detail
+    assert "118 ng/L (≈87 pmol/L)" in finding.detail and "Observation/b12" in finding.detail
     assert "Coeliac serology" in finding.detail
     assert "medicines" in finding.detail
     assert finding.detail.rstrip().splitlines()[-1].startswith("Source: NICE NG239")

@@ -1,7 +1,7 @@
 import pytest
 
 from cds_service.domain.findings import OrderMedication, SelectionBehavior
-from cds_service.domain.policy import Formulary, Policy
+from cds_service.domain.policy import Formulary, Policy, PolicyError
 from cds_service.domain.rules import b12_deficiency_untreated as rule
 from cds_service.domain.vocabulary import DataCategory, Indicator, Route
 from tests.builders import (
@@ -17,6 +17,7 @@ from tests.builders import (
     mma,
     months_ago,
     run,
+    shown,
 )
 
 
@@ -34,7 +35,7 @@ def test_b12_118_without_treatment_is_a_warning_to_start_treatment():
     assert finding.rule_id == "b12-deficiency-untreated"
     assert finding.indicator is Indicator.WARNING
     assert finding.summary == (
-        "B12 deficiency confirmed (118 ng/L (87 pmol/L), 2026-05-01): start treatment."
+        "B12 deficiency confirmed (118 ng/L (≈87 pmol/L), 2026-05-01): start treatment."
     )
     assert "permanent spinal cord damage within about 3 months" in finding.detail
     assert "Observation/b12" in finding.detail
@@ -204,3 +205,96 @@ def test_threshold_is_read_from_site_policy():
 def test_missing_medications_are_named():
     finding = run(rule, b12(118), missing=frozenset({DataCategory.MEDICATIONS}))
     assert "medications" in finding.detail
+
+
+# --- comparator limits ("<150", ">2000"): both bands of each comparator rule -----------------
+UNTREATED, INDETERMINATE, UNIT = rule.ID, "b12-indeterminate", "lab-unit-unrecognised"
+
+
+@pytest.mark.parametrize(
+    "result, expected",
+    [
+        # <N / <=N with N at or below the deficient cut-off: deficient.
+        (b12(150, comparator="<"), UNTREATED),
+        (b12(180, comparator="<"), UNTREATED),
+        (b12(180, comparator="<="), UNTREATED),
+        (b12(133, "pmol/L", comparator="<"), UNTREATED),
+        (active_b12(25, comparator="<"), UNTREATED),
+        # <N with N above it: indeterminate, never "unlikely".
+        (b12(180.1, comparator="<"), INDETERMINATE),
+        (b12(2000, comparator="<"), INDETERMINATE),
+        (b12(140, "pmol/L", comparator="<"), INDETERMINATE),
+        (active_b12(30, comparator="<"), INDETERMINATE),
+        # >N / >=N with N at or above the "unlikely" cut-off: unlikely, no card.
+        (b12(350, comparator=">"), None),
+        (b12(350, comparator=">="), None),
+        (b12(258, "pmol/L", comparator=">"), None),
+        (active_b12(70, comparator=">"), None),
+        # Any other >N is not interpreted: the unit / value card reports it.
+        (b12(349.9, comparator=">"), UNIT),
+        (b12(200, "pmol/L", comparator=">"), UNIT),
+        (active_b12(50, comparator=">"), UNIT),
+    ],
+    ids=str,
+)
+def test_a_reported_limit_is_banded_against_the_cut_offs_of_its_unit(result, expected):
+    cards = shown(result)
+    if expected is None:
+        assert cards == []
+    else:
+        assert cards[0] == expected
+        assert UNTREATED not in cards[1:] and INDETERMINATE not in cards[1:]
+
+
+def test_b12_below_150_pg_ml_shows_the_comparator_on_the_card_never_the_bare_number():
+    finding = run(rule, b12(150, "pg/mL", comparator="<", rid="Observation/t"))
+    assert finding.summary.startswith("B12 deficiency confirmed (<150 pg/mL (<150 ng/L, \u2248<111")
+    assert "Total B12 <150 pg/mL" in finding.detail
+    assert " 150 pg/mL" not in finding.summary.replace("<150 pg/mL", "")
+
+
+def test_raised_mma_reported_as_a_limit_above_the_lab_limit_is_functional_deficiency():
+    finding = run(rule, b12(250), mma(500, comparator=">"))
+    assert finding.summary.startswith("Functional B12 deficiency (MMA >500 nmol/L")
+
+
+def test_mma_reported_below_the_limit_settles_an_indeterminate_total():
+    assert shown(b12(250), mma(200, comparator="<")) == []
+
+
+# --- the neurological loading order is bounded -------------------------------------------------
+def test_neurological_loading_order_ends_at_3_weeks_with_a_review():
+    finding = run(rule, b12(118), condition(ConditionKind.PERIPHERAL_NEUROPATHY))
+    (action,) = [a for s in finding.suggestions for a in s.actions]
+    loading = action.regimen.phases[0]
+    assert (loading.duration, loading.duration_unit, loading.every) == (3, "wk", 2)
+    assert "review at 3 weeks; continue on alternate days while improving" in loading.text
+    assert "review at 3 weeks; continue on alternate days while improving" in action.regimen.text
+    assert "the order runs 3 weeks, with a review then" in finding.detail
+
+
+def test_a_site_can_set_the_neurological_review_to_4_weeks():
+    policy = Policy.from_mapping({"windows": {"neuro_loading_review_weeks": 4}})
+    finding = run(rule, b12(118), condition(ConditionKind.PARAESTHESIA), policy=policy)
+    loading = finding.suggestions[0].actions[0].regimen.phases[0]
+    assert loading.duration == 4 and "review at 4 weeks" in loading.text
+
+
+def test_a_neurological_loading_order_without_an_end_cannot_be_configured():
+    with pytest.raises(PolicyError, match="neuro_loading_review_weeks"):
+        Policy.from_mapping({"windows": {"neuro_loading_review_weeks": 0}})
+
+
+@pytest.mark.parametrize("formulary", [Formulary.HYDROXOCOBALAMIN, Formulary.CYANOCOBALAMIN])
+def test_no_suggested_order_anywhere_has_an_unbounded_alternate_day_phase(formulary):
+    finding = run(
+        rule,
+        b12(118),
+        condition(ConditionKind.PERIPHERAL_NEUROPATHY),
+        policy=Policy(formulary=formulary),
+    )
+    for s in finding.suggestions:
+        for a in s.actions:
+            for phase in a.regimen.phases:
+                if phase.unit == "d" and phase.every == 2:
+                    assert phase.duration is not None and phase.count is None

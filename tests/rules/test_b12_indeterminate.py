@@ -33,7 +33,7 @@ def test_b12_250_is_info_suggesting_mma_with_active_b12_as_alternative():
     assert finding.rule_id == "b12-indeterminate"
     assert finding.indicator is Indicator.INFO
     assert finding.summary == (
-        "B12 indeterminate (250 ng/L (184 pmol/L)): check MMA before deciding."
+        "B12 indeterminate (250 ng/L (≈184 pmol/L)): check MMA before deciding."
     )
     assert labs_offered(finding) == [("13964-2", True), ("72160-5", False)]
     assert finding.selection_behavior is SelectionBehavior.ANY

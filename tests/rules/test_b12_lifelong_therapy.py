@@ -28,7 +28,7 @@ def hydroxo_im(**kw):
         DrugClass.HYDROXOCOBALAMIN,
         name="Hydroxocobalamin 1 mg/mL injection",
         route=Route.INTRAMUSCULAR,
-        **kw
+        **kw,
     )
 
 
@@ -39,7 +39,7 @@ def stop_order(**kw):
         route=Route.INTRAMUSCULAR,
         stop=True,
         status="stopped",
-        **kw
+        **kw,
     )
 
 
@@ -51,7 +51,11 @@ def test_pernicious_anaemia_without_b12_is_warning_with_maintenance():
     assert "no B12 treatment is recorded" in finding.summary
     (suggestion,) = finding.suggestions
     assert suggestion.is_recommended
-    (action,) = suggestion.actions
+    # No current B12 result: status first, the baseline tests ride with the regimen.
+    b12_test, blood_count, action = suggestion.actions
+    assert (b12_test.loinc, blood_count.loinc) == ("2132-9", "58410-2")
+    assert "before the first B12 dose" in b12_test.note
+    assert suggestion.label.startswith("Check B12 and blood count, then order")
     assert isinstance(action, OrderMedication)
     assert action.regimen.key == "im-maintenance"
     assert finding.selection_behavior is SelectionBehavior.AT_MOST_ONE
@@ -59,16 +63,60 @@ def test_pernicious_anaemia_without_b12_is_warning_with_maintenance():
     assert "Condition/pa" in finding.detail
     assert finding.detail.rstrip().splitlines()[-1].startswith("Source: NICE NG239")
     assert finding.concerns == frozenset()
-    assert finding.supersedes == frozenset({"b12-screening-due"})
+    assert finding.supersedes == frozenset(
+        {"b12-screening-due", "b12-indeterminate", "b12-normal-but-symptomatic"}
+    )
+
+
+def test_an_indeterminate_b12_does_not_delay_lifelong_treatment_for_a_recorded_cause():
+    finding = run(rule, condition(ConditionKind.PERNICIOUS_ANAEMIA), b12(250, rid="Observation/b"))
+    assert "the recorded cause makes treatment lifelong whatever the level" in finding.detail
+    assert "Observation/b" in finding.detail
+    assert "b12-indeterminate" in finding.supersedes
 
 
 def test_bariatric_surgery_cites_asmbs_and_gives_both_regimens():
     finding = run(rule, condition(ConditionKind.BARIATRIC_SURGERY, name="Gastric bypass status"))
     assert finding.summary.startswith("Bariatric surgery means lifelong B12")
     assert finding.source is ASMBS_2016
-    assert "1 mg (1000 micrograms) by mouth daily indefinitely (AAFP 2017)" in finding.detail
-    assert "1000 micrograms IM monthly (ASMBS 2016)" in finding.detail
+    assert (
+        "Maintenance (recommended): Cyanocobalamin 1 mg (1000 micrograms) by mouth daily, "
+        "indefinitely (AAFP 2017)." in finding.detail
+    )
+    assert "Alternative: Cyanocobalamin 1000 micrograms IM monthly" in finding.detail
     assert "ASMBS 2016" in finding.detail.rstrip().splitlines()[-1]
+
+
+def test_post_bariatric_detail_describes_the_recommended_oral_order_never_im_maintenance():
+    finding = run(rule, condition(ConditionKind.BARIATRIC_SURGERY), b12(400))
+    recommended = [s for s in finding.suggestions if s.is_recommended]
+    (regimen,) = [a.regimen for a in recommended[0].actions if isinstance(a, OrderMedication)]
+    assert regimen.route is Route.ORAL
+    assert f"Maintenance (recommended): {regimen.text}" in finding.detail
+    assert "Hydroxocobalamin" not in finding.detail
+
+
+def test_with_a_current_b12_result_the_regimen_is_ordered_without_baseline_tests():
+    finding = run(rule, condition(ConditionKind.PERNICIOUS_ANAEMIA), b12(400))
+    (suggestion,) = finding.suggestions
+    assert [type(a) for a in suggestion.actions] == [OrderMedication]
+    assert suggestion.label.startswith("Order ")
+
+
+def test_a_stop_order_offers_the_four_override_reasons_for_legitimate_stops():
+    finding = run(rule, condition(ConditionKind.PERNICIOUS_ANAEMIA), hydroxo_im(), stop_order())
+    assert [r.display for r in finding.override_reasons] == [
+        "Given elsewhere / care transferred",
+        "Patient declines",
+        "Specialist advised stopping",
+        "Cause resolved",
+    ]
+    # Stopping is not starting: no baseline tests ride with the maintenance order.
+    assert all(isinstance(a, OrderMedication) for s in finding.suggestions for a in s.actions)
+
+
+def test_without_a_stop_order_there_are_no_stop_override_reasons():
+    assert run(rule, condition(ConditionKind.PERNICIOUS_ANAEMIA)).override_reasons == ()
 
 
 def test_two_causes_are_both_named():
@@ -162,14 +210,14 @@ def test_neurological_involvement_maintenance_every_2_months():
         condition(ConditionKind.PERNICIOUS_ANAEMIA),
         condition(ConditionKind.PERIPHERAL_NEUROPATHY),
     )
-    (phase,) = finding.suggestions[0].actions[0].regimen.phases
+    (phase,) = finding.suggestions[0].actions[-1].regimen.phases
     assert (phase.every, phase.every_max, phase.unit) == (2, None, "mo")
 
 
 def test_us_formulary_maintenance_is_cyanocobalamin_monthly():
     policy = Policy.from_mapping({"formulary": "cyanocobalamin"})
     finding = run(rule, condition(ConditionKind.PERNICIOUS_ANAEMIA), policy=policy)
-    regimen = finding.suggestions[0].actions[0].regimen
+    regimen = finding.suggestions[0].actions[-1].regimen
     assert regimen.drug is DrugClass.CYANOCOBALAMIN
 
 

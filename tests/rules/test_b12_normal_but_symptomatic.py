@@ -28,7 +28,7 @@ def test_normal_b12_with_paraesthesia_suggests_mma():
     assert finding.rule_id == "b12-normal-but-symptomatic"
     assert finding.indicator is Indicator.INFO
     assert finding.summary == (
-        "Normal total B12 (420 ng/L (310 pmol/L)) with paraesthesia: consider MMA or active B12."
+        "Normal total B12 (420 ng/L (≈310 pmol/L)) with paraesthesia: consider MMA or active B12."
     )
     assert "does not exclude deficiency" in finding.detail
     assert "Observation/b12" in finding.detail

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 
 from cds_service.domain.codes import LOINC_ACTIVE_B12, LOINC_CBC, LOINC_FOLATE, LOINC_TOTAL_B12
@@ -14,11 +16,13 @@ from tests.builders import (
     active_b12,
     b12,
     condition,
+    days_ago,
     draft,
     lab,
     lab_order,
     med,
     mma,
+    months_ago,
     patient,
     run,
 )
@@ -73,7 +77,7 @@ def test_b12_result_within_12_months_is_current(days, fires):
     assert (finding is not None) is fires
     if fires:
         assert "Observation/old" in finding.detail
-        assert "420 ng/L (310 pmol/L)" in finding.detail
+        assert "420 ng/L (≈310 pmol/L)" in finding.detail
         assert "older than 12 months" in finding.detail
 
 
@@ -260,3 +264,90 @@ def test_pregnancy_orders_active_b12_instead_of_total():
     finding = run(rule, metformin(), condition(ConditionKind.PREGNANCY))
     assert loincs(finding) == [LOINC_ACTIVE_B12, LOINC_CBC]
     assert "active B12" in finding.detail
+
+
+# --- silent on established B12 therapy -----------------------------------------------------------
+def hydroxo(**kw):
+    return med(
+        DrugClass.HYDROXOCOBALAMIN, name="Hydroxocobalamin 1 mg", route=Route.INTRAMUSCULAR, **kw
+    )
+
+
+def test_screening_is_silent_for_a_patient_on_active_b12_therapy():
+    assert run(rule, metformin(), hydroxo(months=24)) is None
+
+
+def test_screening_is_silent_when_the_last_b12_course_completed_within_3_months():
+    finished = replace(hydroxo(months=4, status="completed"), end=days_ago(80))
+    assert run(rule, metformin(), finished) is None
+
+
+def test_screening_fires_when_the_last_b12_course_completed_more_than_3_months_ago():
+    finished = replace(hydroxo(months=8, status="completed"), end=months_ago(4))
+    assert run(rule, metformin(), finished) is not None
+
+
+def test_a_first_b12_order_among_the_drafts_is_not_established_therapy():
+    first = draft(
+        DrugClass.HYDROXOCOBALAMIN, name="Hydroxocobalamin 1 mg", rid="MedicationRequest/h"
+    )
+    finding = run(rule, metformin(), first)
+    assert finding is not None
+    assert "take the blood sample **before** the first dose" in finding.detail
+    assert "MedicationRequest/h" in finding.concerns
+
+
+# --- medication statuses that are not exposure ---------------------------------------------------
+@pytest.mark.parametrize("status", ["intended", "not-taken", "stopped", "unknown", "draft"])
+def test_metformin_with_a_non_exposure_status_is_not_a_risk_factor(status):
+    assert run(rule, metformin(status=status)) is None
+
+
+@pytest.mark.parametrize("status", ["active", "on-hold"])
+def test_metformin_active_or_on_hold_is_a_risk_factor(status):
+    assert run(rule, metformin(status=status)) is not None
+
+
+# --- what counts as anaemia ----------------------------------------------------------------------
+def test_the_name_pernicious_anaemia_is_not_anaemia_with_a_normal_haemoglobin():
+    finding = run(rule, condition(ConditionKind.PERNICIOUS_ANAEMIA), lab(Analyte.HAEMOGLOBIN, 13.1))
+    assert finding is not None  # the malabsorption cause is a risk factor ...
+    assert "anaemia (Hb" not in finding.summary and "with anaemia" not in finding.summary
+    assert "anaemia: " not in finding.detail  # ... but no anaemia sign is listed
+
+
+@pytest.mark.parametrize(
+    "sex, hb, anaemic",
+    [
+        (Sex.MALE, 12.9, True),
+        (Sex.MALE, 13.0, False),
+        (Sex.FEMALE, 11.9, True),
+        (Sex.FEMALE, 12.0, False),
+    ],
+    ids=["man 12.9", "man 13.0", "woman 11.9", "woman 12.0"],
+)
+def test_haemoglobin_limits_are_13_for_men_and_12_for_women(sex, hb, anaemic):
+    finding = run(rule, lab(Analyte.HAEMOGLOBIN, hb), patient_=patient(50, sex))
+    assert (finding is not None) is anaemic
+    if anaemic:
+        assert f"with anaemia (Hb {hb:g} g/dL)" in finding.summary
+
+
+def test_haemoglobin_in_g_l_is_judged_after_conversion():
+    assert run(rule, lab(Analyte.HAEMOGLOBIN, 119, "g/L"), patient_=patient(50, Sex.FEMALE))
+
+
+def test_an_anaemia_diagnosis_is_a_sign():
+    finding = run(rule, condition(ConditionKind.ANAEMIA, name="Anaemia", rid="Condition/a"))
+    assert "with anaemia" in finding.summary and "Condition/a" in finding.detail
+
+
+def test_anaemia_with_a_recorded_cause_is_not_unexplained_anaemia():
+    iron = condition(
+        ConditionKind.ANAEMIA, ConditionKind.EXPLAINED_ANAEMIA, name="Iron deficiency anaemia"
+    )
+    assert run(rule, iron, lab(Analyte.HAEMOGLOBIN, 10.1)) is None
+
+
+def test_megaloblastic_anaemia_stays_a_screening_sign():
+    assert run(rule, condition(ConditionKind.MEGALOBLASTIC_ANAEMIA)) is not None

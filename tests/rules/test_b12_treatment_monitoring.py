@@ -192,3 +192,32 @@ def test_stop_order_is_silent():
 
 def test_no_b12_is_silent():
     assert run(rule, *MEGALOBLASTIC, potassium(2.5)) is None
+
+
+# --- the plan never says "no B12 test" while a baseline sample is due ---------------------------
+def test_without_a_diagnostic_b12_the_plan_asks_for_the_sample_before_the_first_dose():
+    finding = run(rule, im_draft(), hb(13.5), mcv(90))
+    assert "take the B12 sample before the first dose" in finding.summary
+    assert "no routine B12 retest" not in finding.summary
+    assert "take the B12 sample before the first dose" in finding.detail
+
+
+def test_with_a_diagnostic_b12_the_plan_reviews_symptoms_and_blood_count_not_b12_levels():
+    from tests.builders import b12
+
+    finding = run(rule, im_draft(), hb(13.5), mcv(90), b12(150, days=20))
+    assert finding.summary.endswith("review symptoms and blood count at 3 months.")
+    assert "B12 levels on IM therapy are not informative" in finding.detail
+
+
+def test_a_maintenance_dose_after_a_course_completed_within_3_months_is_not_a_start():
+    course = med(
+        HYDROXO,
+        name="Hydroxocobalamin 1 mg",
+        route=Route.INTRAMUSCULAR,
+        status="completed",
+        start=days_ago(92),
+    )
+    course = type(course)(**{**course.__dict__, "end": days_ago(80)})
+    assert run(rule, im_draft(), hb(13.1), mcv(96)) is not None
+    assert run(rule, course, im_draft(), hb(13.1), mcv(96)) is None

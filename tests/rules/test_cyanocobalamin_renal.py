@@ -53,9 +53,7 @@ def replacement(finding):
 def test_monthly_cyanocobalamin_1000_with_egfr_38_is_a_warning_to_use_hydroxocobalamin():
     finding = run(rule, cyano_im(), egfr(38))
     assert finding.indicator is Indicator.WARNING
-    assert finding.summary == (
-        "eGFR 38: prefer hydroxocobalamin or methylcobalamin to cyanocobalamin."
-    )
+    assert finding.summary == ("eGFR 38: prefer hydroxocobalamin to cyanocobalamin.")
     assert finding.source is DIVINE
     assert "DIVINe" in finding.detail and "2.0" in finding.detail
     assert "not a labelled contraindication" in finding.detail
@@ -224,7 +222,25 @@ def test_oral_cyanocobalamin_is_switched_to_hydroxocobalamin_im_but_not_recommen
     assert not suggestion.is_recommended
     assert "route change" in suggestion.label
     assert regimen.key == "im-standard" and regimen.drug is DrugClass.HYDROXOCOBALAMIN
-    assert "methylcobalamin" in finding.detail
+    assert "changes the route" in finding.detail
+
+
+@pytest.mark.parametrize("route", [Route.ORAL, Route.INTRAMUSCULAR, Route.UNKNOWN])
+def test_the_renal_card_never_suggests_methylcobalamin_an_unlicensed_supplement(route):
+    d = cyano_im(1000, 1, route=route, name="Cyanocobalamin 1000 MCG")
+    finding = run(rule, d, egfr(38))
+    text = " ".join(
+        [finding.summary, finding.detail]
+        + [s.label for s in finding.suggestions]
+        + [getattr(a, "description", "") for s in finding.suggestions for a in s.actions]
+    )
+    assert "methylcobalamin" not in text.lower()
+    assert all(
+        a.regimen.drug is not DrugClass.METHYLCOBALAMIN
+        for s in finding.suggestions
+        for a in s.actions
+        if hasattr(a, "regimen")
+    )
 
 
 def test_oral_cyanocobalamin_with_neuro_is_switched_to_the_neurological_regimen():

@@ -52,8 +52,8 @@ def test_folic_acid_order_with_b12_118_is_critical():
     finding = run(rule, b12(118, days=45, rid="Observation/b12"), folate)
     assert finding.rule_id == "folate-before-b12"
     assert finding.indicator is Indicator.CRITICAL
-    assert finding.summary == "Folic acid ordered with B12 118 ng/L (87 pmol/L): treat B12 first"
-    assert "118 ng/L (87 pmol/L) on 2026-05-01 (Observation/b12)" in finding.detail
+    assert finding.summary == "Folic acid ordered with B12 118 ng/L (≈87 pmol/L): treat B12 first"
+    assert "118 ng/L (≈87 pmol/L) on 2026-05-01 (Observation/b12)" in finding.detail
     assert "Do not give folic acid before B12 is treated" in finding.detail
     assert "MedicationRequest/fa" in finding.detail
     assert finding.detail.splitlines()[-1].startswith("Source: NICE NG239")
@@ -74,14 +74,24 @@ def test_suggestions_are_b12_treatment_and_removal_of_the_draft():
     assert actions(finding, OrderLab) == []  # status known: no B12 test
 
 
-def test_override_reasons_are_the_three_of_the_spec():
+def test_override_reasons_with_deficient_b12_never_claim_b12_is_replete():
     finding = run(rule, b12(118), folic_acid_draft())
     assert [r.display for r in finding.override_reasons] == [
-        "B12 already given elsewhere",
-        "Folate deficiency confirmed and B12 replete",
+        "B12 started or given elsewhere",
         "Pregnancy / NTD prophylaxis",
+        "Folic acid with methotrexate",
     ]
     assert all(r.code == r.code.lower() and " " not in r.code for r in finding.override_reasons)
+
+
+def test_override_reasons_when_b12_is_not_deficient_include_folate_deficiency_b12_replete():
+    finding = run(rule, b12(250), folic_acid_draft())
+    assert [r.display for r in finding.override_reasons] == [
+        "B12 started or given elsewhere",
+        "Folate deficiency confirmed and B12 replete",
+        "Pregnancy / NTD prophylaxis",
+        "Folic acid with methotrexate",
+    ]
 
 
 # --- boundaries (RULES.md section 2) ----------------------------------------------------------
@@ -409,9 +419,24 @@ def test_weekly_methotrexate_with_unknown_b12_is_info_only(mtx):
     assert "b12-lifelong-therapy" not in finding.supersedes
 
 
-def test_weekly_methotrexate_does_not_soften_a_deficiency():
+def test_folic_acid_with_weekly_methotrexate_and_deficient_b12_is_a_warning_that_keeps_the_folate():
+    mtx = med(DrugClass.METHOTREXATE, name="Methotrexate 15 mg weekly", rid="MedicationStatement/m")
+    finding = run(rule, b12(118), folic_acid_draft(5, rid="MedicationRequest/fa"), mtx)
+    assert finding.indicator is Indicator.WARNING
+    assert actions(finding, RemoveDraft) == []
+    treatment = finding.suggestions[0]
+    assert treatment.is_recommended and isinstance(treatment.actions[0], OrderMedication)
+    assert "keep the folate" in finding.summary
+    assert "prevents its toxicity" in finding.detail and "do not stop it" in finding.detail
+    assert "MedicationStatement/m" in finding.detail
+
+
+def test_weekly_methotrexate_with_deficient_b12_and_scd_stays_critical():
     mtx = med(DrugClass.METHOTREXATE, name="Methotrexate 15 mg weekly")
-    assert run(rule, b12(118), folic_acid_draft(5), mtx).indicator is Indicator.CRITICAL
+    scd = condition(ConditionKind.SUBACUTE_COMBINED_DEGENERATION)
+    finding = run(rule, b12(118), folic_acid_draft(5), mtx, scd)
+    assert finding.indicator is Indicator.CRITICAL
+    assert actions(finding, RemoveDraft) == []
 
 
 def test_daily_methotrexate_is_not_the_exception():
@@ -448,3 +473,102 @@ def test_summary_stays_under_140_characters(items):
 def test_b12_result_date_is_cited():
     finding = run(rule, b12(150, when=days_ago(3)), folic_acid_draft())
     assert days_ago(3).date().isoformat() in finding.detail
+
+
+# --- proven folate deficiency: combined deficiency (BSH 2014 limits) ---------------------------
+def folate(value, unit="ng/mL", **kw):
+    return lab(Analyte.FOLATE, value, unit, **kw)
+
+
+def test_combined_deficiency_is_critical_keeps_the_folic_acid_and_shows_the_folate_value():
+    finding = run(
+        rule,
+        b12(118, rid="Observation/b12"),
+        folate(2.1, rid="Observation/fol"),
+        mcv(),
+        folic_acid_draft(5, rid="MedicationRequest/fa"),
+    )
+    assert finding.indicator is Indicator.CRITICAL
+    assert finding.summary.startswith("Combined deficiency (B12 118 ng/L")
+    assert "folate 2.1 ng/mL" in finding.summary
+    assert "give folic acid with it" in finding.summary
+    assert len(finding.summary) < 140
+    assert actions(finding, RemoveDraft) == []
+    assert "Combined deficiency: start B12 now and give the folic acid with it" in finding.detail
+    assert "never folic acid alone in undiagnosed megaloblastic anaemia" in finding.detail
+    assert "2.1 ng/mL" in finding.detail and "Observation/fol" in finding.detail
+    assert "Do not give folic acid before B12" not in finding.detail
+    assert finding.suggestions[0].is_recommended
+
+
+@pytest.mark.parametrize(
+    "result, deficient",
+    [
+        (folate(2.99), True),
+        (folate(3.0), False),
+        (folate(6.9, "nmol/L"), True),
+        (folate(7.0, "nmol/L"), False),
+        (folate(2.9, "ug/L"), True),
+        (lab(Analyte.RBC_FOLATE, 149.9, "ng/mL"), True),
+        (lab(Analyte.RBC_FOLATE, 150, "ng/mL"), False),
+        (lab(Analyte.RBC_FOLATE, 339, "nmol/L"), True),
+        (lab(Analyte.RBC_FOLATE, 340, "nmol/L"), False),
+    ],
+    ids=[
+        "serum 2.99 ng/mL",
+        "serum 3.0 ng/mL",
+        "serum 6.9 nmol/L",
+        "serum 7.0 nmol/L",
+        "serum 2.9 ug/L",
+        "red cell 149.9 ng/mL",
+        "red cell 150 ng/mL",
+        "red cell 339 nmol/L",
+        "red cell 340 nmol/L",
+    ],
+)
+def test_folate_deficiency_limits_are_judged_in_the_reported_unit(result, deficient):
+    finding = run(rule, b12(118), result, folic_acid_draft(5))
+    assert (actions(finding, RemoveDraft) == []) is deficient
+    assert finding.summary.startswith("Combined deficiency") is deficient
+
+
+def test_folate_reported_below_a_limit_counts_as_proven_deficiency():
+    low = lab(Analyte.FOLATE, 2.0, "ng/mL", comparator="<")
+    finding = run(rule, b12(118), low, folic_acid_draft(5))
+    assert "folate <2 ng/mL" in finding.summary
+
+
+def test_a_stale_folate_result_is_not_proof_of_folate_deficiency():
+    finding = run(rule, b12(118), folate(2.1, days=400), folic_acid_draft(5))
+    assert finding.indicator is Indicator.CRITICAL
+    assert len(actions(finding, RemoveDraft)) == 1
+
+
+def test_proven_folate_deficiency_with_indeterminate_b12_keeps_the_folate_as_a_warning():
+    finding = run(rule, b12(250), folate(2.1), folic_acid_draft(5))
+    assert finding.indicator is Indicator.WARNING
+    assert actions(finding, RemoveDraft) == []
+    assert "Folate deficiency is proven" in finding.detail
+
+
+def test_pregnancy_exception_mentions_the_one_month_review():
+    pregnant = condition(ConditionKind.PREGNANCY)
+    finding = run(rule, b12(150), folic_acid_draft(0.4), pregnant)
+    assert finding.indicator is Indicator.WARNING
+    assert actions(finding, RemoveDraft) == []
+    assert "review 1 month after starting B12 treatment" in finding.detail
+    assert "address B12 at the same time" in finding.summary
+
+
+def test_b12_reported_as_text_below_150_with_folic_acid_and_mcv_110_is_critical():
+    text_b12 = lab(Analyte.TOTAL_B12, 150, "pg/mL", text="<150 pg/mL", comparator="<")
+    finding = run(rule, text_b12, mcv(110), folic_acid_draft(5))
+    assert finding.indicator is Indicator.CRITICAL
+    assert "<150 pg/mL" in finding.summary
+
+
+def test_uninterpretable_b12_counts_as_no_current_result_for_the_folate_alert():
+    odd = lab(Analyte.TOTAL_B12, None, None, text="see comment")
+    finding = run(rule, odd, mcv(110), folic_acid_draft(5))
+    assert finding.indicator is Indicator.WARNING
+    assert "no current B12 result" in finding.summary

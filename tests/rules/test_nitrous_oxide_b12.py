@@ -58,7 +58,7 @@ def test_nitrous_oxide_use_with_normal_b12_is_a_warning_to_test_homocysteine_or_
     assert finding.supersedes == frozenset(ALWAYS)
     assert finding.concerns == frozenset()
     assert "Condition/n2o" in finding.detail and "Observation/b12" in finding.detail
-    assert "420 ng/L (310 pmol/L)" in finding.detail
+    assert "420 ng/L (≈310 pmol/L)" in finding.detail
     assert finding.detail.rstrip().splitlines()[-1].startswith("Source: ")
 
 
@@ -132,7 +132,7 @@ def test_deficient_b12_says_treat_instead_of_test_first():
     finding = run(rule, n2o(), b12(118))
     assert finding.indicator is Indicator.WARNING
     assert finding.summary == (
-        "Nitrous oxide use and B12 deficiency (total B12 118 ng/L (87 pmol/L)): stop nitrous "
+        "Nitrous oxide use and B12 deficiency (total B12 118 ng/L (≈87 pmol/L)): stop nitrous "
         "oxide and treat the deficiency."
     )
     assert len(finding.summary) < 140

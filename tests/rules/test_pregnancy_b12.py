@@ -41,7 +41,7 @@ def test_pregnant_with_total_b12_150_is_a_warning_to_confirm_with_active_b12():
     finding = run(rule, pregnant(), b12(150, rid="Observation/b12"), *NORMAL_COUNT)
     assert finding.indicator is Indicator.WARNING
     assert finding.summary == (
-        "Total B12 150 ng/L (111 pmol/L) in pregnancy: total B12 falls in pregnancy; NICE "
+        "Total B12 150 ng/L (≈111 pmol/L) in pregnancy: total B12 falls in pregnancy; NICE "
         "recommends active B12 to confirm."
     )
     assert loincs(finding) == [LOINC_ACTIVE_B12] and LOINC_ACTIVE_B12 == "72160-5"

@@ -111,6 +111,8 @@ FOLATES = {
         for r in DEFICIENT
         # A raised MMA with eGFR < 60 is not specific, so not deficiency (RULES.md section 2).
         if not (r.startswith("MMA") and c == "eGFR 40")
+        # Folic acid with weekly methotrexate is the stated exception (property 1b).
+        and c != "weekly methotrexate"
     ],
     ids=str,
 )
@@ -124,6 +126,19 @@ def test_folic_acid_with_deficient_b12_and_no_b12_therapy_is_always_critical(
     assert finding is not None and finding.indicator is Indicator.CRITICAL
     # ... and it is the card the clinician sees: nothing of ours silences it.
     assert shown_severity(items) == Indicator.CRITICAL
+
+
+# --- 1b. with weekly methotrexate: a warning that never offers to stop the folate -------------
+@pytest.mark.parametrize("folate", FOLATES, ids=str)
+@pytest.mark.parametrize("result", DEFICIENT, ids=str)
+def test_folic_acid_with_weekly_methotrexate_and_deficient_b12_is_a_warning_that_keeps_it(
+    result, folate
+):
+    items = (*DEFICIENT[result](), weekly_methotrexate(), FOLATES[folate]())
+    finding = folate_before_b12.evaluate(picture(*items))
+    assert finding is not None and finding.indicator is Indicator.WARNING
+    assert not [a for s in finding.suggestions for a in s.actions if isinstance(a, RemoveDraft)]
+    assert shown_severity(items) >= Indicator.WARNING
 
 
 # --- 2. the pregnancy exception never suggests removing folic acid -------------------------------
@@ -268,7 +283,7 @@ def test_folate_card_never_less_severe_for_a_lower_b12(context, make, values):
         for v in values
     ]
     assert_non_increasing(values, severities)
-    assert severities[0] == Indicator.CRITICAL or context == "pregnant"
+    assert severities[0] == Indicator.CRITICAL or context in ("pregnant", "weekly methotrexate")
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ from .kit import (
     HYDROXOCOBALAMIN_IM,
     MEGALOBLASTIC_ANAEMIA,
     METFORMIN,
+    METHOTREXATE_WEEKLY,
     NITROUS_OXIDE,
     NITROUS_OXIDE_USE,
     OMEPRAZOLE,
@@ -44,6 +45,7 @@ from .kit import (
     PERIPHERAL_NEUROPATHY,
     PERNICIOUS_ANAEMIA,
     PREGNANCY,
+    RHEUMATOID_ARTHRITIS,
     TYPE2_DIABETES,
     Chart,
     Scenario,
@@ -652,16 +654,16 @@ scenario(
     course: replace it with the loading regimen; monitoring plan as B12 starts.""",
 )(_one_off_injection("pat-one-off", False))
 
-# QUESTIONED: b12-treatment-monitoring reads a maintenance dose after a *completed* loading
-# course as "B12 starting" (only an active exposure counts as an established course).
+# A course completed within the longest maintenance interval (3 months) is established B12
+# therapy: a maintenance dose after it is not "B12 starting".
 scenario(
     "hydroxocobalamin-one-off-after-loading",
     service=ORDER_SIGN,
-    rules=(MONITORING,),
+    rules=(),
     title="One hydroxocobalamin injection after a loading course",
     shows="""The same one-off injection after a loading course that finished 11 weeks ago is
-    maintenance: no regimen card (the monitoring plan still reads it as B12 starting,
-    under clinical review).""",
+    maintenance of established therapy: no regimen card and no start-of-treatment monitoring
+    plan.""",
 )(_one_off_injection("pat-one-off-loaded", True))
 
 
@@ -1018,10 +1020,11 @@ def _long_term_metformin(t: When) -> Chart:
     "folic-acid-with-b12-118-megaloblastic",
     service=ORDER_SIGN,
     rules=(FOLATE,),
-    title="Folic acid ordered with B12 118 ng/L in a megaloblastic anaemia",
-    shows="""Folic acid 5 mg ordered for a macrocytic anaemia while B12 is 118 ng/L and untreated:
-    critical, treat B12 first (folate can correct the anaemia while the spinal cord
-    degenerates).""",
+    title="Folic acid ordered with B12 118 ng/L and folate 2.1 ng/mL in a megaloblastic anaemia",
+    shows="""Folic acid 5 mg ordered for a macrocytic anaemia while B12 is 118 ng/L and untreated,
+    and serum folate is 2.1 ng/mL (below the BSH 3 ng/mL limit): combined deficiency, critical,
+    start B12 now and give the folic acid with it; the folate value is shown and deleting the
+    folic acid is not offered.""",
 )
 def _folic_acid_118(t: When) -> Chart:
     c = Chart(t, "pat-folic-118", age=71)
@@ -1239,9 +1242,11 @@ def _labs_missing_neuro(t: When) -> dict[str, Any]:
 
 # QUESTIONED: the diagnostic sample is usually drawn on the day of the first injection (before
 # it). With both dated that day, the service counts the sample as drawn on therapy: the low
-# result becomes "may be invalid" (on-therapy results are falsely *high*), it no longer counts
-# as a current result, and b12-screening-due asks for a B12 test "with anaemia" because the
-# pernicious anaemia condition counts as an anaemia sign (Hb is 13.1 g/dL).
+# result becomes "may be invalid" (on-therapy results are falsely *high*) and it no longer
+# counts as a current result. The pernicious anaemia *name* is not an anaemia sign (Hb is
+# 13.1 g/dL), and the loading course finished 80 days ago is established therapy, so with a
+# maintenance order neither the screening card nor the start-of-treatment plan shows: the
+# two used to contradict ("no routine B12 retest" beside "check B12 before the first dose").
 def _sampled_on_first_injection_day(pid: str, maintenance_order: bool) -> Builder:
     def build(t: When) -> Chart:
         c = Chart(t, pid, age=72)
@@ -1277,12 +1282,213 @@ scenario(
 scenario(
     "b12-drawn-on-day-of-first-injection-maintenance-order",
     service=ORDER_SIGN,
-    rules=(MONITORING, SCREENING),
+    rules=(),
     title="Pernicious anaemia: maintenance injection ordered, B12 drawn on the day loading began",
-    shows="""Signing the first maintenance injection: the service reads it as B12 starting and asks
-    for a B12 test because it discounts the same-day diagnostic sample (under clinical
-    review).""",
+    shows="""Signing the first maintenance injection after a loading course finished 80 days ago:
+    established therapy, so no B12 test is asked for and no start-of-treatment plan shows (no
+    contradictory cards; pernicious anaemia is not read as anaemia with Hb 13.1 g/dL).""",
 )(_sampled_on_first_injection_day("pat-same-day-maintenance", True))
+
+
+# =============================================================================================
+# Second clinical pass: comparator and text values, folate exceptions, statuses, age
+# =============================================================================================
+def _b12_as_reported(
+    pid: str,
+    *,
+    value: float = 150,
+    unit: str = "pg/mL",
+    comparator: str | None = None,
+    text: str | None = None,
+    folic_acid: bool = False,
+    mcv: float = 91,
+) -> Builder:
+    """A B12 reported the way laboratories send their extremes: a comparator or a text value."""
+
+    def build(t: When) -> Chart:
+        c = Chart(t, pid, age=61)
+        obs = c.b12(value, unit)
+        if text is not None:
+            del obs["valueQuantity"]
+            obs["valueString"] = text
+        elif comparator is not None:
+            obs["valueQuantity"]["comparator"] = comparator
+        c.blood_count(13.4, mcv)
+        c.egfr(84)
+        if folic_acid:
+            c.draft(FOLIC_ACID_5MG, mid="folic-1")
+        return c
+
+    return build
+
+
+scenario(
+    "b12-text-below-150-pg-ml-with-folic-acid",
+    service=ORDER_SIGN,
+    rules=(FOLATE,),
+    title='B12 sent as text "<150 pg/mL", folic acid ordered, MCV 110',
+    shows="""A laboratory's lowest result sent as valueString "<150 pg/mL" is read as deficient:
+    with folic acid drafted and MCV 110 the folate card is critical and shows "<150 pg/mL",
+    never the bare number.""",
+)(_b12_as_reported("pat-text-150", text="<150 pg/mL", folic_acid=True, mcv=110))
+
+scenario(
+    "b12-text-see-comment-with-folic-acid",
+    service=ORDER_SIGN,
+    rules=(FOLATE, UNIT),
+    title='B12 sent as "see comment", folic acid ordered, MCV 110',
+    shows="""A B12 that cannot be read counts as no current result for the folate card (warning
+    with macrocytosis) and is reported by the unit card, a warning beside the folate order.""",
+)(_b12_as_reported("pat-text-comment", text="see comment", folic_acid=True, mcv=110))
+
+scenario(
+    "b12-comparator-below-180-deficient",
+    service=PATIENT_VIEW,
+    rules=(UNTREATED, CAUSE),
+    title="Total B12 <180 ng/L (comparator): deficient",
+    shows="""valueQuantity 180 ng/L with comparator "<": every value it allows is below the
+    180 ng/L cut-off, so deficiency is confirmed and the card shows "<180 ng/L".""",
+)(_b12_as_reported("pat-cmp-180", value=180, unit="ng/L", comparator="<"))
+
+# 210, not 200: the no-PHI log test treats every value as patient data, and 200 is also
+# every response's status code.
+scenario(
+    "b12-comparator-below-210-indeterminate",
+    service=PATIENT_VIEW,
+    rules=(INDETERMINATE,),
+    title="Total B12 <210 ng/L (comparator): indeterminate, never unlikely",
+    shows="""A "<210 ng/L" may be deficient or not: indeterminate, check MMA.""",
+)(_b12_as_reported("pat-cmp-210", value=210, unit="ng/L", comparator="<"))
+
+scenario(
+    "b12-comparator-above-350-unlikely",
+    service=PATIENT_VIEW,
+    rules=(),
+    title="Total B12 >350 ng/L (comparator): deficiency unlikely",
+    shows="""">350 ng/L" is above the "unlikely" cut-off whatever its exact value: no card.""",
+)(_b12_as_reported("pat-cmp-350", value=350, unit="ng/L", comparator=">"))
+
+scenario(
+    "b12-comparator-above-300-not-interpreted",
+    service=PATIENT_VIEW,
+    rules=(UNIT,),
+    title="Total B12 >300 ng/L (comparator): not interpreted",
+    shows="""">300 ng/L" could be indeterminate or normal: it is not interpreted, and the unit card
+    reports it instead of dropping it.""",
+)(_b12_as_reported("pat-cmp-300", value=300, unit="ng/L", comparator=">"))
+
+
+def _folic_acid_combined(pid: str, folate: float) -> Builder:
+    def build(t: When) -> Chart:
+        c = Chart(t, pid, age=66)
+        c.b12(118, date=t.days_ago(10))
+        c.blood_count(10.2, 109, date=t.days_ago(10))
+        c.lab("2284-8", folate, "ng/mL", t.days_ago(10))
+        c.egfr(80, date=t.days_ago(10))
+        c.draft(FOLIC_ACID_5MG, mid="folic-1")
+        return c
+
+    return build
+
+
+scenario(
+    "folic-acid-b12-118-folate-2-9-combined",
+    service=ORDER_SIGN,
+    rules=(FOLATE,),
+    title="Folic acid ordered, B12 118 ng/L, serum folate 2.9 ng/mL",
+    shows="""Serum folate 2.9 ng/mL is below the BSH 3 ng/mL limit: combined deficiency, critical,
+    start B12 now and give the folic acid with it; no suggestion deletes the folic acid.""",
+)(_folic_acid_combined("pat-folate-2-9", 2.9))
+
+scenario(
+    "folic-acid-b12-118-folate-3-0",
+    service=ORDER_SIGN,
+    rules=(FOLATE,),
+    title="Folic acid ordered, B12 118 ng/L, serum folate 3.0 ng/mL",
+    shows="""Serum folate 3.0 ng/mL is not deficient: folate deficiency is not proven, so the card
+    says treat B12 first and offers to remove the folic acid draft.""",
+)(_folic_acid_combined("pat-folate-3-0", 3.0))
+
+
+@scenario(
+    "folic-acid-weekly-methotrexate-b12-118",
+    service=ORDER_SIGN,
+    rules=(FOLATE,),
+    title="Folic acid with weekly methotrexate, B12 118 ng/L",
+    shows="""Folic acid prevents methotrexate toxicity: with deficient B12 the card is a warning
+    that recommends B12 treatment and never offers to delete the folic acid.""",
+)
+def _methotrexate_deficient(t: When) -> Chart:
+    c = Chart(t, "pat-mtx-118", age=59)
+    c.problem(RHEUMATOID_ARTHRITIS, onset=t.years_ago(5))
+    c.taking(METHOTREXATE_WEEKLY, t.years_ago(3))
+    c.b12(118, date=t.days_ago(12))
+    normal_blood_count(c)
+    c.egfr(79)
+    c.draft(FOLIC_ACID_5MG, mid="folic-mtx-1", sig="5 mg by mouth once weekly, 24 h after")
+    return c
+
+
+@scenario(
+    "b12-future-dated-result-metformin",
+    service=PATIENT_VIEW,
+    rules=(SCREENING,),
+    title="Metformin for 6 years, the only B12 result dated 10 days ahead",
+    shows="""A result dated more than a day after now is a data error: it is skipped (never
+    current, never "the last result"), so the metformin patient is due a B12 test.""",
+)
+def _future_dated(t: When) -> Chart:
+    c = Chart(t, "pat-future", age=64, gender="male")
+    c.taking(METFORMIN, t.years_ago(6))
+    c.b12(420, date=t.days_ahead(10))
+    normal_blood_count(c)
+    return c
+
+
+@scenario(
+    "metformin-intended-not-exposure",
+    service=PATIENT_VIEW,
+    rules=(),
+    title="Metformin recorded as intended, never started",
+    shows="""A MedicationStatement with status "intended" is not exposure: no screening card for a
+    drug the patient has not taken.""",
+)
+def _metformin_intended(t: When) -> Chart:
+    c = Chart(t, "pat-intended", age=58, gender="male")
+    c.taking(METFORMIN, t.years_ago(2), status="intended")
+    normal_blood_count(c)
+    return c
+
+
+@scenario(
+    "b12-118-aged-15",
+    service=PATIENT_VIEW,
+    rules=(UNTREATED, CAUSE),
+    title="Total B12 118 ng/L in a 15-year-old",
+    shows="""The rules still apply under 16 (deficiency is no less dangerous), but every card says
+    that NICE NG239 covers over-16s and that paediatric ranges and doses differ.""",
+)
+def _teenager(t: When) -> Chart:
+    c = Chart(t, "pat-aged-15", age=15)
+    c.b12(118)
+    normal_blood_count(c)
+    return c
+
+
+@scenario(
+    "pernicious-anaemia-b12-250-indeterminate",
+    service=PATIENT_VIEW,
+    rules=(LIFELONG,),
+    title="Pernicious anaemia, no B12 therapy, total B12 250 ng/L",
+    shows="""The recorded cause makes B12 lifelong whatever the level: one card asks for
+    maintenance; no second card asks for MMA "before deciding" (that would contradict it).""",
+)
+def _pa_indeterminate(t: When) -> Chart:
+    c = Chart(t, "pat-pa-250", age=69)
+    c.problem(PERNICIOUS_ANAEMIA, onset=t.years_ago(3))
+    c.b12(250)
+    normal_blood_count(c)
+    return c
 
 
 # =============================================================================================

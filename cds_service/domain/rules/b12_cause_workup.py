@@ -116,7 +116,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     )
     key = p.b12.key_result
     summary = (
-        f"Find the cause of B12 deficiency ({_NAMES[key.analyte]} "
+        f"Find the cause of B12 deficiency ({_NAMES[key.analyte]} {key.comparator or ''}"
         f"{format_number(key.value)} {key.unit}): intrinsic factor antibodies, H. pylori, "
         "coeliac serology; review diet and medicines."
     )

@@ -16,7 +16,7 @@ When: B12 status (``p.b12``) is deficient (total or active B12 below its limit, 
 specific current evidence winning) or functional deficiency (MMA above its limit with eGFR >=
 60), and no B12 therapy is active or among the draft orders (``p.has_b12_therapy`` false).
 Then: warning, critical when subacute combined degeneration is recorded. Summary "B12
-deficiency confirmed (118 ng/L (87 pmol/L), 2026-05-01): start treatment."; detail: spinal
+deficiency confirmed (118 ng/L (≈87 pmol/L), 2026-05-01): start treatment."; detail: spinal
 cord damage within about 3 months, every B12 result with its band, the conflict statement when
 results disagree, neurological involvement (plainly flagged when it rests on headache / back
 pain only), a malabsorption cause (treatment is lifelong), the regimens and why, missing data.
@@ -60,6 +60,7 @@ SETTINGS = (
     "windows.lookback_months",
     "neurological_involvement",
     "formulary",
+    "windows.neuro_loading_review_weeks",
 )
 #: The urgencies this rule's cards can have (the catalogue and the home page show them).
 INDICATORS = (Indicator.CRITICAL, Indicator.WARNING)
@@ -169,9 +170,10 @@ def _detail(
 
 def _regimen_reason(p: ClinicalPicture) -> str:
     if p.neurological:
+        weeks = p.policy.windows.neuro_loading_review_weeks
         return (
             "Neurological involvement: the intensive IM regimen, alternate days until no "
-            "further improvement (BNF)."
+            f"further improvement (BNF); the order runs {weeks} weeks, with a review then."
         )
     reasons = []
     if p.has_malabsorption_cause:

@@ -16,7 +16,7 @@ indeterminate band and no current MMA or active B12 settles it (a normal MMA wou
 decides it), and no B12 therapy is active or drafted.
 Then: info; warning with neurological involvement, saying "do not delay treatment if
 suspicion is strong" (and plainly, when involvement rests on headache / back pain only, that
-it is *possible* involvement). Summary "B12 indeterminate (250 ng/L (184 pmol/L)): check MMA
+it is *possible* involvement). Summary "B12 indeterminate (250 ng/L (≈184 pmol/L)): check MMA
 before deciding."; detail names each B12 result with its band, the renal caveat (MMA raised
 with eGFR < 60 is not specific), pregnancy (total B12 falls in pregnancy), tests already
 drafted. Suggestions (``any``): serum MMA 13964-2 when no MMA is current or drafted; active

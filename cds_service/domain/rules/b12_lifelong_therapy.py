@@ -29,12 +29,21 @@ do not need lifelong B12, and a warning saying they do would be wrong.
 
 from __future__ import annotations
 
+from ..codes import LOINC_CBC, LOINC_DISPLAY, LOINC_TOTAL_B12
 from ..facts import MedicationExposure
-from ..findings import Finding, OrderMedication, SelectionBehavior, Suggestion
+from ..findings import (
+    Finding,
+    OrderLab,
+    OrderMedication,
+    OverrideReason,
+    Regimen,
+    SelectionBehavior,
+    Suggestion,
+)
 from ..picture import B12Status, ClinicalPicture, describe
 from ..regimens import BARIATRIC_IM, BARIATRIC_ORAL, maintenance_regimen
 from ..sources import AAFP_2017, ASMBS_2016, NICE_NG239
-from ..vocabulary import MALABSORPTION_CAUSES, ConditionKind, DataCategory, Indicator
+from ..vocabulary import MALABSORPTION_CAUSES, Analyte, ConditionKind, DataCategory, Indicator
 
 ID = "b12-lifelong-therapy"
 TITLE = "Lifelong B12 for an irreversible malabsorption cause"
@@ -43,7 +52,18 @@ SETTINGS = ("formulary", "neurological_involvement", "windows.lookback_months")
 #: The urgencies this rule's cards can have (the catalogue and the home page show them).
 INDICATORS = (Indicator.WARNING,)
 
-SUPERSEDES = frozenset({"b12-screening-due"})
+#: For a patient who needs lifelong B12 the problem is the missing treatment: a card asking
+#: for a B12 test, or for MMA "before deciding", would contradict "start it" (the recorded
+#: cause decides, whatever the level).
+SUPERSEDES = frozenset({"b12-screening-due", "b12-indeterminate", "b12-normal-but-symptomatic"})
+
+#: A stop order can be legitimate: the override reasons say which.
+STOP_OVERRIDE_REASONS = (
+    OverrideReason("given-elsewhere", "Given elsewhere / care transferred"),
+    OverrideReason("patient-declines", "Patient declines"),
+    OverrideReason("specialist-advised-stopping", "Specialist advised stopping"),
+    OverrideReason("cause-resolved", "Cause resolved"),
+)
 
 #: Stable order for naming causes on the card (the order of RULES.md section 1).
 _CAUSE_ORDER = (
@@ -94,38 +114,51 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
 
     bariatric = ConditionKind.BARIATRIC_SURGERY in causes
     source = ASMBS_2016 if bariatric else NICE_NG239
-    regimen = maintenance_regimen(p)
     if bariatric and not p.neurological:
         # Post-bariatric maintenance (AAFP 2017 oral daily; ASMBS 2016 IM monthly).
-        options = (
-            Suggestion(
-                f"Order {BARIATRIC_ORAL.label}",
-                (OrderMedication(BARIATRIC_ORAL, BARIATRIC_ORAL.text),),
-                is_recommended=True,
-            ),
-            Suggestion(
-                f"Order {BARIATRIC_IM.label}", (OrderMedication(BARIATRIC_IM, BARIATRIC_IM.text),)
-            ),
-        )
+        regimens = (BARIATRIC_ORAL, BARIATRIC_IM)
     else:
-        options = (
-            Suggestion(
-                f"Order {regimen.label}",
-                (OrderMedication(regimen, regimen.text),),
-                is_recommended=True,
-            ),
+        regimens = (maintenance_regimen(p),)
+    # Status first: with no current diagnostic B12 result, each regimen also orders B12 and a
+    # blood count, drawn before the first dose (results drawn after replacement starts are not
+    # diagnostic).
+    baseline = _baseline_tests(p) if not stopping and p.b12.status is B12Status.UNKNOWN else ()
+    options = tuple(
+        Suggestion(
+            f"{'Check B12 and blood count, then order' if baseline else 'Order'} {r.label}",
+            baseline + (OrderMedication(r, r.text),),
+            is_recommended=index == 0,
         )
+        for index, r in enumerate(regimens)
+    )
     return Finding(
         rule_id=ID,
         indicator=Indicator.WARNING,
         summary=summary,
-        detail=_detail(p, causes, stops if stopping else (), regimen.text, bariatric),
+        detail=_detail(p, causes, stops if stopping else (), regimens, bool(baseline)),
         source=source,
         suggestions=options,
         selection_behavior=SelectionBehavior.AT_MOST_ONE,
+        override_reasons=STOP_OVERRIDE_REASONS if stopping else (),
         concerns=frozenset(m.resource_id for m in stops) if stopping else frozenset(),
         supersedes=SUPERSEDES,
     )
+
+
+def _baseline_tests(p: ClinicalPicture) -> tuple[OrderLab, ...]:
+    drafted = {a for d in p.facts.draft_labs for a in d.analytes}
+    note = (
+        "Draw before the first B12 dose: results drawn after replacement starts are not "
+        "diagnostic."
+    )
+    tests = []
+    if not drafted & {Analyte.TOTAL_B12, Analyte.ACTIVE_B12}:
+        tests.append(
+            OrderLab(LOINC_TOTAL_B12, LOINC_DISPLAY[LOINC_TOTAL_B12], "Serum vitamin B12", note)
+        )
+    if not drafted & {Analyte.HAEMOGLOBIN, Analyte.MCV}:
+        tests.append(OrderLab(LOINC_CBC, LOINC_DISPLAY[LOINC_CBC], "Full blood count", note))
+    return tuple(tests)
 
 
 def _causes(p: ClinicalPicture) -> list[ConditionKind]:
@@ -150,8 +183,8 @@ def _detail(
     p: ClinicalPicture,
     causes: list[ConditionKind],
     stops: tuple[MedicationExposure, ...],
-    regimen_text: str,
-    bariatric: bool,
+    regimens: tuple[Regimen, ...],
+    baseline: bool,
 ) -> str:
     lines = ["Malabsorption cause recorded:", ""]
     for c in p.malabsorption:
@@ -188,20 +221,28 @@ def _detail(
                 "The medication list could not be obtained for this request: check whether the "
                 "patient already receives B12."
             )
+        key = p.b12.key_result
+        if p.b12.status in (B12Status.INDETERMINATE, B12Status.UNLIKELY) and key is not None:
+            lines.append(
+                f"B12 {describe(key)} is {p.b12.status.value}: the recorded cause makes "
+                "treatment lifelong whatever the level, so no further test is needed to decide."
+            )
         if p.b12.status is B12Status.UNKNOWN:
             months = p.policy.windows.lookback_months
             lines.append(
-                f"No diagnostic B12 result in the last {months} months: if it does not delay "
-                "treatment, take blood for B12 and a blood count before the first dose (results "
-                "drawn after replacement starts are not diagnostic)."
+                f"No diagnostic B12 result in the last {months} months: check B12 status first. "
+                "The suggestion orders B12 and a blood count with the regimen; take the sample "
+                "before the first dose (results drawn after replacement starts are not "
+                "diagnostic)."
+                if baseline
+                else f"No diagnostic B12 result in the last {months} months: take the sample "
+                "before the first dose."
             )
-    lines += ["", f"Maintenance: {regimen_text}"]
-    if bariatric:
-        lines += [
-            "",
-            "After bariatric surgery: cyanocobalamin 1 mg (1000 micrograms) by mouth daily "
-            "indefinitely (AAFP 2017), or 1000 micrograms IM monthly (ASMBS 2016).",
-        ]
+    # The detail describes the regimen the recommended suggestion orders, never another one.
+    lines += ["", f"Maintenance (recommended): {regimens[0].text}"]
+    for alternative in regimens[1:]:
+        lines.append(f"Alternative: {alternative.text}")
+    bariatric = regimens[0] is BARIATRIC_ORAL
     sources = [NICE_NG239.label] + ([AAFP_2017.label, ASMBS_2016.label] if bariatric else [])
     lines += ["", f"Source: {'; '.join(sources)}."]
     return "\n".join(lines)

@@ -10,7 +10,7 @@ high; antibody interference can make total B12 falsely normal), AAFP 2025.
 When: B12 status (``p.b12``) is "deficiency unlikely" because of the total B12 alone (total
 above 350 ng/L / 258 pmol/L; no current diagnostic active B12 or MMA), no B12 therapy is
 active or drafted, and there is neurological involvement or macrocytosis (MCV > 100 fL).
-Then: info. Summary "Normal total B12 (420 ng/L (310 pmol/L)) with paraesthesia: consider MMA
+Then: info. Summary "Normal total B12 (420 ng/L (≈310 pmol/L)) with paraesthesia: consider MMA
 or active B12."; detail names the total B12, each sign with its evidence, plainly flags
 involvement resting on headache / back pain only, notes that MMA is not specific with eGFR <
 60. Suggestion: order serum MMA (13964-2), unless MMA or active B12 is already drafted.

@@ -65,6 +65,7 @@ SETTINGS = (
     "windows.lookback_months",
     "neurological_involvement",
     "formulary",
+    "windows.neuro_loading_review_weeks",
 )
 #: The urgencies this rule's cards can have (the catalogue and the home page show them).
 INDICATORS = (Indicator.WARNING,)
@@ -212,7 +213,8 @@ def _route_word(m: MedicationExposure) -> str:
 
 
 def _summary(p: ClinicalPicture, m: MedicationExposure, kind: str, regimen) -> str:
-    first_phase = regimen.phases[0].text
+    # The first clause only: a bounded loading phase goes on "; review at 3 weeks; ...".
+    first_phase = regimen.phases[0].text.split(";")[0]
     if kind == _ROUTE:
         if p.neuro_possible_only:
             names = ", ".join(sorted({c.name for c in p.neurological}))

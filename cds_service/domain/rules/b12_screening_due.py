@@ -23,7 +23,11 @@ section 6, NICE NG239).
 renewals of a risk drug (metformin, acid suppression, ...), so that the card shows at
 order-sign when one of them is being signed.
 Not when:
-- the patient is on B12 therapy (``p.b12_therapy``): a level is uninformative then;
+- the patient is on established B12 therapy (``p.established_b12_therapy``: an active B12
+  product, or a course or injection recorded as completed within the longest maintenance
+  interval): a level is uninformative then, and a card asking for one would contradict the
+  "no routine B12 retest" of the treatment plan. A first B12 order among the drafts is not
+  established therapy: then the card asks for the sample before the first dose;
 - a total or active B12 test is already among the draft orders: the clinician is doing what
   the card would ask, so the card would be noise (silent rather than a card about that draft);
 - a current total / active B12 result exists whose unit cannot be interpreted
@@ -45,7 +49,7 @@ from ..facts import LabResult, MedicationExposure
 from ..findings import SUMMARY_MAX, Finding, OrderLab, SelectionBehavior, Suggestion, shorten
 from ..picture import B12Status, ClinicalPicture, RiskFactor, describe, result_value_text
 from ..sources import AAFP_2017, AAFP_2025, NICE_NG239
-from ..vocabulary import Analyte, ConditionKind, DataCategory, DrugClass, Indicator
+from ..vocabulary import Analyte, DataCategory, DrugClass, Indicator
 
 ID = "b12-screening-due"
 TITLE = "B12 test due for a patient at risk of deficiency"
@@ -76,7 +80,7 @@ _BLOOD_COUNT = frozenset({Analyte.HAEMOGLOBIN, Analyte.MCV})
 
 
 def evaluate(p: ClinicalPicture) -> Finding | None:
-    if p.b12.status is not B12Status.UNKNOWN or p.b12_therapy:
+    if p.b12.status is not B12Status.UNKNOWN or p.established_b12_therapy:
         return None
     drafted = frozenset(a for d in p.facts.draft_labs for a in d.analytes)
     if drafted & _B12_TESTS:
@@ -163,7 +167,7 @@ def _risk_factors(p: ClinicalPicture) -> list[_Factor]:
         found.append(_Factor(rf.text, _drug_line(p, rf), rf.evidence))
     for rf in p.other_risk_factors:
         found.append(_Factor(_phrase(rf), _other_line(p, rf), rf.evidence))
-    if p.anaemia:
+    if p.unexplained_anaemia:
         hb = p.low_haemoglobin
         if hb is not None:
             found.append(
@@ -174,7 +178,7 @@ def _risk_factors(p: ClinicalPicture) -> list[_Factor]:
                 )
             )
         else:
-            cond = p.conditions_of(ConditionKind.ANAEMIA, ConditionKind.MEGALOBLASTIC_ANAEMIA)[0]
+            cond = p.anaemia_conditions[0]
             found.append(
                 _Factor(
                     "with anaemia", f"anaemia: {cond.name} ({cond.resource_id})", cond.resource_id

@@ -38,7 +38,7 @@ from __future__ import annotations
 from ..codes import LOINC_CBC, LOINC_DISPLAY, LOINC_POTASSIUM, LOINC_RETICULOCYTES
 from ..facts import MedicationExposure
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
-from ..picture import ClinicalPicture, describe
+from ..picture import B12Status, ClinicalPicture, below, describe
 from ..sources import CYANOCOBALAMIN_LABEL, NICE_NG239
 from ..units import format_number
 from ..vocabulary import Analyte, ConditionKind, DataCategory, Indicator
@@ -74,11 +74,14 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
 
     t = p.policy.thresholds
     potassium = p.potassium
-    low_k = potassium is not None and potassium.canonical_value < t.potassium_critical_below_mmol_l
+    low_k = below(potassium, t.potassium_critical_below_mmol_l)
     review = "1 month (pregnancy)" if p.pregnant else "3 months"
     review_short = "1 month (pregnant)" if p.pregnant else "3 months"
     hb = p.latest_current(Analyte.HAEMOGLOBIN)
     mcv = p.latest_current(Analyte.MCV)
+    # No diagnostic B12 yet: the plan must not say "no B12 test" while a baseline sample is
+    # what the clinician should take (the screening card asks for it before the first dose).
+    baseline_due = p.b12.status is B12Status.UNKNOWN
 
     if low_k:
         indicator = Indicator.CRITICAL
@@ -98,11 +101,19 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             "Parenteral B12 starting with no current blood count: check a CBC (anaemia needs "
             f"potassium monitoring); review at {review_short}."
         )
-    else:
+    elif baseline_due:
         indicator = Indicator.INFO
         summary = (
             f"Parenteral B12 starting without macrocytic anaemia: review response at "
-            f"{review_short}; no routine B12 retest."
+            f"{review_short}; take the B12 sample before the first dose."
+        )
+    else:
+        indicator = Indicator.INFO
+        # Not "no routine B12 retest": beside a card asking for a confirmation sample before
+        # the first dose (active B12 in pregnancy) it would read as the opposite instruction.
+        summary = (
+            f"Parenteral B12 starting without macrocytic anaemia: review symptoms and blood "
+            f"count at {review_short}."
         )
 
     lines = ["**B12 starting**", ""]
@@ -152,9 +163,14 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         lines.append(
             "- no macrocytic anaemia: potassium and reticulocyte monitoring are not needed"
         )
+    if baseline_due:
+        lines.append(
+            "- no diagnostic B12 result: take the B12 sample before the first dose (results "
+            "drawn after replacement starts are not diagnostic)"
+        )
     lines += [
-        f"- clinical review at {review}: symptoms and blood count (B12 levels on IM "
-        "therapy are not informative)",
+        f"- clinical review at {review}: symptoms and blood count (once treatment has "
+        "started, B12 levels on IM therapy are not informative)",
         "",
         f"Source: {CYANOCOBALAMIN_LABEL.label}; {NICE_NG239.label}.",
     ]
@@ -189,16 +205,16 @@ def _established_parenteral(p: ClinicalPicture) -> bool:
     window = p.policy.windows.recent_b12_start_days
     return any(
         m.route.parenteral and (m.start is None or p.days_since(m.start) > window)
-        for m in p.b12_therapy
+        for m in p.established_b12_therapy
     )
 
 
 def _blood_text(p: ClinicalPicture, hb, mcv) -> str:
     parts = []
     if hb is not None and p.low_haemoglobin is not None:
-        parts.append(f"Hb {format_number(hb.value)} {hb.unit}")
+        parts.append(f"Hb {hb.comparator or ''}{format_number(hb.value)} {hb.unit}")
     if mcv is not None and p.macrocytosis is not None:
-        parts.append(f"MCV {format_number(mcv.value)} fL")
+        parts.append(f"MCV {mcv.comparator or ''}{format_number(mcv.value)} fL")
     return ", ".join(parts) if len(parts) == 2 else "Megaloblastic anaemia"
 
 

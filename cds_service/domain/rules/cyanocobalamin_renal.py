@@ -1,10 +1,11 @@
 """``cyanocobalamin-renal``: high-dose cyanocobalamin drafted with impaired renal function.
 
 RULES.md section 3: "Cyanocobalamin (any route, ≥ 1 mg doses or ≥ 1000 µg/day) is in the draft
-orders and eGFR < 60 or CKD / dialysis is recorded" -> "eGFR 38: prefer hydroxocobalamin or
-methylcobalamin to cyanocobalamin." warning (never critical); "replace with hydroxocobalamin at
-the same schedule". Section 6: the brief's "do not use" becomes a warning, not a block, because
-the evidence is indirect.
+orders and eGFR < 60 or CKD / dialysis is recorded" -> "eGFR 38: prefer hydroxocobalamin to
+cyanocobalamin." warning (never critical); "replace with hydroxocobalamin at the same schedule".
+Methylcobalamin is an unlicensed supplement in the UK, in neither NICE nor the BNF: the card
+never suggests or names it as an alternative. Section 6: the brief's "do not use" becomes a
+warning, not a block, because the evidence is indirect.
 
 Sources: DIVINe (House et al., JAMA 2010;303:1603); Spence et al., Lancet Neurol 2017.
 
@@ -22,17 +23,16 @@ were not what DIVINe tested, and a card on every multivitamin would be noise.
 
 Then: warning naming the renal evidence and each qualifying draft. Detail: DIVINe (high-dose B
 vitamins including cyanocobalamin 1 mg in diabetic nephropathy: faster GFR decline, more
-vascular events, HR 2.0); the evidence is indirect; it is not a labelled contraindication.
-One suggestion (``at-most-one``): for each qualifying draft, delete it and order hydroxocobalamin
-at the same schedule (``regimens.same_schedule_hydroxocobalamin``, with the course length and a
-single dose kept, and three-times-weekly written as such). It is recommended when every draft
-is parenteral with a readable schedule. An **oral / sublingual** draft is replaced by
-hydroxocobalamin IM (there is no oral hydroxocobalamin; oral methylcobalamin is named in the
-detail but has no coded product here): the maintenance regimen when the patient is already on
-B12, else the standard / neurological regimen. This route change is never recommended. A
-parenteral draft with a repeat count but no readable interval, or a draft of unknown route, gets
-no automatic replacement (the detail says why). Override reasons: hydroxocobalamin not on
-formulary; benefit outweighs risk. ``concerns``: the qualifying drafts.
+vascular events, HR 2.0); the evidence is indirect; it is not a labelled contraindication. One
+suggestion (``at-most-one``): for each qualifying draft, delete it and order hydroxocobalamin at
+the same schedule (``regimens.same_schedule_hydroxocobalamin``, with the course length and a
+single dose kept, and three-times-weekly written as such). It is recommended when every draft is
+parenteral with a readable schedule. An **oral / sublingual** draft is replaced by
+hydroxocobalamin IM (there is no oral hydroxocobalamin): the maintenance regimen when the
+patient is already on B12, else the standard / neurological regimen. This route change is never
+recommended. A parenteral draft with a repeat count but no readable interval, or a draft of
+unknown route, gets no automatic replacement (the detail says why). Override reasons:
+hydroxocobalamin not on formulary; benefit outweighs risk. ``concerns``: the qualifying drafts.
 
 Not when: no cyanocobalamin draft; the dose does not qualify; the latest current eGFR is >= 60
 and no CKD / dialysis is recorded; no current eGFR and no CKD / dialysis (including when renal
@@ -74,6 +74,7 @@ SETTINGS = (
     "thresholds.egfr_impaired_below",
     "windows.lookback_months",
     "formulary",
+    "windows.neuro_loading_review_weeks",
 )
 #: The urgencies this rule's cards can have (the catalogue and the home page show them).
 INDICATORS = (Indicator.WARNING,)
@@ -106,12 +107,12 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     dialysis = p.conditions_of(ConditionKind.DIALYSIS)
     ckd = p.conditions_of(ConditionKind.CKD)
     if egfr is not None:
-        lead = f"eGFR {format_number(egfr.value)}"
+        lead = f"eGFR {egfr.comparator or ''}{format_number(egfr.value)}"
     elif dialysis:
         lead = "Dialysis recorded"
     else:
         lead = "CKD recorded"
-    summary = shorten(f"{lead}: prefer hydroxocobalamin or methylcobalamin to cyanocobalamin.")
+    summary = shorten(f"{lead}: prefer hydroxocobalamin to cyanocobalamin.")
 
     lines = ["**Renal function**", ""]
     if egfr is not None:
@@ -131,7 +132,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         "attribute the harm to cyanocobalamin when renal clearance is reduced (cyanide "
         "accumulates). The evidence is indirect (a combined vitamin trial) and impaired renal "
         "function is **not a labelled contraindication**: prefer "
-        "hydroxocobalamin (IM) or methylcobalamin (oral) where available.",
+        "hydroxocobalamin (IM).",
         "",
     ]
 
@@ -149,8 +150,8 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if route_change:
         lines += [
             "Hydroxocobalamin is given by injection only: replacing an oral cyanocobalamin "
-            "order with it changes the route. Oral methylcobalamin is the alternative that "
-            "keeps the oral route (order it by hand).",
+            "order with it changes the route. If the oral route matters more, keep the "
+            "cyanocobalamin and record the reason (override).",
             "",
         ]
     for m, why_not in unreplaced:
@@ -213,7 +214,8 @@ def _replacement(p: ClinicalPicture, m: MedicationExposure) -> tuple[Regimen | N
         if p.b12_therapy:
             return maintenance_regimen(p, Formulary.HYDROXOCOBALAMIN), ""
         if p.neurological:
-            return neurological_regimen(Formulary.HYDROXOCOBALAMIN), ""
+            weeks = p.policy.windows.neuro_loading_review_weeks
+            return neurological_regimen(Formulary.HYDROXOCOBALAMIN, weeks), ""
         return standard_regimen(Formulary.HYDROXOCOBALAMIN), ""
     if not m.route.parenteral:
         return None, "the route of the order is not known, so its schedule cannot be copied."

@@ -19,7 +19,7 @@ with a dose above ``thresholds.folic_acid_min_mg_per_day`` per day or an unknown
 therapy (``p.has_b12_therapy`` false); and B12 status (``p.b12``) is deficient, functional
 deficiency, indeterminate, or unknown with macrocytosis or neurological involvement.
 Then: critical when deficient or functional deficiency, else warning. Summary names the B12
-evidence ("Folic acid ordered with B12 118 ng/L (87 pmol/L): treat B12 first"); detail lists
+evidence ("Folic acid ordered with B12 118 ng/L (≈87 pmol/L): treat B12 first"); detail lists
 the folate orders, each B12 result with its band, any conflict, neurological involvement
 (stating plainly when it rests on headache / back pain only), macrocytosis, a malabsorption
 cause (lifelong treatment), missing data. Suggestions (``any``): the recommended B12 regimen
@@ -38,11 +38,18 @@ Exceptions:
   card says "address B12 at the same time". One exception to the cap: with subacute combined
   degeneration recorded and B12 deficient the card stays critical, because it silences the
   critical ``b12-deficiency-untreated`` card ("never less urgent than what it silences").
-- Weekly methotrexate (interval >= 7 days, or "weekly" in the name) and B12 unknown: info
-  only; removal of the folate is not offered (it protects against methotrexate toxicity) and
-  treatment is offered but not recommended (methotrexate itself raises the MCV). This info
-  card does not silence ``b12-screening-due`` / ``b12-lifelong-therapy``, which would be
-  warnings.
+- Weekly methotrexate (interval >= 7 days, or "weekly" in the name): removal of the folate is
+  never offered (it prevents methotrexate toxicity). B12 unknown: info only, treatment offered
+  but not recommended (methotrexate itself raises the MCV); this info card does not silence
+  ``b12-screening-due`` / ``b12-lifelong-therapy``, which would be warnings. B12 deficient:
+  warning (critical only with SCD), treatment recommended.
+- Proven folate deficiency (``p.folate_deficiency``: current serum folate < 3 ng/mL or 7 nmol/L,
+  red-cell folate < 150 ng/mL or 340 nmol/L, BSH 2014): removal is never offered and the folate
+  result is shown. With deficient B12: critical, "combined deficiency: start B12 now and give
+  the folic acid with it" (BNF: never folic acid alone in undiagnosed megaloblastic anaemia).
+Override reasons: "B12 started or given elsewhere", "Folate deficiency confirmed and B12
+replete" (only when B12 is not deficient), "Pregnancy / NTD prophylaxis", "Folic acid with
+methotrexate".
 Not when: B12 therapy is active or among the draft orders; B12 status is "deficiency
 unlikely"; status unknown without macrocytosis or neurological involvement; every folate has
 a known dose <= ``folic_acid_min_mg_per_day`` per day; the folate is a stop order or a
@@ -108,6 +115,7 @@ SETTINGS = (
     "windows.lookback_months",
     "neurological_involvement",
     "formulary",
+    "windows.neuro_loading_review_weeks",
 )
 #: The urgencies this rule's cards can have (the catalogue and the home page show them).
 INDICATORS = (Indicator.CRITICAL, Indicator.WARNING, Indicator.INFO)
@@ -130,14 +138,21 @@ _NTD_PROPHYLAXIS = frozenset({DrugClass.FOLIC_ACID, DrugClass.METHYLFOLATE})
 _WEEKLY = re.compile(r"weekly|once a week|every week|per week", re.IGNORECASE)
 
 _OVERRIDE_REASONS = (
-    OverrideReason("b12-given-elsewhere", "B12 already given elsewhere"),
+    OverrideReason("b12-given-elsewhere", "B12 started or given elsewhere"),
+    # Offered only when B12 is not deficient (a deficient B12 is not replete).
     OverrideReason("folate-deficiency-b12-replete", "Folate deficiency confirmed and B12 replete"),
     OverrideReason("pregnancy-ntd-prophylaxis", "Pregnancy / NTD prophylaxis"),
+    OverrideReason("folic-acid-with-methotrexate", "Folic acid with methotrexate"),
 )
 _B12_TESTS = frozenset({Analyte.TOTAL_B12, Analyte.ACTIVE_B12})
 _HEADLINE = (
     "**Do not give folic acid before B12 is treated**: it can correct the anaemia while "
     "subacute combined degeneration progresses."
+)
+#: Proven folate deficiency with B12 deficiency: both are given (BNF).
+_HEADLINE_COMBINED = (
+    "**Combined deficiency: start B12 now and give the folic acid with it** (BNF: never folic "
+    "acid alone in undiagnosed megaloblastic anaemia)."
 )
 #: The exceptions keep the folate, so the card must not tell the clinician to withhold it.
 _HEADLINE_KEEP_FOLATE = (
@@ -164,16 +179,26 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
 
     prophylaxis = {m.resource_id for m in folates if _ntd_prophylaxis(p, m)}
     pregnancy_exception = len(prophylaxis) == len(folates)
-    methotrexate = _weekly_methotrexate(p) if unknown else ()
+    methotrexate = _weekly_methotrexate(p)
+    # Proven folate deficiency as well: combined deficiency, the folic acid is needed too.
+    folate_low = p.folate_deficiency
+    combined = folate_low is not None and status.is_deficient
 
     indicator = Indicator.CRITICAL if status.is_deficient else Indicator.WARNING
     if pregnancy_exception:
         indicator = min(indicator, Indicator.WARNING)
+    if combined:
+        indicator = Indicator.CRITICAL
     if methotrexate:
-        indicator = Indicator.INFO
+        # Folate with weekly methotrexate prevents its toxicity: warning when B12 is known to
+        # be deficient (or unsettled), info while B12 is unknown (methotrexate raises the MCV).
+        indicator = Indicator.INFO if unknown else min(indicator, Indicator.WARNING)
     if status.is_deficient and p.scd_recorded:
         # This card silences b12-deficiency-untreated, which is critical with SCD.
         indicator = Indicator.CRITICAL
+    # Deleting the folate is offered only outside the three exceptions (pregnancy prophylaxis
+    # per product; weekly methotrexate; proven folate deficiency).
+    keep_all = bool(methotrexate) or folate_low is not None
 
     test_drafts = [d for d in p.facts.draft_labs if d.analytes & _B12_TESTS]
     # In pregnancy a low *total* B12 alone is not proof (it falls physiologically): confirm
@@ -187,9 +212,9 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     )
     # Treatment is the recommended step only when deficiency is established; otherwise the
     # test is, so that accepting everything never starts B12 before the sample is drawn.
-    treat_first = status.is_deficient and not methotrexate and not confirm_in_pregnancy
+    treat_first = status.is_deficient and not confirm_in_pregnancy
     suggestions = [_treatment(p, not status.is_deficient, recommended=treat_first)]
-    if not methotrexate:
+    if not keep_all:
         suggestions += [
             _removal(m) for m in folates if m.is_draft and m.resource_id not in prophylaxis
         ]
@@ -201,7 +226,9 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if confirm_in_pregnancy:
         suggestions.append(_active_b12_test())
 
-    supersedes = _SUPERSEDES - _WARNING_CARDS_KEPT_FOR_METHOTREXATE if methotrexate else _SUPERSEDES
+    supersedes = _SUPERSEDES
+    if indicator is Indicator.INFO:
+        supersedes = _SUPERSEDES - _WARNING_CARDS_KEPT_FOR_METHOTREXATE
     if p.pregnant:
         # One card for B12 in a pregnant patient on folate: this one carries the active B12
         # confirmation that pregnancy-b12 would ask for.
@@ -214,7 +241,11 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         source=NICE_NG239,
         suggestions=tuple(suggestions),
         selection_behavior=SelectionBehavior.ANY,
-        override_reasons=_OVERRIDE_REASONS,
+        override_reasons=tuple(
+            r
+            for r in _OVERRIDE_REASONS
+            if not (status.is_deficient and r.code == "folate-deficiency-b12-replete")
+        ),
         concerns=frozenset(m.resource_id for m in folates if m.is_draft),
         supersedes=supersedes,
     )
@@ -370,18 +401,30 @@ def _summary(
         if trigger is None:  # data missing, no known trigger: the missing data is the reason
             return shorten(f"{drug}, {none}: {action}")
         return shorten(f"{drug}, {none} and {trigger}: {action}")
-    if prophylaxis:
-        action = "address B12 at the same time"
-    elif status.is_deficient:
-        action = "treat B12 first"
-    else:
-        action = "settle or treat B12 first"
+    folate_low = p.folate_deficiency
     if status is B12Status.FUNCTIONAL_DEFICIENCY:
         evidence = f"MMA {result_value_text(key)} (functional B12 deficiency)"
     elif status is B12Status.DEFICIENT:
         evidence = f"{_analyte_label(key.analyte)} {result_value_text(key)}"
     else:
         evidence = f"indeterminate {_analyte_label(key.analyte)} {result_value_text(key)}"
+    if folate_low is not None and status.is_deficient and not methotrexate:
+        folate = f"folate {result_value_text(folate_low)}"
+        text = f"Combined deficiency ({evidence}, {folate}): start B12 now, give folic acid with it"
+        if len(text) > 139:
+            text = f"Combined deficiency ({evidence}): start B12 now, give folic acid with it"
+        return shorten(text)
+    if methotrexate:
+        drug = f"{_drug_name(first)} with weekly methotrexate"
+        action = "treat B12, keep the folate" if status.is_deficient else "settle B12, keep folate"
+    elif folate_low is not None:
+        action = "folate is low too: settle B12 at the same time"
+    elif prophylaxis:
+        action = "address B12 at the same time"
+    elif status.is_deficient:
+        action = "treat B12 first"
+    else:
+        action = "settle or treat B12 first"
     text = f"{drug} with {evidence}: {action}"
     return shorten(text)
 
@@ -401,9 +444,16 @@ def _detail(
     test_drafts: list,
 ) -> str:
     a = p.b12
-    keep = len(prophylaxis) == len(folates) or bool(methotrexate)
-    lines = [_HEADLINE_KEEP_FOLATE if keep else _HEADLINE, "", "Folate:", ""]
+    folate_low = p.folate_deficiency
+    keep = len(prophylaxis) == len(folates) or bool(methotrexate) or folate_low is not None
+    if folate_low is not None and a.status.is_deficient:
+        headline = _HEADLINE_COMBINED
+    else:
+        headline = _HEADLINE_KEEP_FOLATE if keep else _HEADLINE
+    lines = [headline, "", "Folate:", ""]
     lines += [f"- {_folate_line(p, m)}" for m in folates]
+    if folate_low is not None:
+        lines.append(f"- {_folate_result_line(p, folate_low)}")
     lines += ["", f"B12 status: **{a.status.value}**.", ""]
     evidence = b12_evidence_lines(p)
     if evidence:
@@ -434,11 +484,24 @@ def _detail(
         lines += ["", _pregnancy_text(p, undosed)]
     if methotrexate:
         names = ", ".join(f"{m.name} ({m.resource_id})" for m in methotrexate)
+        if a.status is B12Status.UNKNOWN:
+            tail = (
+                "methotrexate itself can raise the MCV, so this is for information only while "
+                "B12 is unknown: check B12 rather than stop the folate."
+            )
+        else:
+            tail = "do not stop it: treat or settle B12 alongside."
         lines += [
             "",
-            f"Weekly methotrexate: {names}. Folate taken with weekly methotrexate reduces its "
-            "toxicity and methotrexate itself can raise the MCV, so this is for information "
-            "only while B12 is unknown: check B12 rather than stop the folate.",
+            f"Weekly methotrexate: {names}. Folate taken with weekly methotrexate prevents its "
+            f"toxicity; {tail}",
+        ]
+    if folate_low is not None and not a.status.is_deficient:
+        lines += [
+            "",
+            "Folate deficiency is proven, so the folate is not offered for removal; B12 is not "
+            "settled: settle it now, before or alongside the folate, never folate alone for "
+            "long.",
         ]
     missing = missing_data(
         p, DataCategory.B12_LABS, DataCategory.MEDICATIONS, DataCategory.BLOOD_COUNTS
@@ -468,6 +531,25 @@ def _folate_line(p: ClinicalPicture, m: MedicationExposure) -> str:
     return f"{m.name}, {dose}, {kind} ({m.resource_id})"
 
 
+def _folate_result_line(p: ClinicalPicture, result) -> str:
+    t = p.policy.thresholds
+    if result.analyte is Analyte.RBC_FOLATE:
+        name = "red-cell folate"
+        limit = (
+            f"{format_number(t.rbc_folate_deficient_below_nmol_l)} nmol/L"
+            if result.unit == "nmol/L"
+            else f"{format_number(t.rbc_folate_deficient_below_ng_ml)} ng/mL"
+        )
+    else:
+        name = "serum folate"
+        limit = (
+            f"{format_number(t.folate_deficient_below_nmol_l)} nmol/L"
+            if result.unit == "nmol/L"
+            else f"{format_number(t.folate_deficient_below_ng_ml)} ng/mL"
+        )
+    return f"{name} {describe(result)}: deficient (below {limit}, BSH 2014)"
+
+
 def _unknown_lines(p: ClinicalPicture, test_drafts: list) -> list[str]:
     months = p.policy.windows.lookback_months
     lines = [f"No diagnostic B12 result in the last {months} months."]
@@ -487,7 +569,8 @@ def _pregnancy_text(p: ClinicalPicture, undosed: bool) -> str:
     limit = format_number(p.policy.thresholds.pregnancy_folic_acid_max_mg_per_day)
     text = (
         f"{who}: folic acid up to {limit} mg a day is neural-tube-defect prophylaxis. **Do not "
-        "stop it: address B12 at the same time.**"
+        "stop it: address B12 at the same time.** In pregnancy, review 1 month after starting "
+        "B12 treatment (NICE NG239)."
     )
     if undosed:
         text += " A folate without a recorded dose is presumed to be prophylaxis."

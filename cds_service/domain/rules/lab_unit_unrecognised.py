@@ -1,32 +1,45 @@
-"""``lab-unit-unrecognised``: a B12-family result whose unit cannot be converted.
+"""``lab-unit-unrecognised``: a B12-family result whose value or unit cannot be interpreted.
 
-RULES.md section 2: "A B12 value with a unit outside {pg/mL, ng/L, ng/mL, pmol/L} (or no unit)
-is not interpreted; rule ``lab-unit-unrecognised`` reports it."
+A B12 value with a unit outside {pg/mL, ng/L, ng/mL, pmol/L} (or no unit) is not interpreted,
+nor is a text value that is not one number ("see comment"), nor a reported limit that settles
+no band (">100 ng/L"). Such a result is never silently dropped: this rule reports it.
 
 Sources: NICE NG239 (thresholds are unit-specific).
 
-When: a current total B12, active B12 or MMA result has a value and a unit (or none) that cannot
-be converted to the analyte's canonical unit.
-Then: info card "B12 result 0.2 (unit 'mg') could not be interpreted." naming each result.
-Not when: the unit is recognised; the result is outside the look-back window; it has no value.
+When: a current total B12, active B12 or MMA result has a value or a unit that cannot be read
+(``ClinicalPicture.unrecognised_b12_results``).
+Then: info card "B12 result 0.2 (unit 'mg') could not be interpreted." / "B12 result 'see
+comment' could not be interpreted." naming each result; **warning** when a folate is among the
+draft orders: the folate alert counts such a result as "no current result" and cannot judge
+B12 from it.
+Not when: the value and unit are interpretable; the result is outside the look-back window.
 """
 
 from __future__ import annotations
 
-from ..findings import Finding
+from ..facts import LabResult
+from ..findings import Finding, shorten
 from ..picture import ClinicalPicture
 from ..sources import NICE_NG239
 from ..units import format_number
-from ..vocabulary import Analyte, Indicator
+from ..vocabulary import FOLATES, Analyte, Indicator
 
 ID = "lab-unit-unrecognised"
-TITLE = "B12-family result with a unit that cannot be interpreted"
+TITLE = "B12-family result with a value or unit that cannot be interpreted"
 SOURCES = (NICE_NG239,)
 SETTINGS = ("windows.lookback_months",)
 #: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.INFO,)
+INDICATORS = (Indicator.WARNING, Indicator.INFO)
 
 _NAMES = {Analyte.TOTAL_B12: "B12", Analyte.ACTIVE_B12: "Active B12", Analyte.MMA: "MMA"}
+
+
+def _value(r: LabResult) -> str:
+    """The result as reported: "0.2 (unit 'mg')", "'see comment'", ">100 (unit 'ng/L')"."""
+    if r.value is None:
+        return f"'{r.text_value or 'no value'}'"
+    unit = f"unit '{r.unit}'" if r.unit else "no unit"
+    return f"{r.comparator or ''}{format_number(r.value)} ({unit})"
 
 
 def evaluate(p: ClinicalPicture) -> Finding | None:
@@ -34,27 +47,36 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if not results:
         return None
     first = results[0]
-    unit = f"unit '{first.unit}'" if first.unit else "no unit"
-    summary = (
-        f"{_NAMES[first.analyte]} result {format_number(first.value)} ({unit}) could not be "
-        "interpreted."
-    )
+    folate_drafts = p.medications_of(*FOLATES, drafts=True)
+    summary = shorten(f"{_NAMES[first.analyte]} result {_value(first)} could not be interpreted.")
     lines = [
-        "These results have a unit this service cannot convert, so they were **not** used to "
-        "judge B12 status. Check the result with the laboratory:",
+        "These results have a value or unit this service cannot read, so they were **not** "
+        "used to judge B12 status. Check the result with the laboratory:",
         "",
     ]
     for r in results:
         lines.append(
-            f"- {_NAMES[r.analyte]} {format_number(r.value)} "
-            f"({'unit ' + repr(r.unit) if r.unit else 'no unit'}) on "
-            f"{r.effective.date().isoformat()} ({r.resource_id})"
+            f"- {_NAMES[r.analyte]} {_value(r)} on {r.effective.date().isoformat()} "
+            f"({r.resource_id})"
         )
     lines += [
         "",
-        "Recognised units: total B12 in ng/L, pg/mL, ng/mL or pmol/L; active B12 in pmol/L; "
-        "MMA in nmol/L or umol/L.",
-        "",
-        f"Source: {NICE_NG239.label}.",
+        "Recognised: a number, optionally with a limit sign (<150, >2000), in ng/L, pg/mL, "
+        "ng/mL or pmol/L for total B12; pmol/L for active B12; nmol/L or umol/L for MMA.",
     ]
-    return Finding(ID, Indicator.INFO, summary, "\n".join(lines), NICE_NG239)
+    if folate_drafts:
+        names = ", ".join(f"{m.name} ({m.resource_id})" for m in folate_drafts)
+        lines += [
+            "",
+            f"Folate is being ordered ({names}): without a readable B12 result the folate alert "
+            "treats B12 as unknown. Settle B12 before giving folate alone.",
+        ]
+    lines += ["", f"Source: {NICE_NG239.label}."]
+    return Finding(
+        ID,
+        Indicator.WARNING if folate_drafts else Indicator.INFO,
+        summary,
+        "\n".join(lines),
+        NICE_NG239,
+        concerns=frozenset(m.resource_id for m in folate_drafts),
+    )

@@ -61,7 +61,12 @@ from ..vocabulary import Analyte, ConditionKind, DataCategory, DrugClass, Indica
 ID = "nitrous-oxide-b12"
 TITLE = "Nitrous oxide use: B12 inactivated, total B12 can be normal"
 SOURCES = (NICE_NG239, AAFP_2025)
-SETTINGS = ("windows.lookback_months", "neurological_involvement", "formulary")
+SETTINGS = (
+    "windows.lookback_months",
+    "neurological_involvement",
+    "formulary",
+    "windows.neuro_loading_review_weeks",
+)
 #: The urgencies this rule's cards can have (the catalogue and the home page show them).
 INDICATORS = (Indicator.CRITICAL, Indicator.WARNING)
 
@@ -111,6 +116,13 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         summary = (
             "Nitrous oxide use with neurological signs: start B12 now and refer urgently. "
             "Total B12 can be normal: test homocysteine or MMA too."
+        )
+    elif p.b12_drafts or (p.has_malabsorption_cause and not p.has_b12_therapy):
+        # B12 is being started (a draft, or a recorded cause that needs it lifelong): the
+        # tests are a baseline drawn before the first dose, not a reason to wait.
+        summary = (
+            "Nitrous oxide inactivates B12: total B12 can be normal. Test homocysteine or MMA "
+            "before the first B12 dose."
         )
     else:
         summary = (
@@ -183,7 +195,9 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             )
             suggestions.append(Suggestion(label, removals + tests, is_recommended=True))
     if offer_regimen:
-        regimen = neurological_regimen(p.policy.formulary)
+        regimen = neurological_regimen(
+            p.policy.formulary, p.policy.windows.neuro_loading_review_weeks
+        )
         suggestions.append(
             Suggestion(
                 f"Order {regimen.label}",

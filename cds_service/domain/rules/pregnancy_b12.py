@@ -72,6 +72,7 @@ SETTINGS = (
     "windows.lookback_months",
     "neurological_involvement",
     "formulary",
+    "windows.neuro_loading_review_weeks",
 )
 #: The urgencies this rule's cards can have (the catalogue and the home page show them).
 INDICATORS = (Indicator.WARNING, Indicator.INFO)
