@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 ISSUER = "https://bench-ehr.example.org"
 KID = "bench-key-1"
 ALGORITHM = "ES384"
-#: Long enough for a whole benchmark run; the service keeps each jti until exp + 60 s.
-LIFETIME_S = 3 * 3600
+#: The longest lifetime the service accepts by default (CDS_JWT_MAX_LIFETIME_S); pools are
+#: minted per measurement, each far shorter. The service keeps each jti until exp + 60 s.
+LIFETIME_S = 3600
 
 
 class TestIssuer:
