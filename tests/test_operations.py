@@ -10,12 +10,13 @@ import shutil
 import uuid
 
 import pytest
+from gunicorn.workers.gthread import ThreadWorker
 
 from cds_service.cdshooks.application import CdsApplication
 from cds_service.config import ConfigError, load_settings
 from cds_service.fhir.client import FhirFetcher
 from cds_service.logs import JsonFormatter, gunicorn_logconfig
-from cds_service.serving import gunicorn_options, prepare_metrics_dir
+from cds_service.serving import JsonErrorWorker, gunicorn_options, prepare_metrics_dir
 from cds_service.storage import SqlStore
 from cds_service.web import create_app
 from hooks import registry
@@ -247,7 +248,10 @@ def test_serve_runs_the_production_settings():
     )
     options = gunicorn_options(settings, "0.0.0.0", 8080, settings.workers)
     assert options["bind"] == "0.0.0.0:8080"
-    assert (options["workers"], options["threads"], options["worker_class"]) == (3, 8, "gthread")
+    assert (options["workers"], options["threads"]) == (3, 8)
+    # gthread, answering gunicorn's own refusals as OperationOutcomes (docs/security.md)
+    assert options["worker_class"] == "cds_service.serving.JsonErrorWorker"
+    assert issubclass(JsonErrorWorker, ThreadWorker)
     assert (options["graceful_timeout"], options["max_requests"]) == (20, 5000)
     assert options["max_requests_jitter"] == 500
     assert options["forwarded_allow_ips"] == "10.0.0.2"
