@@ -78,6 +78,11 @@ STORAGE_FAILURES = Counter(
     "Database operations that failed, by operation (cards are still returned; feedback 503).",
     ["operation"],
 )
+CORS_REFUSED = Counter(
+    "cds_cors_refused",
+    "Requests with an Origin that CORS did not allow, by kind (preflight or request).",
+    ["kind"],
+)
 
 UNKNOWN_CARD = "(unknown card)"
 
@@ -96,6 +101,13 @@ def auth_failed(reason: str) -> None:
 
 def storage_failed(operation: str) -> None:
     STORAGE_FAILURES.labels(operation).inc()
+
+
+def cors_refused(kind: str) -> None:
+    try:
+        CORS_REFUSED.labels(kind).inc()
+    except Exception:  # a metric must never break an answer
+        pass
 
 
 def fhir_fetched(results: Mapping[str, str], elapsed_s: float) -> None:
