@@ -209,13 +209,21 @@ def join_query(base: str, query: str) -> str:
     return f"{base}/{query}"
 
 
+def _prepared_url(url: str) -> str | None:
+    # The URL step of what Session.get does (Request.prepare would also build headers,
+    # cookies and hooks: ten times the cost for the same URL).
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(url, None)
+    return prepared.url
+
+
 def wire_url(url: str) -> str:
     """``url`` as requests sends it (it normalises paths and encodings while preparing a
     request); Refused when preparing it twice does not give the same URL, i.e. when what is
     checked could still differ from what is sent."""
     try:
-        prepared = requests.Request("GET", url).prepare().url
-        again = requests.Request("GET", prepared).prepare().url
+        prepared = _prepared_url(url)
+        again = _prepared_url(prepared) if prepared else None
     except (requests.RequestException, ValueError):
         raise Refused("the URL is not valid") from None
     if not prepared or prepared != again:
@@ -458,6 +466,8 @@ class FhirFetcher:
     ) -> dict[str, Any]:
         limits = self.limits
         for _ in range(limits.max_redirects + 1):
+            if time.monotonic() >= job.deadline:  # no work once the budget is spent
+                raise _Failure(TIMED_OUT)
             url = wire_url(url)  # checked exactly as it will be sent
             origin = self._admit(url, job, what)
             self.guard.check(origin.host, origin.port)
