@@ -29,8 +29,9 @@ ALGORITHM = "ES384"
 #: clients file can hold both (``write_clients_file_for``).
 RS384_ISSUER = "https://bench-ehr-rsa.example.org"
 RS384_KID = "bench-rsa-key-1"
-#: Long enough for a whole benchmark run; the service keeps each jti until exp + 60 s.
-LIFETIME_S = 3 * 3600
+#: The longest lifetime the service accepts by default (CDS_JWT_MAX_LIFETIME_S); pools are
+#: minted per measurement, each far shorter. The service keeps each jti until exp + 60 s.
+LIFETIME_S = 3600
 
 
 class TestIssuer:

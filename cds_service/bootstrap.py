@@ -37,7 +37,11 @@ def load_registry() -> Registry:
 
 def build_core(settings: Settings) -> CdsApplication:
     try:
-        store = open_store(settings.database_url, retention_days=settings.ledger_retention_days)
+        store = open_store(
+            settings.database_url,
+            retention_days=settings.ledger_retention_days,
+            feedback_retention_days=settings.feedback_retention_days,
+        )
     except StorageError as exc:
         raise ConfigError(f"CDS_DATABASE_URL: {exc}") from None
     log.info("storage ready", extra={"database": store.describe()})  # password hidden
@@ -116,6 +120,7 @@ def build_authenticator(settings: Settings, store: Store | None) -> Authenticato
             public_bases=settings.public_base_urls,
             algorithms=settings.jwt_algorithms,
             replay_store_unavailable=settings.replay_store_unavailable,
+            max_lifetime_s=settings.jwt_max_lifetime_s,
         )
     except AuthConfigError as exc:
         raise ConfigError(str(exc)) from None

@@ -42,6 +42,8 @@ class Settings:
     trusted_clients_file: str | None = None
     public_base_urls: tuple[str, ...] = ()
     jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")
+    #: The longest token lifetime (exp - iat) accepted, and the oldest iat (docs/security.md).
+    jwt_max_lifetime_s: int = 3600
     # Prefetch fallback (cds_service/fhir/client.py): which servers, and how long and how much.
     fhir_allowlist: tuple[str, ...] = ()
     fhir_allow_private: bool = False
@@ -55,6 +57,7 @@ class Settings:
     fhir_max_bytes: int = 5 * 1024 * 1024
     # Operations (README, Operations): the ledger's retention, and gunicorn under `serve`.
     ledger_retention_days: int = 365
+    feedback_retention_days: int = 365
     threads: int = 1
     graceful_timeout_s: int = 30
     max_requests: int = 10000
@@ -151,6 +154,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "CDS_FHIR_MAX_ENTRIES",
         "CDS_FHIR_MAX_BYTES",
         "CDS_LEDGER_RETENTION_DAYS",
+        "CDS_FEEDBACK_RETENTION_DAYS",
+        "CDS_JWT_MAX_LIFETIME_S",
         "CDS_THREADS",
         "CDS_GRACEFUL_TIMEOUT",
         "CDS_MAX_REQUESTS",
@@ -220,6 +225,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "CDS_PUBLIC_BASE_URL", values.get("CDS_PUBLIC_BASE_URL", "")
         ),
         jwt_algorithms=_names(values.get("CDS_JWT_ALGORITHMS", "ES384,RS384")),
+        jwt_max_lifetime_s=_int(
+            "CDS_JWT_MAX_LIFETIME_S", values.get("CDS_JWT_MAX_LIFETIME_S", 3600), minimum=60
+        ),
         fhir_allowlist=_url_prefixes("CDS_FHIR_ALLOWLIST", values.get("CDS_FHIR_ALLOWLIST", "")),
         fhir_strict=_bool("CDS_FHIR_STRICT", values.get("CDS_FHIR_STRICT", "0")),
         fhir_allow_private=_bool(
@@ -237,6 +245,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         fhir_max_bytes=_int("CDS_FHIR_MAX_BYTES", values.get("CDS_FHIR_MAX_BYTES", 5 << 20)),
         ledger_retention_days=_int(
             "CDS_LEDGER_RETENTION_DAYS", values.get("CDS_LEDGER_RETENTION_DAYS", 365), minimum=0
+        ),
+        feedback_retention_days=_int(
+            "CDS_FEEDBACK_RETENTION_DAYS",
+            values.get("CDS_FEEDBACK_RETENTION_DAYS", 365),
+            minimum=0,
         ),
         threads=_int("CDS_THREADS", values.get("CDS_THREADS", 1)),
         graceful_timeout_s=_int("CDS_GRACEFUL_TIMEOUT", values.get("CDS_GRACEFUL_TIMEOUT", 30)),

@@ -22,18 +22,42 @@ leaves through ``sys.exit`` from inside ``Server().run()``: it unwinds through `
 recycled worker used to delete the metrics directory under the master and its siblings, and
 every later call that issued a card failed). A leaving worker flushes its card ledger
 (``worker_exit``) so that a graceful recycle or shutdown loses no ledger entry.
+  metrics library is imported, and a dead worker's files are tidied by ``child_exit``;
+- what gunicorn refuses itself (a request line or header over its limits, malformed HTTP) is
+  answered by ``JsonErrorWorker`` as an OperationOutcome, not gunicorn's HTML page. The
+  header limit lets a 16 KiB token reach the application (docs/security.md).
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from gunicorn import util as gunicorn_util
+from gunicorn.http.errors import (
+    ConfigurationProblem,
+    ExpectationFailed,
+    ForbiddenProxyRequest,
+    LimitRequestHeaders,
+    LimitRequestLine,
+    ParseException,
+    UnsupportedTransferCoding,
+)
+from gunicorn.workers.gthread import ThreadWorker
+
 from cds_service import logs
+from cds_service.cdshooks.errors import (
+    CdsError,
+    HeadersTooLarge,
+    InvalidRequest,
+    UriTooLong,
+    operation_outcome,
+)
 from cds_service.config import Settings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -61,6 +85,12 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+#: Bytes of one header line ("Authorization: Bearer <16 KiB token>" fits, with room).
+LIMIT_REQUEST_FIELD_SIZE = 24 * 1024
+#: gunicorn's own maximum for the request line.
+LIMIT_REQUEST_LINE = 8190
 
 
 def prepare_metrics_dir(environ: Any = None) -> tuple[str, bool]:
@@ -103,7 +133,9 @@ def gunicorn_options(settings: Settings, host: str, port: int, workers: int) -> 
     options: dict[str, Any] = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": "cds_service.serving.JsonErrorWorker",
+        "limit_request_line": LIMIT_REQUEST_LINE,
+        "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
         "threads": settings.threads,
         "worker_connections": settings.threads,
         "timeout": WORKER_TIMEOUT_S,
@@ -161,3 +193,75 @@ def serve(settings: Settings, host: str, port: int, workers: int | None = None) 
         if created and os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+# --- what gunicorn refuses before the application sees a request ---------------------------
+
+
+def _status_error(status: int, code: str, message: str) -> CdsError:
+    error = CdsError(message)
+    error.status, error.code, error.issue_type = status, code, "processing"
+    return error
+
+
+def refusal(exc: BaseException) -> tuple[CdsError, str]:
+    """The OperationOutcome error for what gunicorn raised, and its HTTP reason phrase."""
+    if isinstance(exc, LimitRequestHeaders):
+        return (
+            HeadersTooLarge(
+                f"The request headers exceed the server's limit ({LIMIT_REQUEST_FIELD_SIZE} bytes"
+                " for one header line)."
+            ),
+            "Request Header Fields Too Large",
+        )
+    if isinstance(exc, LimitRequestLine):
+        return (
+            UriTooLong(
+                f"The request line exceeds the server's limit ({LIMIT_REQUEST_LINE} bytes)."
+            ),
+            "URI Too Long",
+        )
+    if isinstance(exc, UnsupportedTransferCoding):
+        return (
+            _status_error(501, "not-implemented", "The transfer coding is not supported."),
+            "Not Implemented",
+        )
+    if isinstance(exc, ExpectationFailed):
+        return _status_error(417, "expectation-failed", "The expectation failed."), (
+            "Expectation Failed"
+        )
+    if isinstance(exc, ForbiddenProxyRequest):
+        return _status_error(403, "forbidden", "The proxy request is forbidden."), "Forbidden"
+    if isinstance(exc, ParseException) and not isinstance(exc, ConfigurationProblem):
+        # An application's bad response header is its own fault (gunicorn 24+: a 500).
+        if "Response" not in type(exc).__name__:
+            return InvalidRequest("The request is not valid HTTP."), "Bad Request"
+    return CdsError(), "Internal Server Error"
+
+
+class JsonErrorWorker(ThreadWorker):
+    """gunicorn's threaded worker, answering its own refusals as JSON OperationOutcomes.
+
+    ``handle_error`` is the hook gunicorn calls for a request that failed outside the
+    application (and for an exception the application let through, which Flask's handlers
+    make a bug). Logged: the exception type and status only; gunicorn's own message can quote
+    a header, and so a token.
+    """
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        error, reason = refusal(exc)
+        if error.status >= 500:
+            self.log.error("request failed in the server: %s", type(exc).__name__)
+        else:
+            self.log.warning("request refused by the server: %s %s", error.status, error.code)
+        body = json.dumps(operation_outcome(error)).encode("utf-8")
+        head = (
+            f"HTTP/1.1 {error.status} {reason}\r\n"
+            "Connection: close\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode("latin-1")
+        try:
+            gunicorn_util.write_nonblock(client, head + body)
+        except Exception:  # the client has gone: nothing to answer
+            self.log.debug("failed to send the refusal")

@@ -13,13 +13,14 @@ import sys
 import uuid
 
 import pytest
+from gunicorn.workers.gthread import ThreadWorker
 
 from cds_service import serving
 from cds_service.cdshooks.application import CdsApplication
 from cds_service.config import ConfigError, load_settings
 from cds_service.fhir.client import FhirFetcher
 from cds_service.logs import JsonFormatter, gunicorn_logconfig
-from cds_service.serving import gunicorn_options, prepare_metrics_dir
+from cds_service.serving import JsonErrorWorker, gunicorn_options, prepare_metrics_dir
 from cds_service.storage import SqlStore
 from cds_service.web import create_app
 from hooks import registry
@@ -265,7 +266,10 @@ def test_serve_runs_the_production_settings():
     )
     options = gunicorn_options(settings, "0.0.0.0", 8080, settings.workers)
     assert options["bind"] == "0.0.0.0:8080"
-    assert (options["workers"], options["threads"], options["worker_class"]) == (3, 8, "gthread")
+    assert (options["workers"], options["threads"]) == (3, 8)
+    # gthread, answering gunicorn's own refusals as OperationOutcomes (docs/security.md)
+    assert options["worker_class"] == "cds_service.serving.JsonErrorWorker"
+    assert issubclass(JsonErrorWorker, ThreadWorker)
     # A worker takes a connection only when a thread is free, and closes it after the answer.
     assert (options["worker_connections"], options["keepalive"]) == (8, 0)
     assert (options["graceful_timeout"], options["max_requests"]) == (20, 5000)

@@ -60,6 +60,16 @@ class PayloadTooLarge(CdsError):
     default_message = "The request body is too large."
 
 
+class UriTooLong(CdsError):
+    status, code, issue_type = 414, "uri-too-long", "too-long"
+    default_message = "The request line is too long."
+
+
+class HeadersTooLarge(CdsError):
+    status, code, issue_type = 431, "headers-too-large", "too-long"
+    default_message = "The request headers are too large."
+
+
 class UnsupportedMediaType(CdsError):
     status, code, issue_type = 415, "unsupported-media-type", "not-supported"
     default_message = "The request body must be JSON (Content-Type: application/json)."

@@ -7,6 +7,8 @@ kept everywhere (``INCLUDE``), FHIR content is validated by the FHIR adapter, no
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
 from typing import Any
 
 from marshmallow import (
@@ -20,6 +22,47 @@ from marshmallow import (
 )
 
 HOOKS = ("order-sign", "order-select", "patient-view")
+
+# --- Text bound for storage (docs/security.md, "What is refused") ---------------------------
+# NUL cannot be stored in PostgreSQL text (SQLite takes it): refusing it here, for both, keeps
+# the backends identical and a bad string a 400 instead of a database error. The other C0/C1
+# controls have no business in an id or a coding either; a comment may keep its line breaks.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS = "must not contain control characters (such as NUL)"
+
+
+def no_controls(value: str) -> None:
+    if _CONTROL.search(value):
+        raise ValidationError(CONTROL_CHARACTERS)
+
+
+def no_controls_but_line_breaks(value: str) -> None:
+    if _CONTROL_IN_TEXT.search(value):
+        raise ValidationError(CONTROL_CHARACTERS)
+
+
+def _short_text(max_chars: int, *, required: bool = False) -> fields.String:
+    return fields.String(
+        required=required,
+        validate=[validate.Length(min=1 if required else 0, max=max_chars), no_controls],
+    )
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 date-time with an offset, given back in UTC. A moment that UTC cannot hold
+    (``9999-12-31T23:59:59-05:00``, ``0001-01-01T00:00:00+05:00``) is a validation error,
+    not an OverflowError further on."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(default_timezone=None, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        try:
+            moment = super()._deserialize(value, attr, data, **kwargs)
+            return moment.astimezone(timezone.utc)
+        except (OverflowError, ValueError):
+            raise ValidationError("is outside the years 1 to 9999 once in UTC") from None
 
 
 class Lenient(Schema):
@@ -72,9 +115,9 @@ MAX_DRAFT_ORDERS = 1000
 
 
 class PatientViewContext(Lenient):
-    userId = fields.String(required=True, validate=validate.Length(min=1))
-    patientId = fields.String(required=True, validate=validate.Length(min=1))
-    encounterId = fields.String(allow_none=True)
+    userId = fields.String(required=True, validate=[validate.Length(min=1), no_controls])
+    patientId = fields.String(required=True, validate=[validate.Length(min=1), no_controls])
+    encounterId = fields.String(allow_none=True, validate=no_controls)
 
 
 class OrderSignContext(PatientViewContext):
@@ -97,7 +140,7 @@ CONTEXT_SCHEMAS: dict[str, type[Schema]] = {
 class RequestSchema(Lenient):
     hook = fields.String(required=True, validate=validate.Length(min=1))
     # Log it, do not reject a non-UUID (PROTOCOL.md, "Request").
-    hookInstance = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    hookInstance = _short_text(200, required=True)  # stored in the ledger
     fhirServer = fields.Url(require_tld=False, schemes={"http", "https"})
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
     context = fields.Dict(required=True)
@@ -106,34 +149,49 @@ class RequestSchema(Lenient):
     )
 
 
+#: Per-field limits on feedback (docs/security.md): each is far above what an EHR sends.
+FEEDBACK_MAX_ENTRIES = 100
+FEEDBACK_MAX_COMMENT_CHARS = 2000
+FEEDBACK_MAX_SUGGESTIONS = 100
+FEEDBACK_MAX_ID_CHARS = 200
+FEEDBACK_MAX_CODING_CHARS = 500
+
+
 class CodingSchema(Lenient):
-    system = fields.String()
-    code = fields.String()
-    display = fields.String()
+    system = _short_text(FEEDBACK_MAX_CODING_CHARS)
+    code = _short_text(FEEDBACK_MAX_ID_CHARS)
+    display = _short_text(FEEDBACK_MAX_CODING_CHARS)
 
 
 class OverrideReasonSchema(Lenient):
     reason = fields.Nested(CodingSchema)
-    userComment = fields.String()
+    userComment = fields.String(
+        validate=[validate.Length(max=FEEDBACK_MAX_COMMENT_CHARS), no_controls_but_line_breaks]
+    )
 
 
 class AcceptedSuggestionSchema(Lenient):
-    id = fields.String(required=True)
+    id = _short_text(FEEDBACK_MAX_ID_CHARS, required=True)
 
 
 class FeedbackEntrySchema(Lenient):
-    card = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    card = _short_text(FEEDBACK_MAX_ID_CHARS, required=True)
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
-    acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema))
+    acceptedSuggestions = fields.List(
+        fields.Nested(AcceptedSuggestionSchema),
+        validate=validate.Length(max=FEEDBACK_MAX_SUGGESTIONS),
+    )
     overrideReason = fields.Nested(OverrideReasonSchema)
     #: Epic's form: ``overrideReasons`` as one object (or a list), read by ``override_reason``.
     overrideReasons = fields.Raw()
-    outcomeTimestamp = fields.AwareDateTime(required=True, default_timezone=None)
+    outcomeTimestamp = UtcDateTime(required=True)
 
 
 class FeedbackSchema(Lenient):
     feedback = fields.List(
-        fields.Nested(FeedbackEntrySchema), required=True, validate=validate.Length(min=1, max=1000)
+        fields.Nested(FeedbackEntrySchema),
+        required=True,
+        validate=validate.Length(min=1, max=FEEDBACK_MAX_ENTRIES),
     )
 
 

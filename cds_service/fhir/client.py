@@ -14,6 +14,11 @@ Bounds, all from configuration (``FetchLimits``):
   bytes of each response (streamed: reading stops past the cap);
 - redirects are never followed to another origin, and next links only on the same origin.
 
+Paths: every URL is checked in the form requests will put on the wire (``wire_url``: its
+own normalisation applied first, so nothing it changes afterwards escapes the check), and
+any ``.``/``..`` segment, raw or encoded, in ``fhirServer``, a query, a ``next`` link or a
+redirect is refused before it is joined or fetched (``ssrf.path_segments``).
+
 Safety: only servers allowed by configuration are called, and only at checked addresses
 (``ssrf.py``). The Bearer token goes in the ``Authorization`` header of requests to the
 ``fhirServer`` origin, nowhere else. The session keeps no cookies (one invocation's cookies
@@ -42,7 +47,15 @@ from urllib3.exceptions import ConnectTimeoutError
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
-from .ssrf import AddressGuard, AddressPolicy, Origin, Refused, check_url, origin_of
+from .ssrf import (
+    AddressGuard,
+    AddressPolicy,
+    Origin,
+    Refused,
+    check_reference,
+    check_url,
+    origin_of,
+)
 
 log = logging.getLogger("cds_service.fhir.client")
 
@@ -196,6 +209,38 @@ def join_query(base: str, query: str) -> str:
     return f"{base}/{query}"
 
 
+def _prepared_url(url: str) -> str | None:
+    # The URL step of what Session.get does (Request.prepare would also build headers,
+    # cookies and hooks: ten times the cost for the same URL).
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(url, None)
+    return prepared.url
+
+
+def wire_url(url: str) -> str:
+    """``url`` as requests sends it (it normalises paths and encodings while preparing a
+    request); Refused when preparing it twice does not give the same URL, i.e. when what is
+    checked could still differ from what is sent."""
+    try:
+        prepared = _prepared_url(url)
+        again = _prepared_url(prepared) if prepared else None
+    except (requests.RequestException, ValueError):
+        raise Refused("the URL is not valid") from None
+    if not prepared or prepared != again:
+        raise Refused("the URL is not valid")
+    return prepared
+
+
+def follow(base: str, reference: str, what: str) -> str:
+    """``reference`` (a next link or a redirect) resolved against ``base``, refused first if
+    its own path has a dot segment (urljoin would resolve it silently)."""
+    try:
+        check_reference(reference)
+    except Refused as exc:
+        raise Refused(f"{what}: {exc.reason}") from None
+    return urljoin(base, reference)
+
+
 def _host(url: str) -> str:
     try:
         return urlsplit(url).hostname or "?"
@@ -291,18 +336,24 @@ class FhirFetcher:
             except Refused as exc:
                 outcomes[key] = FetchOutcome(error=exc.reason)
         for key, (held, next_url, *held_urls) in continuations.items():
-            if key not in jobs:
-                jobs[key] = _Job(
-                    key,
-                    urljoin(base + "/", next_url),
-                    origin,
-                    prefixes,
-                    access_token,
-                    deadline,
-                    pages=1,
-                    entries=len(held),
-                    seen=tuple(urljoin(base + "/", u) for u in held_urls if isinstance(u, str)),
-                )
+            if key in jobs:
+                continue
+            try:
+                url = follow(base + "/", next_url, "a next link")
+            except Refused as exc:
+                outcomes[key] = FetchOutcome(error=exc.reason)
+                continue
+            jobs[key] = _Job(
+                key,
+                url,
+                origin,
+                prefixes,
+                access_token,
+                deadline,
+                pages=1,
+                entries=len(held),
+                seen=tuple(urljoin(base + "/", u) for u in held_urls if isinstance(u, str)),
+            )
 
         executor, session = self._resources()
         futures = {executor.submit(self._run, session, job): key for key, job in jobs.items()}
@@ -367,7 +418,7 @@ class FhirFetcher:
                 ):
                     truncated = True
                     break
-                url = urljoin(url, next_url) if next_url is not None else None
+                url = follow(url, next_url, "a next link") if next_url is not None else None
                 if url in seen:  # a server that links a page to itself: the search is over
                     break
                 what = "a next link"
@@ -415,6 +466,9 @@ class FhirFetcher:
     ) -> dict[str, Any]:
         limits = self.limits
         for _ in range(limits.max_redirects + 1):
+            if time.monotonic() >= job.deadline:  # no work once the budget is spent
+                raise _Failure(TIMED_OUT)
+            url = wire_url(url)  # checked exactly as it will be sent
             origin = self._admit(url, job, what)
             self.guard.check(origin.host, origin.port)
             remaining = job.deadline - time.monotonic()
@@ -432,7 +486,7 @@ class FhirFetcher:
             )
             try:
                 if response.is_redirect:
-                    url = urljoin(url, response.headers["location"])
+                    url = follow(url, response.headers["location"], "a redirect")
                     what = "a redirect"
                     continue
                 if not 200 <= response.status_code < 300:

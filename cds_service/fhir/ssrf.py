@@ -7,7 +7,11 @@ the service calls"). Two independent checks, both must pass:
    when it has them, else the global ``CDS_FHIR_ALLOWLIST``; in the development profile a
    loopback URL (``localhost``, ``127.0.0.0/8``, ``[::1]``) is allowed too. Prefixes match on
    scheme, host, port and whole path segments (``https://ehr.org/fhir`` does not admit
-   ``https://ehr.org/fhir-admin`` nor ``https://ehr.org.evil.net/fhir``).
+   ``https://ehr.org/fhir-admin`` nor ``https://ehr.org.evil.net/fhir``). The path is
+   compared *decoded*, and a path with a ``.`` or ``..`` segment (raw, percent-encoded at any
+   depth, or hidden behind ``;params``), or a segment that decodes to a separator, is refused
+   outright: a server that resolves ``/fhir/%2e%2e/admin`` would otherwise serve ``/admin``
+   with the EHR's token (docs/security.md, "The FHIR fallback").
 2. **Every address** the host name resolves to is acceptable (``AddressPolicy``): never
    link-local (169.254/16, fe80::/10, which holds the cloud metadata services), known metadata
    addresses, multicast, unspecified or reserved; loopback only in the development profile or
@@ -30,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -99,6 +103,49 @@ def _split(url: str) -> tuple[SplitResult, Origin]:
     return parts, Origin(scheme, host, port or _DEFAULT_PORTS[scheme])
 
 
+#: How many layers of percent-encoding a path segment may carry before it is refused.
+_DECODE_ROUNDS = 3
+DOT_SEGMENT = "the URL path has a '.' or '..' segment"
+
+
+def _decoded(segment: str) -> str:
+    for _ in range(_DECODE_ROUNDS):
+        text = unquote(segment, errors="strict")
+        if text == segment:
+            return text
+        segment = text
+    raise Refused("the URL path is encoded too many times")
+
+
+def path_segments(path: str) -> tuple[str, ...]:
+    """The decoded segments of a URL path (``"/fhir/Patient"`` -> ``("", "fhir", "Patient")``);
+    Refused when one is a dot segment (``.``, ``..``, ``%2e%2E``, ``%252e.``, ``..;x``) or
+    decodes to a slash, a backslash or a control character: each of these means something
+    else to some server than to this check."""
+    decoded = []
+    for raw in path.split("/"):
+        try:
+            segment = _decoded(raw)
+        except UnicodeDecodeError:
+            raise Refused("the URL path is not valid UTF-8 once decoded") from None
+        if segment.partition(";")[0] in (".", ".."):
+            raise Refused(DOT_SEGMENT)
+        if "/" in segment or "\\" in segment or any(ord(c) < 32 or ord(c) == 127 for c in segment):
+            raise Refused("the URL path hides a separator or a control character")
+        decoded.append(segment)
+    return tuple(decoded)
+
+
+def check_reference(reference: str) -> None:
+    """A link (absolute or relative: a ``next`` link, a redirect) may be joined to a base only
+    when its path is clean: ``urljoin`` would silently resolve ``../admin`` first."""
+    try:
+        path = urlsplit(reference).path
+    except ValueError:
+        raise Refused("the URL is not valid") from None
+    path_segments(path)
+
+
 def origin_of(url: str) -> Origin:
     return _split(url)[1]
 
@@ -111,20 +158,26 @@ def validate_prefix(prefix: str) -> str:
         raise ValueError(exc.reason) from None
     if parts.query or parts.fragment:
         raise ValueError("an allowlist entry has no query or fragment")
+    try:
+        path_segments(parts.path)
+    except Refused as exc:
+        raise ValueError(exc.reason) from None
     return prefix.strip().rstrip("/")
 
 
 def under_prefix(url: str, prefix: str) -> bool:
-    """``url`` is ``prefix`` or below it, on whole path segments, same scheme, host and port."""
+    """``url`` is ``prefix`` or below it, on whole decoded path segments, same scheme, host
+    and port; never when either path has a dot segment."""
     try:
         parts, origin = _split(url)
         prefix_parts, prefix_origin = _split(prefix)
+        path = path_segments(parts.path)
+        base = path_segments(prefix_parts.path.rstrip("/"))
     except Refused:
         return False
     if origin != prefix_origin:
         return False
-    base = prefix_parts.path.rstrip("/")
-    return not base or parts.path == base or parts.path.startswith(base + "/")
+    return base == ("",) or path[: len(base)] == base
 
 
 def is_loopback_host(host: str) -> bool:
@@ -141,6 +194,7 @@ def check_url(url: str, prefixes: Iterable[str], *, allow_loopback: bool) -> Ori
     parts, origin = _split(url)
     if parts.fragment:
         raise Refused("URLs with a fragment are not allowed")
+    path_segments(parts.path)  # a dot segment is refused whatever the prefixes
     if any(under_prefix(url, p) for p in prefixes):
         return origin
     if allow_loopback and is_loopback_host(origin.host):

@@ -156,9 +156,11 @@ class SqlStore:
         retention_days: int | None = None,
         clock: Clock = utc_now,
         on_error: Callable[[str], None] | None = None,
+        feedback_retention_days: int | None = None,
     ) -> None:
         self.url = database_url(url)
         self.retention_days = retention_days or None
+        self.feedback_retention_days = feedback_retention_days or None
         self.clock = clock
         #: Called with the operation's name when the database fails (metrics).
         self.on_error = on_error
@@ -174,6 +176,7 @@ class SqlStore:
         self._next_jti_purge: float | None = None
         self._next_ledger_purge: float | None = None
         self._deadlines = DeadlineRunner()
+        self._next_feedback_purge: float | None = None
 
     # -- connections ----------------------------------------------------------------------
     @property
@@ -322,6 +325,18 @@ class SqlStore:
             log.info("ledger purged", extra={"count": deleted.rowcount})
         return deleted.rowcount
 
+    def purge_feedback(self, now: datetime | None = None) -> int:
+        """Delete feedback received before the feedback retention period (it may hold a
+        clinician's free-text comment). Returns how many were deleted."""
+        if not self.feedback_retention_days:
+            return 0
+        cutoff = (now or self.clock()) - timedelta(days=self.feedback_retention_days)
+        with self._transaction("purge_feedback") as db:
+            deleted = db.execute(delete(feedback).where(feedback.c.received_at < cutoff))
+        if deleted.rowcount:
+            log.info("feedback purged", extra={"count": deleted.rowcount})
+        return deleted.rowcount
+
     def _due(self, attribute: str, moment: float, interval_s: float) -> bool:
         """Whether a periodic purge is due, in the callers' time (tests move it)."""
         with self._lock:
@@ -391,6 +406,13 @@ class SqlStore:
                     stored += 1
                     unknown += rule_id is None
                     outcomes.append((rule_id, entry.outcome))
+        if self.feedback_retention_days and self._due(
+            "_next_feedback_purge", received_at.timestamp(), LEDGER_PURGE_INTERVAL_S
+        ):
+            try:
+                self.purge_feedback(received_at)
+            except StorageError as exc:  # the feedback is stored; the purge runs next time
+                log.error("feedback purge failed", extra={"error": str(exc)})
         return FeedbackResult(stored, duplicates, unknown, tuple(outcomes))
 
     def feedback_report(self) -> list[RuleReport]:
@@ -468,10 +490,18 @@ def open_store(
     *,
     retention_days: int | None = None,
     on_error: Callable[[str], None] | None = None,
+    feedback_retention_days: int | None = None,
 ) -> SqlStore:
     """A migrated store: ``sqlite:///path``, a plain path, or ``postgresql://...``."""
-    store = SqlStore(url_or_path, retention_days=retention_days, on_error=on_error)
+    store = SqlStore(
+        url_or_path,
+        retention_days=retention_days,
+        on_error=on_error,
+        feedback_retention_days=feedback_retention_days,
+    )
     store.migrate()
     if retention_days:
         store.purge_ledger()
+    if feedback_retention_days:
+        store.purge_feedback()
     return store

@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
-from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from cds_service.cdshooks.application import CdsApplication
@@ -26,12 +25,12 @@ from cds_service.cdshooks.errors import (
 from cds_service.cdshooks.openapi import openapi_document
 from cds_service.config import Settings
 
-from . import jsonbody, operations
+from . import cors, jsonbody, metrics, operations
 from .home import home_blueprint
 
 log = logging.getLogger("cds_service.web")
 
-CORS_HEADERS = ["Authorization", "Content-Type"]
+CORS_HEADERS = cors.CORS_HEADERS
 #: The CDS Hooks endpoints (discovery, service, feedback): each call carries the EHR's JWT.
 AUTHENTICATED_ENDPOINTS = frozenset({"discovery", "invoke", "feedback"})
 
@@ -51,17 +50,9 @@ def create_app(
     app.extensions["cds_auth"] = authenticator or Authenticator(
         store=core.store, allow_anonymous=settings.development or settings.allow_anonymous
     )
-    # CORS on preflight and on every response, errors included (PROTOCOL.md, "CORS").
-    CORS(
-        app,
-        origins=list(settings.cors_origins) or [],
-        methods=["GET", "POST", "OPTIONS"],
-        allow_headers=CORS_HEADERS,
-        supports_credentials=False,
-        always_send=True,
-        send_wildcard="*" in settings.cors_origins,
-        max_age=86400,
-    )
+    # CORS on preflight and on every response, errors included; a refused origin is logged
+    # and counted (docs/security.md, "CORS").
+    cors.setup(app, settings.cors_origins, on_refused=metrics.cors_refused)
     # First, so that its metrics time and count every request, refused ones included.
     operations.register(app, core, app.extensions["cds_auth"])
     _authentication(app)
