@@ -105,6 +105,7 @@ OBSERVABILITY_FAILURES = Counter(
     "cds_observability_failures",
     "Failures of the ledger hand-off, metrics or logging that an invocation survived, by part.",
     ["part"],
+)
 CORS_REFUSED = Counter(
     "cds_cors_refused",
     "Requests with an Origin that CORS did not allow, by kind (preflight or request).",
@@ -144,6 +145,8 @@ def replay_store_unavailable(decision: str) -> None:
 
 def observability_failed(part: str) -> None:
     OBSERVABILITY_FAILURES.labels(part).inc()
+
+
 def cors_refused(kind: str) -> None:
     try:
         CORS_REFUSED.labels(kind).inc()
