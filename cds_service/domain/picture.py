@@ -15,6 +15,7 @@ from functools import cached_property
 
 from .facts import ConditionFact, Facts, LabResult, MedicationExposure
 from .policy import DEFAULT_POLICY, Policy
+from .safetext import request_text
 from .units import NG_L_TO_PMOL_L, PMOL_L_TO_NG_L, display_unit, format_number, to_canonical
 from .vocabulary import (
     B12_FAMILY,
@@ -132,7 +133,7 @@ def describe(result: LabResult) -> str:
 
 def result_value_text(result: LabResult) -> str:
     if result.value is None:
-        return result.text_value or "no value"
+        return request_text(result.text_value) or "no value"
     reported = f"{format_number(result.value)} {display_unit(result.unit)}".strip()
     if result.analyte is Analyte.TOTAL_B12 and result.unit_recognised:
         if result.unit == "pmol/L":

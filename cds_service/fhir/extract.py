@@ -34,6 +34,7 @@ from cds_service.domain.facts import (
     MedicationExposure,
     PatientFacts,
 )
+from cds_service.domain.safetext import request_text, resource_ref
 from cds_service.domain.units import (
     canonical_unit,
     is_convertible,
@@ -143,7 +144,8 @@ def extract_facts(
         medications=tuple(meds),
         conditions=tuple(conditions),
         draft_labs=tuple(draft_labs),
-        selections=frozenset(selections),
+        # The same names the facts use: a selected draft with an invalid id still matches it.
+        selections=frozenset(_selection_ref(s) for s in selections),
         missing=frozenset(missing),
         pregnancy_observed=pregnant,
     )
@@ -151,8 +153,14 @@ def extract_facts(
 
 
 def _ref(raw: dict[str, Any]) -> str:
-    rid = raw.get("id")
-    return f"{raw.get('resourceType', 'Resource')}/{rid if isinstance(rid, str) else '?'}"
+    """How facts, cards and logs name a resource: "Type/id", the id shown as "(invalid id)"
+    when it is not a FHIR id (a card or a log line never carries arbitrary request text)."""
+    return resource_ref(raw.get("resourceType"), raw.get("id"))
+
+
+def _selection_ref(selection: object) -> str:
+    kind, _, rid = selection.partition("/") if isinstance(selection, str) else ("", "", None)
+    return resource_ref(kind, rid)
 
 
 class _Reader:
@@ -348,7 +356,11 @@ def _unit_of(quantity: dict[str, Any], analyte: Analyte) -> str | None:
     convertible (a local, non-UCUM code beside a readable "pg/mL" must not make the result
     uninterpretable)."""
     spellings = [u for u in (normalise_unit(string(quantity, k)) for k in ("code", "unit")) if u]
-    return next((u for u in spellings if is_convertible(analyte, u)), next(iter(spellings), None))
+    unit = next((u for u in spellings if is_convertible(analyte, u)), None)
+    if unit is not None:
+        return unit  # one of our spellings
+    # Not one the rules convert: request text, shown as data (lab-unit-unrecognised names it).
+    return request_text(spellings[0]) if spellings else None
 
 
 def _limit_in_unit(
@@ -411,7 +423,7 @@ def _medication(
         allowed = _STATEMENT_OK if kind == "MedicationStatement" else _REQUEST_OK
         if status not in allowed:
             return None
-    name = names[0] if names else ", ".join(sorted(c.value for c in classes))
+    raw_name = names[0] if names else ", ".join(sorted(c.value for c in classes))
     if kind == "MedicationStatement":
         dosages = array(raw, "dosage")
         period = obj(raw, "effectivePeriod") or {}
@@ -429,12 +441,13 @@ def _medication(
         # The id the client knows (a DSTU2 MedicationOrder stays one for delete actions).
         resource_id=rid,
         classes=classes,
-        name=name,
-        status=status or "unknown",
+        name=request_text(raw_name),
+        # A draft's status is not checked against a list: it is shown as data.
+        status=request_text(status) if status else "unknown",
         start=start,
         end=end,
-        route=route_of(dosage, name),
-        dose_ug=dose_ug_of(dosage, name),
+        route=route_of(dosage, raw_name),
+        dose_ug=dose_ug_of(dosage, raw_name),
         interval_days=interval,
         is_draft=draft,
         is_stop_order=draft and status in _STOP_STATUSES,
@@ -452,7 +465,7 @@ def _lab_order(raw: dict[str, Any], rid: str) -> DraftLabOrder | None:
     if not analytes:
         return None
     name = next(iter(texts(concept)), "laboratory test")
-    return DraftLabOrder(rid, analytes, name)
+    return DraftLabOrder(rid, analytes, request_text(name))
 
 
 # --- Conditions and the patient ------------------------------------------------------------------
@@ -485,7 +498,7 @@ def _condition(raw: dict[str, Any], rid: str) -> ConditionFact | None:
         kinds=frozenset(kinds),
         # Without text, the first kind in declaration order: iterating the set would name a
         # multi-kind code (D51.0) differently from one process to the next (hash seeds).
-        name=names[0] if names else min(kinds, key=_KIND_ORDER.index).value,
+        name=request_text(names[0]) if names else min(kinds, key=_KIND_ORDER.index).value,
         onset=onset,
         verified=verified,
     )
