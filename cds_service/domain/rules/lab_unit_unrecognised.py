@@ -45,9 +45,10 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         "",
     ]
     for r in results:
+        # The unit as extracted (already escaped for a card): repr() doubled its backslashes.
+        shown = f"unit '{r.unit}'" if r.unit else "no unit"
         lines.append(
-            f"- {_NAMES[r.analyte]} {format_number(r.value)} "
-            f"({'unit ' + repr(r.unit) if r.unit else 'no unit'}) on "
+            f"- {_NAMES[r.analyte]} {format_number(r.value)} ({shown}) on "
             f"{r.effective.date().isoformat()} ({r.resource_id})"
         )
     lines += [
