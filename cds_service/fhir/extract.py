@@ -49,13 +49,13 @@ from cds_service.domain.vocabulary import (
     Sex,
 )
 
-from .dates import to_date, to_utc
+from .dates import is_open_end, to_date, to_utc
 from .jsonread import (
     Malformed,
+    amount,
     array,
     codings,
     first_code,
-    number,
     obj,
     string,
     texts,
@@ -322,7 +322,7 @@ def _lab_result(
     value = unit = None
     if quantity is not None:
         with within("valueQuantity"):
-            value = number(quantity, "value")
+            value = amount(quantity, "value")
             unit = _unit_of(quantity, analyte)
     if value is None:
         if text_value is None:
@@ -371,11 +371,33 @@ def _limit_in_unit(
     if limit is None:
         return None
     with within(path):
-        value = number(limit, "value")
+        value = amount(limit, "value")
         limit_unit = _unit_of(limit, analyte)
     if value is None or (limit_unit or unit) != unit:
         return None
     return value
+
+
+# --- Dates ---------------------------------------------------------------------------------------
+def _when(data: dict[str, Any], key: str) -> datetime | None:
+    """A date element: ``None`` when absent; ``Malformed`` when present but not a date the rules
+    can use ("9999-12-31", "0001-01-01", "2026-02-30"), so that the resource is skipped rather
+    than read with a date that would overflow the rules' calendar arithmetic."""
+    text = string(data, key)
+    if text is None:
+        return None
+    moment = to_utc(text)
+    if moment is None:
+        raise Malformed(key)
+    return moment
+
+
+def _end(data: dict[str, Any], key: str) -> datetime | None:
+    """An end date; one beyond the usable range ("9999-12-31") is how EHRs say "no end"."""
+    text = string(data, key)
+    if text is not None and is_open_end(text):
+        return None
+    return _when(data, key)
 
 
 # --- Medications ---------------------------------------------------------------------------------
@@ -427,14 +449,16 @@ def _medication(
     if kind == "MedicationStatement":
         dosages = array(raw, "dosage")
         period = obj(raw, "effectivePeriod") or {}
-        start = to_utc(string(raw, "effectiveDateTime")) or to_utc(string(period, "start"))
-        end = to_utc(string(period, "end"))
+        with within("effectivePeriod"):
+            start_of_period, end = _when(period, "start"), _end(period, "end")
+        start = _when(raw, "effectiveDateTime") or start_of_period
     else:
         dosages = array(raw, "dosageInstruction")
         dispense = obj(raw, "dispenseRequest") or {}
         validity = obj(dispense, "validityPeriod") or {}
-        start = to_utc(string(raw, "authoredOn")) or to_utc(string(validity, "start"))
-        end = to_utc(string(validity, "end"))
+        with within("dispenseRequest.validityPeriod"):
+            start_of_period, end = _when(validity, "start"), _end(validity, "end")
+        start = _when(raw, "authoredOn") or start_of_period
     dosage = dosages[0] if dosages else None
     interval, count = interval_days_of(dosage)
     return MedicationExposure(
@@ -488,11 +512,9 @@ def _condition(raw: dict[str, Any], rid: str) -> ConditionFact | None:
     )
     verified = kinds <= trusted
     onset_period = obj(raw, "onsetPeriod") or {}
-    onset = (
-        to_utc(string(raw, "onsetDateTime"))
-        or to_utc(string(onset_period, "start"))
-        or to_utc(string(raw, "recordedDate"))
-    )
+    with within("onsetPeriod"):
+        onset_of_period = _when(onset_period, "start")
+    onset = _when(raw, "onsetDateTime") or onset_of_period or _when(raw, "recordedDate")
     return ConditionFact(
         resource_id=rid,
         kinds=frozenset(kinds),
