@@ -70,7 +70,14 @@ MAX_DRAFT_ORDERS = 1000
 
 class PatientViewContext(Lenient):
     userId = fields.String(required=True, validate=validate.Length(min=1))
-    patientId = fields.String(required=True, validate=validate.Length(min=1))
+    # A FHIR id: it becomes the subject of every suggested order and part of the fallback's
+    # queries, so request text that is not an id ("x?_id=y", markup, 200 KB) is refused.
+    patientId = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9\-.]{1,64}\Z", error="must be a FHIR id ([A-Za-z0-9-.], 1-64 characters)"
+        ),
+    )
     encounterId = fields.String(allow_none=True)
 
 

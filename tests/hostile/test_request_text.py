@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from cds_service.cdshooks.errors import InvalidRequest
 from cds_service.domain.safetext import INVALID_ID, MAX_CHARS, request_text, resource_ref
 
 from .corpus import MUTATIONS, SLUGS, invoke, mutated, rules_of, scenario
@@ -262,3 +263,14 @@ def test_request_text_never_yields_markup(text):
     for template in ("- {} (Observation/x)", "{}", "Being signed: **{}** order", "{}({})"):
         rendered = template.format(shown, shown)
         assert tokens(rendered) <= ALLOWED_TOKENS, rendered
+
+
+@pytest.mark.parametrize("patient_id", ["<img src=x>", "a b", "x" * 65, "p?_id=q", "p/../q", ""])
+def test_a_patient_id_that_is_not_a_fhir_id_is_refused(patient_id):
+    """It would be the subject of every suggested order and part of the fallback's queries."""
+    s = scenario("folic-acid-with-b12-118-megaloblastic")
+    request = s.request()
+    request["context"]["patientId"] = patient_id
+    with pytest.raises(InvalidRequest) as refused:
+        invoke(s, request)
+    assert refused.value.expression == ["context.patientId"]
