@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-#: At most this many characters of request text in a card (RULES.md section 4).
+#: At most this many characters of request text in a card (clinical rules, section 4).
 MAX_CHARS = 80
 ELLIPSIS = "\u2026"
 INVALID_ID = "(invalid id)"
