@@ -42,54 +42,50 @@ _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{0,63}")
 #: Text that needs no work: short, one line, nothing a renderer reads as markup.
 _PLAIN = re.compile(r"[A-Za-z0-9 .,/()%'=+-]{0,80}")
-_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_BACKSLASHED = frozenset("\\`*_|~@")
+_CHARACTERS = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", **{c: "\\" + c for c in "\\`*_|~@"}}
+)
+_BRACKET = re.compile(r"\](?=[(\[:]|$)|^\[|\[(?=\^)")
+_INVISIBLE = frozenset(("Cc", "Cf", "Cs", "Co", "Cn"))
 _SCHEME_COLON = re.compile(r"(?<=[A-Za-z]):(?=\S)")
 _WWW = re.compile(r"(?i)(?<![A-Za-z0-9])(www)\.")
 _LINE_START = re.compile(r"^(?:[-+=#]|\d+[.)])")
 _LIST_NUMBER = re.compile(r"^(\d+)([.)])")
 
 
-def _visible(text: str, limit: int) -> tuple[str, bool]:
-    """One line of at most ``limit`` visible characters, and whether anything was cut.
-
-    Reads only as far as it needs: the cost is bounded by the kept prefix (plus any invisible
-    characters among it), not by the length of the input."""
-    kept: list[str] = []
-    pending_space = False
-    for char in text:
-        if char.isspace():
-            pending_space = bool(kept)
-            continue
-        if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            continue
-        if pending_space:
-            kept.append(" ")
-            pending_space = False
-        kept.append(char)
-        if len(kept) > limit:
-            break
-    if len(kept) > limit:
-        cut = "".join(kept[: limit - 1]).rstrip()
-        return cut + ELLIPSIS, True
-    return "".join(kept), False
+def _visible(text: str, limit: int) -> str:
+    """One line of at most ``limit`` visible characters (an ellipsis marks a cut)."""
+    if text.isprintable():  # no control, format or separator character but " ": the C path
+        head = text[: 4 * limit]  # enough for ``limit`` characters unless it is mostly spaces
+        folded = " ".join(head.split())
+        if len(folded) <= limit and len(head) < len(text):
+            folded = " ".join(text.split())
+    else:
+        kept: list[str] = []
+        pending_space = False
+        for char in text:
+            if char.isspace():
+                pending_space = bool(kept)
+                continue
+            if unicodedata.category(char) in _INVISIBLE:
+                continue
+            if pending_space:
+                kept.append(" ")
+                pending_space = False
+            kept.append(char)
+            if len(kept) > limit:  # read no further than needed (a 200 KB name)
+                break
+        folded = "".join(kept)
+    if len(folded) > limit:
+        return folded[: limit - 1].rstrip() + ELLIPSIS
+    return folded
 
 
 def _escape(text: str) -> str:
-    out = []
-    last = len(text) - 1
-    for i, char in enumerate(text):
-        if char in _HTML:
-            out.append(_HTML[char])
-        elif char in _BACKSLASHED:
-            out.append("\\" + char)
-        elif char == "]" and (i == last or text[i + 1] in "([:"):
-            out.append("\\]")  # "](url)", "][ref]", "]: def", or "]" before the card's "("
-        elif char == "[" and (i == 0 or text.startswith("^", i + 1)):
-            out.append("\\[")  # a definition or a footnote needs "[" first
-        else:
-            out.append(char)
-    escaped = "".join(out)
+    escaped = text.translate(_CHARACTERS)
+    # "](url)", "][ref]", "]: definition", or a "]" the card's own "(" could follow; "[" that
+    # could start a definition or a footnote.
+    escaped = _BRACKET.sub(lambda m: "\\" + m[0], escaped)
     escaped = _SCHEME_COLON.sub(r"\\:", escaped)
     escaped = _WWW.sub(r"\1\\.", escaped)
     if _LIST_NUMBER.match(escaped):
@@ -108,8 +104,7 @@ def request_text(value: object, limit: int = MAX_CHARS) -> str:
         plain = value.strip()
         if not _LINE_START.match(plain):
             return plain
-    text, _ = _visible(value, limit)
-    return _escape(text)
+    return _escape(_visible(value, limit))
 
 
 def is_fhir_id(value: object) -> bool:

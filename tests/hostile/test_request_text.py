@@ -138,6 +138,7 @@ def test_the_reported_payload_cannot_render_as_markup():
     "raw, shown",
     [
         ("a\nb\r\nc\td\u2028e", "a b c d e"),
+        ("a" + " " * 1000 + "b", "a b"),
         ("# heading", "\\# heading"),
         ("- item", "\\- item"),
         ("1. first", "1\\. first"),
