@@ -266,7 +266,9 @@ def test_request_text_never_yields_markup(text):
         assert tokens(rendered) <= ALLOWED_TOKENS, rendered
 
 
-@pytest.mark.parametrize("patient_id", ["<img src=x>", "a b", "x" * 65, "p?_id=q", "p/../q", ""])
+@pytest.mark.parametrize(
+    "patient_id", ["<img src=x>", "a b", "x" * 65, "p?_id=q", "p/../q", "", "p\n"]
+)
 def test_a_patient_id_that_is_not_a_fhir_id_is_refused(patient_id):
     """It would be the subject of every suggested order and part of the fallback's queries."""
     s = scenario("folic-acid-with-b12-118-megaloblastic")
