@@ -21,6 +21,8 @@ from marshmallow import (
     validates_schema,
 )
 
+from cds_service.domain.safetext import is_fhir_id
+
 HOOKS = ("order-sign", "order-select", "patient-view")
 
 # --- Text bound for storage (docs/security.md, "What is refused") ---------------------------
@@ -114,9 +116,18 @@ class FhirObject(fields.Dict):
 MAX_DRAFT_ORDERS = 1000
 
 
+def _fhir_id(value: str) -> None:
+    if not is_fhir_id(value):
+        raise ValidationError("must be a FHIR id ([A-Za-z0-9-.], 1-64 characters)")
+
+
 class PatientViewContext(Lenient):
     userId = fields.String(required=True, validate=[validate.Length(min=1), no_controls])
-    patientId = fields.String(required=True, validate=[validate.Length(min=1), no_controls])
+    # A FHIR id: it becomes the subject of every suggested order and part of the fallback's
+    # queries, so request text that is not an id ("x?_id=y", markup, 200 KB) is refused.
+    patientId = fields.String(
+        required=True, validate=_fhir_id, metadata={"pattern": "^[A-Za-z0-9\\-.]{1,64}$"}
+    )
     encounterId = fields.String(allow_none=True, validate=no_controls)
 
 

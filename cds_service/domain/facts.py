@@ -1,7 +1,14 @@
 """Typed facts: what the FHIR adapter extracts and the rules read (RULES.md section 1).
 
 Every fact keeps the id of the resource it came from (``"Observation/abc"``) so that cards can
-cite their evidence. Dates are timezone-aware ``datetime`` in UTC, normalised by the adapter.
+cite their evidence. Dates are timezone-aware ``datetime`` in UTC, normalised by the adapter,
+within 1800-2199 (a resource with another date is skipped).
+
+Text that came from the request (``resource_id``, ``name``, a medication's ``status``, an
+unrecognised ``unit``) is already safe to print in a card (``safetext``: escaped, one line, at
+most 80 characters; an id outside the FHIR id pattern reads "(invalid id)"): print it as it is,
+never escape it again. ``LabResult.text_value`` is the exception: rules read its words, so it is
+raw, and ``picture.result_value_text`` escapes it when a card shows it.
 """
 
 from __future__ import annotations

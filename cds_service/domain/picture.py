@@ -17,6 +17,7 @@ from functools import cached_property
 
 from .facts import ConditionFact, Facts, LabResult, MedicationExposure
 from .policy import DEFAULT_POLICY, Policy
+from .safetext import request_text
 from .units import NG_L_TO_PMOL_L, PMOL_L_TO_NG_L, display_unit, format_number, to_canonical
 from .vocabulary import (
     B12_FAMILY,
@@ -198,7 +199,7 @@ def result_value_text(result: LabResult, policy: Policy = DEFAULT_POLICY) -> str
     """The reported value first, with its comparator ("<150 pg/mL"); a total B12 also in the
     other unit as a whole-number approximation ("180 ng/L (\u2248133 pmol/L)")."""
     if result.value is None:
-        return result.text_value or "no value"
+        return request_text(result.text_value) or "no value"
     cmp = result.comparator or ""
     reported = f"{cmp}{format_number(result.value)} {display_unit(result.unit)}".strip()
     if result.analyte is Analyte.TOTAL_B12 and result.unit_recognised:

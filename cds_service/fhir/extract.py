@@ -36,6 +36,7 @@ from cds_service.domain.facts import (
     MedicationExposure,
     PatientFacts,
 )
+from cds_service.domain.safetext import request_text, resource_ref
 from cds_service.domain.units import (
     canonical_unit,
     is_convertible,
@@ -51,13 +52,13 @@ from cds_service.domain.vocabulary import (
     Sex,
 )
 
-from .dates import to_date, to_utc
+from .dates import is_open_end, to_date, to_utc
 from .jsonread import (
     Malformed,
+    amount,
     array,
     codings,
     first_code,
-    number,
     obj,
     string,
     texts,
@@ -154,7 +155,8 @@ def extract_facts(
         medications=tuple(meds),
         conditions=tuple(conditions),
         draft_labs=tuple(draft_labs),
-        selections=frozenset(selections),
+        # The same names the facts use: a selected draft with an invalid id still matches it.
+        selections=frozenset(_selection_ref(s) for s in selections),
         missing=frozenset(missing),
         pregnancy_observed=pregnant,
     )
@@ -217,8 +219,14 @@ def resolve_reference(
 
 
 def _ref(raw: dict[str, Any]) -> str:
-    rid = raw.get("id")
-    return f"{raw.get('resourceType', 'Resource')}/{rid if isinstance(rid, str) else '?'}"
+    """How facts, cards and logs name a resource: "Type/id", the id shown as "(invalid id)"
+    when it is not a FHIR id (a card or a log line never carries arbitrary request text)."""
+    return resource_ref(raw.get("resourceType"), raw.get("id"))
+
+
+def _selection_ref(selection: object) -> str:
+    kind, _, rid = selection.partition("/") if isinstance(selection, str) else ("", "", None)
+    return resource_ref(kind, rid)
 
 
 class _Reader:
@@ -380,7 +388,7 @@ def _lab_result(
     value = unit = comparator = None
     if quantity is not None:
         with within("valueQuantity"):
-            value = number(quantity, "value")
+            value = amount(quantity, "value")
             unit = _unit_of(quantity, analyte)
             comparator = string(quantity, "comparator")
         if comparator is not None and comparator not in COMPARATORS:
@@ -442,7 +450,11 @@ def _unit_of(quantity: dict[str, Any], analyte: Analyte) -> str | None:
     convertible (a local, non-UCUM code beside a readable "pg/mL" must not make the result
     uninterpretable)."""
     spellings = [u for u in (normalise_unit(string(quantity, k)) for k in ("code", "unit")) if u]
-    return next((u for u in spellings if is_convertible(analyte, u)), next(iter(spellings), None))
+    unit = next((u for u in spellings if is_convertible(analyte, u)), None)
+    if unit is not None:
+        return unit  # one of our spellings
+    # Not one the rules convert: request text, shown as data (lab-unit-unrecognised names it).
+    return request_text(spellings[0]) if spellings else None
 
 
 def _limit_in_unit(
@@ -453,11 +465,33 @@ def _limit_in_unit(
     if limit is None:
         return None
     with within(path):
-        value = number(limit, "value")
+        value = amount(limit, "value")
         limit_unit = _unit_of(limit, analyte)
     if value is None or (limit_unit or unit) != unit:
         return None
     return value
+
+
+# --- Dates ---------------------------------------------------------------------------------------
+def _when(data: dict[str, Any], key: str) -> datetime | None:
+    """A date element: ``None`` when absent; ``Malformed`` when present but not a date the rules
+    can use ("9999-12-31", "0001-01-01", "2026-02-30"), so that the resource is skipped rather
+    than read with a date that would overflow the rules' calendar arithmetic."""
+    text = string(data, key)
+    if text is None:
+        return None
+    moment = to_utc(text)
+    if moment is None:
+        raise Malformed(key)
+    return moment
+
+
+def _end(data: dict[str, Any], key: str) -> datetime | None:
+    """An end date; one beyond the usable range ("9999-12-31") is how EHRs say "no end"."""
+    text = string(data, key)
+    if text is not None and is_open_end(text):
+        return None
+    return _when(data, key)
 
 
 # --- Medications ---------------------------------------------------------------------------------
@@ -502,30 +536,33 @@ def _medication(
         allowed = _STATEMENT_OK if kind == "MedicationStatement" else _REQUEST_OK
         if status not in allowed:
             return None
-    name = names[0] if names else ", ".join(sorted(c.value for c in classes))
+    raw_name = names[0] if names else ", ".join(sorted(c.value for c in classes))
     if kind == "MedicationStatement":
         dosages = array(raw, "dosage")
         period = obj(raw, "effectivePeriod") or {}
-        start = to_utc(string(raw, "effectiveDateTime")) or to_utc(string(period, "start"))
-        end = to_utc(string(period, "end"))
+        with within("effectivePeriod"):
+            start_of_period, end = _when(period, "start"), _end(period, "end")
+        start = _when(raw, "effectiveDateTime") or start_of_period
     else:
         dosages = array(raw, "dosageInstruction")
         dispense = obj(raw, "dispenseRequest") or {}
         validity = obj(dispense, "validityPeriod") or {}
-        start = to_utc(string(raw, "authoredOn")) or to_utc(string(validity, "start"))
-        end = to_utc(string(validity, "end"))
+        with within("dispenseRequest.validityPeriod"):
+            start_of_period, end = _when(validity, "start"), _end(validity, "end")
+        start = _when(raw, "authoredOn") or start_of_period
     dosage = dosages[0] if dosages else None
     interval, count = interval_days_of(dosage)
     return MedicationExposure(
         # The id the client knows (a DSTU2 MedicationOrder stays one for delete actions).
         resource_id=rid,
         classes=classes,
-        name=name,
-        status=status or "unknown",
+        name=request_text(raw_name),
+        # A draft's status is not checked against a list: it is shown as data.
+        status=request_text(status) if status else "unknown",
         start=start,
         end=end,
-        route=route_of(dosage, name),
-        dose_ug=dose_ug_of(dosage, name),
+        route=route_of(dosage, raw_name),
+        dose_ug=dose_ug_of(dosage, raw_name),
         interval_days=interval,
         is_draft=draft,
         is_stop_order=draft and status in _STOP_STATUSES,
@@ -543,7 +580,7 @@ def _lab_order(raw: dict[str, Any], rid: str) -> DraftLabOrder | None:
     if not analytes:
         return None
     name = next(iter(texts(concept)), "laboratory test")
-    return DraftLabOrder(rid, analytes, name)
+    return DraftLabOrder(rid, analytes, request_text(name))
 
 
 # --- Conditions and the patient ------------------------------------------------------------------
@@ -566,17 +603,15 @@ def _condition(raw: dict[str, Any], rid: str) -> ConditionFact | None:
     )
     verified = kinds <= trusted
     onset_period = obj(raw, "onsetPeriod") or {}
-    onset = (
-        to_utc(string(raw, "onsetDateTime"))
-        or to_utc(string(onset_period, "start"))
-        or to_utc(string(raw, "recordedDate"))
-    )
+    with within("onsetPeriod"):
+        onset_of_period = _when(onset_period, "start")
+    onset = _when(raw, "onsetDateTime") or onset_of_period or _when(raw, "recordedDate")
     return ConditionFact(
         resource_id=rid,
         kinds=frozenset(kinds),
         # Without text, the first kind in declaration order: iterating the set would name a
         # multi-kind code (D51.0) differently from one process to the next (hash seeds).
-        name=names[0] if names else min(kinds, key=_KIND_ORDER.index).value,
+        name=request_text(names[0]) if names else min(kinds, key=_KIND_ORDER.index).value,
         onset=onset,
         verified=verified,
     )

@@ -92,11 +92,28 @@ def number(data: dict[str, Any], key: str) -> float | None:
         raise Malformed(key) from None
 
 
-def positive_int(data: dict[str, Any], key: str) -> int | None:
+#: The largest amount the rules read (a result in its reported unit, a dose, a period): far
+#: beyond any clinical value, and small enough that no conversion or sum overflows a double.
+MAX_AMOUNT = 1_000_000.0
+#: The largest count the rules read (administrations, a timing's frequency).
+MAX_COUNT = 100_000
+
+
+def amount(data: dict[str, Any], key: str, maximum: float = MAX_AMOUNT) -> float | None:
+    """A number the rules compute with: finite, not negative and at most ``maximum``; anything
+    else (-1, 1e308) is ``Malformed``, so its resource is skipped, not read (a negative B12
+    would read as deficient, a huge one overflows a unit conversion)."""
+    value = number(data, key)
+    if value is not None and not 0 <= value <= maximum:
+        raise Malformed(key)
+    return value
+
+
+def positive_int(data: dict[str, Any], key: str, maximum: int = MAX_COUNT) -> int | None:
     value = data.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
         raise Malformed(key)
     return value
 

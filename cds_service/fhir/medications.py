@@ -12,7 +12,7 @@ from typing import Any
 
 from cds_service.domain.vocabulary import Route
 
-from .jsonread import array, codings, number, obj, positive_int, string
+from .jsonread import MAX_AMOUNT, amount, array, codings, obj, positive_int, string
 
 SNOMED_ROUTES = {
     "26643006": Route.ORAL,
@@ -106,6 +106,8 @@ def strength_ug(name: str) -> tuple[float, bool] | None:
     value = float(amount.replace(",", "")) * factor
     if ml and per_volume:
         value /= float(per_volume)
+    if not 0 < value <= MAX_AMOUNT * factor:  # "0 MG", or 400 digits that overflow a double
+        return None
     return value, bool(ml)
 
 
@@ -119,20 +121,20 @@ def dose_ug_of(dosage: dict[str, Any] | None, name: str) -> float | None:
             quantity = obj(dose_range, "low") if dose_range else None
         if quantity is None:
             continue
-        amount = number(quantity, "value")
-        if amount is None:
+        value = amount(quantity, "value")
+        if value is None:
             continue
         key = _mass_key(string(quantity, "code") or string(quantity, "unit") or "")
         if key in _MASS_TO_UG:
-            return amount * _MASS_TO_UG[key]
+            return value * _MASS_TO_UG[key]
         strength = strength_ug(name)
         if strength is None:
             return None
         per_unit, per_ml = strength
         if per_ml:
-            return amount * per_unit if key in ("ml", "milliliter", "millilitre") else None
+            return value * per_unit if key in ("ml", "milliliter", "millilitre") else None
         # Tablets, capsules, "{pill}", "1" and friends: count x strength.
-        return amount * per_unit
+        return value * per_unit
     return None
 
 
@@ -144,7 +146,7 @@ def interval_days_of(dosage: dict[str, Any] | None) -> tuple[float | None, int |
     repeat = obj(timing, "repeat")
     count = positive_int(repeat, "count") if repeat else None
     if repeat:
-        period = number(repeat, "period")
+        period = amount(repeat, "period")
         unit = string(repeat, "periodUnit")
         if period is not None and unit in _PERIOD_DAYS:
             frequency = positive_int(repeat, "frequency") or 1

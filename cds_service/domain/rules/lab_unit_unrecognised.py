@@ -20,6 +20,7 @@ from __future__ import annotations
 from ..facts import LabResult
 from ..findings import Finding, shorten
 from ..picture import ClinicalPicture
+from ..safetext import request_text
 from ..sources import NICE_NG239
 from ..units import format_number
 from ..vocabulary import FOLATES, Analyte, Indicator
@@ -37,7 +38,8 @@ _NAMES = {Analyte.TOTAL_B12: "B12", Analyte.ACTIVE_B12: "Active B12", Analyte.MM
 def _value(r: LabResult) -> str:
     """The result as reported: "0.2 (unit 'mg')", "'see comment'", ">100 (unit 'ng/L')"."""
     if r.value is None:
-        return f"'{r.text_value or 'no value'}'"
+        return f"'{request_text(r.text_value) or 'no value'}'"
+    # The unit as extracted is already escaped for a card (repr() would double backslashes).
     unit = f"unit '{r.unit}'" if r.unit else "no unit"
     return f"{r.comparator or ''}{format_number(r.value)} ({unit})"
 
