@@ -189,7 +189,10 @@ def test_hostile_text_in_every_field_never_renders_as_markup(mutation):
         s, request = mutated(slug, mutation, PAYLOAD)
         response = invoke(s, request)
         assert_no_markup_from_request(response)
-        if MUTATIONS[mutation][1]:
+        # Epic's shape names each drug only through a reference to its Medication's id; an id
+        # outside the FHIR id pattern is never resolved (by design), so those drugs go unknown.
+        epic_reference_lost = mutation == "ids" and slug.startswith("epic-")
+        if MUTATIONS[mutation][1] and not epic_reference_lost:
             assert rules_of(response) == list(s.rules), slug
         shown = shown or _escaped_payload_shown(response)
     if mutation not in NOT_SHOWN:
@@ -200,7 +203,9 @@ def test_hostile_text_in_every_field_never_renders_as_markup(mutation):
 def test_every_rule_still_fires_and_shows_no_markup_when_every_text_is_hostile(rule_id):
     """Per rule: with every text field that keeps its resource's meaning hostile at once, the
     rule's card still fires and carries no markup from the request."""
-    for slug in [s for s in SLUGS if rule_id in scenario(s).rules][:3]:
+    # Not Epic's shape: there a hostile id unlinks each drug from its Medication (see above).
+    chosen = [s for s in SLUGS if rule_id in scenario(s).rules and not s.startswith("epic-")]
+    for slug in chosen[:3]:
         s = scenario(slug)
         request = s.request()
         for mutation, (mutate, keeps_meaning) in MUTATIONS.items():
