@@ -129,7 +129,22 @@ def worker_exiting(server: Any, worker: Any) -> None:
         close()
 
 
+def worker_ready(worker: Any, threads: int) -> None:
+    """gunicorn's ``post_worker_init``, in a new worker before it serves: open as many
+    database connections as it has threads (the replay store's 250 ms are not for connecting)."""
+    core = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("cds")
+    warm_up = getattr(getattr(core, "store", None), "warm_up", None)
+    if warm_up is not None:
+        try:
+            warm_up(threads)
+        except Exception:  # a cold pool is slower, not broken
+            pass
+
+
 def gunicorn_options(settings: Settings, host: str, port: int, workers: int) -> dict[str, Any]:
+    def post_worker_init(worker: Any) -> None:
+        worker_ready(worker, settings.threads)
+
     options: dict[str, Any] = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
@@ -152,6 +167,7 @@ def gunicorn_options(settings: Settings, host: str, port: int, workers: int) -> 
         "logconfig_dict": logs.gunicorn_logconfig(settings.log_level),
         "child_exit": worker_exited,
         "worker_exit": worker_exiting,
+        "post_worker_init": post_worker_init,
         # gunicorn 24+ opens a control socket in $HOME by default: two replicas on one host
         # would share it, and a read-only container home cannot hold it.
         "control_socket_disable": True,

@@ -118,19 +118,27 @@ def test_concurrent_posts_from_eight_threads_lose_nothing(app, store):
 
     def post(thread: int) -> int:
         client = app.test_client()
+
+        def send(body) -> int:
+            # 503 (the write's deadline passed on a busy machine) means retry, as an EHR does.
+            for _ in range(20):
+                response = client.post(URL, json=body)
+                if response.status_code != 503:
+                    return response.get_json()["stored"]
+            raise AssertionError("still 503 after 20 tries")
+
         stored = 0
         for j in range(10):
             card = f"card-{thread * 10 + j}"
             # every entry twice: once alone, once in a batch with a repeat
-            stored += client.post(URL, json={"feedback": [entry(card)]}).get_json()["stored"]
-            stored += client.post(
-                URL, json={"feedback": [entry(card), entry(card, "overridden")]}
-            ).get_json()["stored"]
+            stored += send({"feedback": [entry(card)]})
+            stored += send({"feedback": [entry(card), entry(card, "overridden")]})
         return stored
 
     with ThreadPoolExecutor(8) as pool:
         total = sum(pool.map(post, range(8)))
-    assert total == 160
+    # An entry stored just after its 503 comes back as a duplicate on the retry.
+    assert 0 < total <= 160
     assert store.feedback_count() == 160
 
 

@@ -390,8 +390,11 @@ class CdsApplication:
             )
         if self.store is None:
             raise StorageUnavailable("Feedback storage is not configured.")
-        # Feedback about a card this process has just issued finds its rule (bounded wait).
-        self.flush_ledger(LEDGER_FLUSH_BEFORE_FEEDBACK_S)
+        # Feedback about a card this process has just issued finds its rule: a short wait,
+        # and none while the ledger cannot write (the feedback's own deadline comes first).
+        ledger = self._ledger_writer
+        if ledger is not None and ledger.healthy:
+            ledger.flush(LEDGER_FLUSH_BEFORE_FEEDBACK_S)
         try:
             # Bounded by the store's deadline: stored, or 503 (never acknowledged and lost).
             result = self.store.record_feedback(service.id, records, self.clock())

@@ -56,6 +56,15 @@ class LedgerWriter:
         self._idle = threading.Condition()
         self._pending = 0
         self._closed = False
+        self._failing = False
+        self._batch_started: float | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """The last batch was written and none has been waiting on the database for long:
+        worth waiting a moment for (``flush``) before feedback is attributed."""
+        started = self._batch_started
+        return not self._failing and (started is None or time.monotonic() - started < 0.1)
 
     # -- the invocation's side: never blocks ----------------------------------------------
     def submit(self, cards: Sequence[IssuedCard]) -> int:
@@ -143,13 +152,18 @@ class LedgerWriter:
                 self._write_batch(batch)
 
     def _write_batch(self, batch: list[IssuedCard]) -> None:
+        self._batch_started = time.monotonic()
         try:
             self._write(batch)
+            self._failing = False
         except StorageError as exc:
+            self._failing = True
             self._dropped(len(batch), "database", str(exc))
         except Exception as exc:  # a bug here must not kill the thread and stall the queue
+            self._failing = True
             self._dropped(len(batch), "error", type(exc).__name__)
         finally:
+            self._batch_started = None
             with self._idle:
                 self._pending -= len(batch)
                 if not self._pending:

@@ -11,7 +11,7 @@ or a plain path) or ``postgresql://user:password@host:5432/db`` (driven by psyco
   reconnected to), a statement timeout, and TCP keepalives plus ``tcp_user_timeout`` (a
   vanished server host releases the connection in seconds, not the kernel's minutes).
 - The calls on a request's path have a hard deadline (``deadline.py``): the replay store
-  250 ms, feedback 400 ms and the readiness probe 500 ms, connection time included, whatever state
+  250 ms, feedback and the readiness probe 500 ms, connection time included, whatever state
   the database is in (stopped, frozen, locked by another process). Past it they fail with a
   StorageError; the caller decides what that means. The card ledger is written in the
   background (``ledger.py``) and never waited for.
@@ -59,6 +59,8 @@ REPLAY_DEADLINE_S = 0.25
 #: The longest a request waits to store feedback, or /readyz for its probe.
 FEEDBACK_DEADLINE_S = 0.9  # the issue-11 promise: an answer within 1 s, stored or 503
 READY_DEADLINE_S = 0.5
+#: Card uuids per lookup when feedback is attributed (well under SQLite's variable limit).
+FEEDBACK_LOOKUP_CHUNK = 500
 #: The issuer of /readyz's probe row in the replay table (not a URL: never a real issuer).
 PROBE_ISSUER = "(readiness probe)"
 UNKNOWN_CARD = "(unknown card)"
@@ -288,6 +290,29 @@ class SqlStore:
     def close(self) -> None:
         self._engine_.dispose()
 
+    def warm_up(self, connections: int, timeout_s: float = 5.0) -> int:
+        """Open ``connections`` pooled connections at once (a new worker, before it serves):
+        a request's 250 ms must not be spent connecting to PostgreSQL on a busy machine.
+        Returns how many opened; failures are only logged (the requests will tell)."""
+        opened: list[int] = []
+
+        def one() -> None:
+            try:
+                with self.engine.connect() as db:
+                    db.exec_driver_sql("SELECT 1")
+                    barrier.wait(timeout_s)  # hold it until all are open: distinct connections
+                opened.append(1)
+            except (SQLAlchemyError, threading.BrokenBarrierError) as exc:
+                log.info("warm-up connection failed", extra={"error": type(exc).__name__})
+
+        barrier = threading.Barrier(connections)
+        threads = [threading.Thread(target=one, daemon=True) for _ in range(connections)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout_s + 1)
+        return len(opened)
+
     # -- the ledger -----------------------------------------------------------------------
     def record_cards(self, cards: Sequence[IssuedCard]) -> None:
         if not cards:
@@ -371,41 +396,47 @@ class SqlStore:
         received_at: datetime,
         timeout_s: float,
     ) -> FeedbackResult:
-        stored = duplicates = unknown = 0
-        outcomes: list[tuple[str | None, str]] = []
+        """Two statements whatever the batch size (up to the 1,000 entries a request may
+        carry): the rule ids of the cards named, then one INSERT of every entry; the rows
+        it returns are the ones stored, the rest were already there (duplicates)."""
+        if not entries:
+            return FeedbackResult(0, 0, 0, ())
         with self._transaction("record_feedback", timeout_s=timeout_s) as db:
-            for entry in entries:
-                rule_id = db.execute(
-                    select(issued_cards.c.rule_id).where(
-                        issued_cards.c.card_uuid == entry.card_uuid
-                    )
-                ).scalar()
-                result = db.execute(
-                    self._insert(feedback)
-                    .values(
-                        service_id=service_id,
-                        card_uuid=entry.card_uuid,
-                        rule_id=rule_id,
-                        known_card=rule_id is not None,
-                        outcome=entry.outcome,
-                        outcome_timestamp=entry.outcome_timestamp,
-                        accepted_suggestions=json.dumps(list(entry.accepted_suggestions)),
-                        override_system=entry.override_system,
-                        override_code=entry.override_code,
-                        override_display=entry.override_display,
-                        user_comment=entry.user_comment,
-                        received_at=received_at,
-                    )
-                    .on_conflict_do_nothing()
-                    .returning(feedback.c.id)
-                )
-                # RETURNING, not rowcount: drivers differ on rowcount after ON CONFLICT.
-                if result.first() is None:
-                    duplicates += 1
-                else:
-                    stored += 1
-                    unknown += rule_id is None
-                    outcomes.append((rule_id, entry.outcome))
+            rules: dict[str, str] = {}
+            uuids = sorted({entry.card_uuid for entry in entries})
+            size = FEEDBACK_LOOKUP_CHUNK
+            for chunk in (uuids[i:][:size] for i in range(0, len(uuids), size)):
+                lookup = select(issued_cards.c.card_uuid, issued_cards.c.rule_id)
+                rules.update(db.execute(lookup.where(issued_cards.c.card_uuid.in_(chunk))).all())
+            rows = [
+                {
+                    "service_id": service_id,
+                    "card_uuid": entry.card_uuid,
+                    "rule_id": rules.get(entry.card_uuid),
+                    "known_card": entry.card_uuid in rules,
+                    "outcome": entry.outcome,
+                    "outcome_timestamp": entry.outcome_timestamp,
+                    "accepted_suggestions": json.dumps(list(entry.accepted_suggestions)),
+                    "override_system": entry.override_system,
+                    "override_code": entry.override_code,
+                    "override_display": entry.override_display,
+                    "user_comment": entry.user_comment,
+                    "received_at": received_at,
+                }
+                for entry in entries
+            ]
+            # RETURNING, not rowcount: drivers differ on rowcount after ON CONFLICT. A
+            # repeated entry within the batch conflicts with its first copy: stored once.
+            # One statement executed for many rows: SQLAlchemy batches it into multi-row
+            # INSERTs ("insertmanyvalues") and compiles it once.
+            stored_rows = db.execute(
+                self._insert(feedback)
+                .on_conflict_do_nothing()
+                .returning(feedback.c.rule_id, feedback.c.outcome),
+                rows,
+            ).all()
+        outcomes = tuple((rule_id, outcome) for rule_id, outcome in stored_rows)
+        unknown = sum(rule_id is None for rule_id, _ in outcomes)
         if self.feedback_retention_days and self._due(
             "_next_feedback_purge", received_at.timestamp(), LEDGER_PURGE_INTERVAL_S
         ):
@@ -413,7 +444,7 @@ class SqlStore:
                 self.purge_feedback(received_at)
             except StorageError as exc:  # the feedback is stored; the purge runs next time
                 log.error("feedback purge failed", extra={"error": str(exc)})
-        return FeedbackResult(stored, duplicates, unknown, tuple(outcomes))
+        return FeedbackResult(len(outcomes), len(entries) - len(outcomes), unknown, outcomes)
 
     def feedback_report(self) -> list[RuleReport]:
         reports: dict[str, RuleReport] = {}

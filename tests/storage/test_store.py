@@ -171,9 +171,11 @@ def test_concurrent_feedback_from_several_workers_loses_nothing(store, open_anot
         stored = 0
         for j in range(8):
             uuid = f"c{index * 8 + j}"
-            stored += worker.record_feedback(SERVICE, [accepted(uuid)], T0).stored
+            # (no loss under concurrency is under test, not the deadline: a generous one)
+            stored += worker.record_feedback(SERVICE, [accepted(uuid)], T0, timeout_s=10).stored
             # a retry of the same entry, batched with a new one
-            stored += worker.record_feedback(SERVICE, [accepted(uuid), overridden(uuid)], T0).stored
+            both = [accepted(uuid), overridden(uuid)]
+            stored += worker.record_feedback(SERVICE, both, T0, timeout_s=10).stored
         return stored
 
     with ThreadPoolExecutor(8) as pool:
@@ -225,7 +227,8 @@ def test_concurrent_replays_on_several_workers_let_exactly_one_through(store, op
 
     def attempt(index: int) -> bool:
         barrier.wait()
-        return workers[index % len(workers)].remember_jti("iss", "same", until, T0)
+        # Atomicity, not the request deadline, is under test: a generous one on a busy machine.
+        return workers[index % len(workers)].remember_jti("iss", "same", until, T0, timeout_s=10)
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(attempt, range(8)))
