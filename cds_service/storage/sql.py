@@ -208,7 +208,10 @@ class SqlStore:
         try:
             if path is not None:
                 directory = Path(path).parent
-                directory.mkdir(parents=True, exist_ok=True)
+                try:
+                    directory.mkdir(parents=True, exist_ok=True)
+                except OSError:
+                    pass  # said below, with the remedy
                 if not os.access(directory, os.W_OK):
                     raise StorageError(
                         f"the SQLite database's directory {directory.resolve()} is not"

@@ -65,7 +65,7 @@ as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   pw="$(mktemp)"; printf "%s" "$POSTGRES_PASSWORD" > "$pw"; chown postgres "$pw"
   as_postgres "$BIN/initdb" -D "$PGDATA" -U "${POSTGRES_USER:-postgres}" --pwfile="$pw" \
-    --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+    --encoding=UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   rm -f "$pw"
   echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf"
   echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
@@ -102,7 +102,6 @@ STANDINS = (
         ),
         changes=(
             "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "STOPSIGNAL SIGQUIT",
             "EXPOSE 80",
             'CMD ["nginx", "-g", "daemon off;"]',
         ),
@@ -118,7 +117,6 @@ STANDINS = (
         changes=(
             "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "ENV PGDATA=/var/lib/postgresql/data",
-            "STOPSIGNAL SIGINT",
             "EXPOSE 5432",
             'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]',
         ),
