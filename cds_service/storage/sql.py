@@ -214,9 +214,9 @@ class SqlStore:
                     pass  # said below, with the remedy
                 if not os.access(directory, os.W_OK):
                     raise StorageError(
-                        f"the SQLite database's directory {directory.resolve()} is not"
-                        " writable (a read-only container needs a volume there, or use"
-                        " PostgreSQL)"
+                        f"database error: the SQLite database's directory {directory.resolve()}"
+                        " does not exist or is not writable (a read-only container needs a"
+                        " volume there, or use PostgreSQL)"
                     )
             return migrations.migrate(self.engine)
         except OSError as exc:
