@@ -26,7 +26,7 @@ def _parse_now(text: str | None) -> datetime | None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.serving import serve
 
-    return serve(settings, args.host, args.port, args.workers)
+    return serve(settings, args.host, args.port or settings.port, args.workers)
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
@@ -156,7 +156,7 @@ def _main(argv: list[str] | None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the service under gunicorn")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=int, default=None, help="default: CDS_PORT or 8080")
     serve.add_argument(
         "--workers", type=int, default=None, help="default: CDS_WORKERS or the CPU count"
     )

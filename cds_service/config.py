@@ -8,12 +8,13 @@ without the prefix (``max_body_bytes: 1000000``); the environment wins.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
 
@@ -37,6 +38,9 @@ class Settings:
     policy: Policy = field(default_factory=Policy)
     log_level: str = "INFO"
     workers: int = 2
+    #: The port ``cds-service serve`` listens on unless --port says otherwise (the image's
+    #: health check asks the same one).
+    port: int = 8080
     allow_anonymous: bool = False
     # EHR authentication (cds_service/cdshooks/auth.py): who may call, and the audience URL.
     trusted_clients_file: str | None = None
@@ -134,6 +138,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     known = {
         "CDS_PROFILE",
         "CDS_DATABASE_URL",
+        "CDS_DATABASE_PASSWORD_FILE",
+        "CDS_PORT",
         "CDS_MAX_BODY_BYTES",
         "CDS_CORS_ORIGINS",
         "CDS_SITE_POLICY",
@@ -208,7 +214,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     return Settings(
         profile=profile,
-        database_url=str(values.get("CDS_DATABASE_URL", "sqlite:///var/cds.sqlite3")),
+        database_url=_database_url(values),
+        port=_int("CDS_PORT", values.get("CDS_PORT", 8080)),
         max_body_bytes=_int(
             "CDS_MAX_BODY_BYTES", values.get("CDS_MAX_BODY_BYTES", 5 * 1024 * 1024)
         ),
@@ -216,9 +223,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         site_policy_file=policy_file,
         policy=policy,
         log_level=log_level,
-        # Two single-threaded workers per core: one waiting on the prefetch fallback (up to
+        # Two single-threaded workers per available core (the container's CPU limit included):
+        # one waiting on the prefetch fallback (up to
         # CDS_FHIR_BUDGET_MS) leaves the core to the other (docs/benchmarks.md).
-        workers=_int("CDS_WORKERS", values.get("CDS_WORKERS", 2 * (os.cpu_count() or 1))),
+        workers=_int("CDS_WORKERS", values.get("CDS_WORKERS", 2 * available_cpus())),
         allow_anonymous=_bool("CDS_ALLOW_ANONYMOUS", values.get("CDS_ALLOW_ANONYMOUS", "0")),
         trusted_clients_file=str(values.get("CDS_TRUSTED_CLIENTS") or "").strip() or None,
         public_base_urls=_url_prefixes(
@@ -261,6 +269,89 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         home_feedback=_bool("CDS_HOME_FEEDBACK", values.get("CDS_HOME_FEEDBACK", int(development))),
         scenarios_dir=_directory("CDS_SCENARIOS_DIR", values.get("CDS_SCENARIOS_DIR")),
     )
+
+
+def _database_url(values: Mapping[str, Any]) -> str:
+    """``CDS_DATABASE_URL``, with the password of ``CDS_DATABASE_PASSWORD_FILE`` (a Compose or
+    Kubernetes secret) put in percent-encoded: any password works, and none is in the
+    environment for ``docker inspect`` to show."""
+    url = str(values.get("CDS_DATABASE_URL", "sqlite:///var/cds.sqlite3")).strip()
+    password_file = str(values.get("CDS_DATABASE_PASSWORD_FILE") or "").strip()
+    if not password_file:
+        return url
+    try:
+        password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(
+            f"CDS_DATABASE_PASSWORD_FILE: cannot read {password_file}: {exc.strerror}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"CDS_DATABASE_PASSWORD_FILE: {password_file} is not UTF-8") from None
+    if not password:
+        raise ConfigError(f"CDS_DATABASE_PASSWORD_FILE: {password_file} is empty")
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg") or not parts.hostname:
+        raise ConfigError(
+            "CDS_DATABASE_PASSWORD_FILE: needs a CDS_DATABASE_URL of the form"
+            " postgresql://user@host:5432/database"
+        )
+    if parts.password is not None:
+        raise ConfigError(
+            "CDS_DATABASE_URL: holds a password and CDS_DATABASE_PASSWORD_FILE gives one;"
+            " keep only the file"
+        )
+    if not parts.username:
+        raise ConfigError("CDS_DATABASE_URL: name the user (postgresql://user@host/database)")
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{parts.username}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: the affinity mask, capped by a cgroup CPU quota (a container's
+    ``--cpus`` or a Kubernetes CPU limit, cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``),
+    rounded up; at least 1. ``os.cpu_count()`` sees the host's CPUs, not the container's."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        cpus = min(cpus, math.ceil(quota))
+    return max(1, int(cpus))
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
+    """The CPU quota of this process's cgroup in CPUs (1.5 for ``--cpus 1.5``), or None when
+    there is none or it cannot be read."""
+    try:
+        max_line = (root / "cpu.max").read_text(encoding="ascii").split()
+    except (OSError, UnicodeDecodeError):
+        max_line = []
+    if len(max_line) == 2:  # cgroup v2: "<quota|max> <period>"
+        quota, period = max_line
+        return _quota(quota, period)
+    for directory in (root / "cpu", root / "cpu,cpuacct", root):  # cgroup v1
+        try:
+            quota = (directory / "cpu.cfs_quota_us").read_text(encoding="ascii").strip()
+            period = (directory / "cpu.cfs_period_us").read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        return _quota(quota, period)
+    return None
+
+
+def _quota(quota: str, period: str) -> float | None:
+    try:
+        quota_us, period_us = int(quota), int(period)
+    except ValueError:  # "max": no quota
+        return None
+    if quota_us <= 0 or period_us <= 0:  # v1 says -1 for none
+        return None
+    return quota_us / period_us
 
 
 def _directory(name: str, raw: Any) -> str | None:

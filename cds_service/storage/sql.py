@@ -34,6 +34,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -195,14 +196,14 @@ class SqlStore:
         """The URL without its password, for logs."""
         return self._engine_.url.render_as_string(hide_password=True)
 
-    def _failed(self, operation: str, exc: BaseException) -> StorageError:
+    def _failed(self, operation: str, exc: BaseException, reason: str = "") -> StorageError:
         kind = type(exc.orig).__name__ if isinstance(exc, DBAPIError) else type(exc).__name__
         if self.on_error is not None:
             try:
                 self.on_error(operation)
             except Exception:  # a metrics hook must never turn into a storage failure
                 log.exception("storage error hook failed")
-        return StorageError(f"database error: {kind}")
+        return StorageError(f"database error: {kind}" + (f" ({reason})" if reason else ""))
 
     @contextmanager
     def _transaction(
@@ -255,16 +256,41 @@ class SqlStore:
 
     # -- lifecycle ------------------------------------------------------------------------
     def migrate(self) -> int:
-        """Apply pending migrations; returns the schema version (see ``migrations.py``)."""
+        """Apply pending migrations; returns the schema version (see ``migrations.py``).
+
+        At start-up, so its errors say why: the driver's reason (a refused password, an
+        unknown database, an unreachable host; the migrations' SQL carries no request data)
+        with the password taken out, or a read-only directory for the SQLite file."""
         path = _sqlite_path(self.url) if self.dialect == "sqlite" else None
         try:
             if path is not None:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                directory = Path(path).parent
+                try:
+                    directory.mkdir(parents=True, exist_ok=True)
+                except OSError:
+                    pass  # said below, with the remedy
+                if not os.access(directory, os.W_OK):
+                    raise StorageError(
+                        f"database error: the SQLite database's directory {directory.resolve()}"
+                        " does not exist or is not writable (a read-only container needs a"
+                        " volume there, or use PostgreSQL)"
+                    )
             return migrations.migrate(self.engine)
         except OSError as exc:
-            raise self._failed("migrate", exc) from exc
+            raise self._failed("migrate", exc, self._reason(exc)) from exc
         except SQLAlchemyError as exc:
-            raise self._failed("migrate", exc) from exc
+            raise self._failed("migrate", exc, self._reason(exc)) from exc
+
+    def _reason(self, exc: BaseException) -> str:
+        """The first line of the driver's message, without the password."""
+        original = exc.orig if isinstance(exc, DBAPIError) else exc
+        text = str(getattr(original, "strerror", None) or original).strip()
+        line = text.splitlines()[0].strip() if text else ""
+        password = self._engine_.url.password
+        if password:
+            for form in {password, quote(password, safe="")}:
+                line = line.replace(form, "***")
+        return line[:300]
 
     def check(self, timeout_s: float = READY_DEADLINE_S) -> None:
         """StorageError unless, within ``timeout_s``, the schema is migrated and a test write

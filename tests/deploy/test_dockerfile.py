@@ -1,103 +1,129 @@
-"""The image is built the way ``make run`` builds the service (Docker is not available here, so
-the steps are compared, not run): the same virtual environment, pip upgrade, package install,
-``var/`` directory and ``cds-service serve`` entry point, in the same order. It runs as a
-non-root user, production profile, with a HEALTHCHECK on /healthz."""
+"""The Dockerfile, read without Docker (tests/deploy/test_images.py builds and runs it):
+two stages, the builder installing only hashed, locked dependencies and the service's own
+wheel; a runtime stage with nothing but that virtual environment, a non-root user, the
+SQLite directory as a volume and a health check on the port the service listens on."""
 
 from __future__ import annotations
 
 import re
 
-from .files import ROOT, dockerfile_instructions, exec_form, recipe_of
+from packaging.requirements import Requirement
+
+from cds_service.config import load_settings
+
+from .files import ROOT, dockerfile_instructions, exec_form
 
 DOCKERFILE = dockerfile_instructions((ROOT / "Dockerfile").read_text(encoding="utf-8"))
-MAKE_RUN = recipe_of("run", (ROOT / "Makefile").read_text(encoding="utf-8"))
-DOCKER_VENV = "/opt/venv"
+LOCK = (ROOT / "requirements.lock").read_text(encoding="utf-8")
 
 
-def normalise(command: str, venv: str) -> str:
-    """The same step, whatever the venv's path, pip's verbosity, an env prefix or ``-e``."""
-    command = re.sub(r"^(\w+=\S+\s+)+", "", command.strip())  # VAR=value prefixes
-    command = command.replace(f"{venv}/bin/", "").replace(venv, "<venv>")
-    command = re.sub(r"^python3\b", "python", command)
-    command = command.replace(" --quiet", "").replace(" -e .", " .")
-    return " ".join(command.split())
-
-
-def make_steps() -> list[str]:
-    steps = [normalise(c, ".venv") for c in MAKE_RUN if not c.startswith("touch ")]
-    assert steps, "the Makefile's run target has no recipe"
-    return steps
-
-
-def docker_run_steps() -> list[str]:
-    steps = []
+def stages() -> list[list[tuple[str, str]]]:
+    result: list[list[tuple[str, str]]] = []
     for keyword, arguments in DOCKERFILE:
-        if keyword == "RUN":
-            steps += [normalise(part, DOCKER_VENV) for part in arguments.split("&&")]
-    return steps
+        if keyword == "FROM":
+            result.append([])
+        result[-1].append((keyword, arguments))
+    return result
 
 
-def docker_cmd() -> list[str]:
-    (cmd,) = [arguments for keyword, arguments in DOCKERFILE if keyword == "CMD"]
-    return exec_form(cmd)
+def of(stage, keyword: str) -> list[str]:
+    return [arguments for k, arguments in stage if k == keyword]
 
 
-def options(argv: list[str]) -> dict[str, str]:
-    return {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
+def locked() -> dict[str, list[str]]:
+    """name -> hashes, from the lock file's ``name==version --hash=...`` entries."""
+    entries: dict[str, list[str]] = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", re.sub(r"\\\n", " ", LOCK)):
+        match = re.match(r"([A-Za-z0-9._-]+)==(\S+)", block)
+        if match:
+            entries[match[1].lower().replace("_", "-")] = re.findall(r"--hash=(sha256:\w+)", block)
+    return entries
 
 
-def test_make_run_is_what_the_test_expects():
-    steps = make_steps()
-    assert steps[0] == "python -m venv <venv>"
-    assert steps[-1].startswith("cds-service serve ")
+def test_two_stages_from_python_3_11_slim():
+    builder, runtime = stages()
+    assert builder[0] == ("FROM", "python:3.11-slim AS builder")
+    assert runtime[0] == ("FROM", "python:3.11-slim")
 
 
-def test_the_image_installs_the_service_with_make_runs_steps_in_order():
-    *installing, _serve = make_steps()
-    docker = docker_run_steps()
-    positions = []
-    for step in installing:
-        assert step in docker, f"`make run` does `{step}`; the Dockerfile does not"
-        positions.append(docker.index(step))
-    assert positions == sorted(positions), "the Dockerfile runs make run's steps out of order"
+def test_the_builder_installs_only_hashed_locked_requirements():
+    builder, _ = stages()
+    runs = " ".join(of(builder, "RUN"))
+    assert "--require-hashes" in runs and "-r /build/requirements.lock" in runs
+    # The service itself: its wheel, built without fetching anything, installed alone.
+    assert "--no-build-isolation" in runs and "--no-deps --no-index /build/wheels/" in runs
+    entries = locked()
+    assert entries and all(hashes for hashes in entries.values())
+    assert {"setuptools", "wheel"} <= set(entries)  # the build backend is locked too
 
 
-def test_the_image_serves_with_make_runs_entry_point():
-    serve = make_steps()[-1].split()
-    cmd = docker_cmd()
-    assert cmd[:2] == serve[:2] == ["cds-service", "serve"]
-    assert set(options(cmd)) == set(options(serve)) == {"--host", "--port"}
-    assert options(cmd)["--host"] == "0.0.0.0"  # reachable from outside the container
-    (expose,) = [arguments for keyword, arguments in DOCKERFILE if keyword == "EXPOSE"]
-    assert options(cmd)["--port"] == expose
+def test_the_lock_covers_every_dependency_the_package_declares():
+    setup = (ROOT / "setup.cfg").read_text(encoding="utf-8")
+    block = setup.split("install_requires =", 1)[1].split("\n[", 1)[0]
+    block = block.split("\n\n", 1)[0]
+    declared = [
+        Requirement(line.strip())
+        for line in block.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    entries = locked()
+    for requirement in declared:
+        name = requirement.name.lower().replace("_", "-").replace(".", "-")
+        assert name in entries, f"{requirement.name} is not in requirements.lock"
+        (version,) = re.findall(rf"(?im)^{re.escape(name)}==(\S+)", LOCK.replace("_", "-"))
+        assert requirement.specifier.contains(version), (requirement, version)
 
 
-def test_the_image_copies_what_pip_install_needs():
-    copied = " ".join(arguments for keyword, arguments in DOCKERFILE if keyword == "COPY")
-    for needed in ("setup.cfg", "pyproject.toml", "README.md", "cds_service", "hooks"):
-        assert needed in copied, needed
-    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
-    assert not {"setup.cfg", "pyproject.toml", "README.md", "cds_service", "hooks"} & set(ignored)
+def test_the_runtime_stage_has_only_the_virtual_environment():
+    _, runtime = stages()
+    copies = of(runtime, "COPY")
+    assert copies == ["--from=builder /opt/venv /opt/venv"]
+    after = runtime.index(("COPY", copies[0]))
+    assert "RUN" not in [k for k, _ in runtime[after:]]
 
 
-def test_the_image_is_slim_python_and_runs_as_a_non_root_user():
-    assert DOCKERFILE[0] == ("FROM", "python:3.11-slim")
-    keywords = [keyword for keyword, _ in DOCKERFILE]
-    users = [arguments for keyword, arguments in DOCKERFILE if keyword == "USER"]
-    assert users and users[-1].split(":")[0] not in ("root", "0")
-    last_user = len(keywords) - 1 - keywords[::-1].index("USER")
-    assert "RUN" not in keywords[last_user:], "a RUN after USER would run as that user anyway"
-    assert keywords.index("CMD") > last_user
+def test_it_runs_as_a_non_root_user():
+    _, runtime = stages()
+    (user,) = of(runtime, "USER")
+    assert user.split(":")[0] not in ("root", "0")
+    keywords = [k for k, _ in runtime]
+    user_at = keywords.index("USER")
+    assert "RUN" not in keywords[user_at:]
 
 
-def test_the_image_runs_the_production_profile():
-    environment = " ".join(arguments for keyword, arguments in DOCKERFILE if keyword == "ENV")
-    assert "CDS_PROFILE=production" in environment.split()
+def test_the_default_sqlite_database_lives_in_a_declared_volume():
+    _, runtime = stages()
+    environment = dict(
+        pair.split("=", 1) for line in of(runtime, "ENV") for pair in line.split() if "=" in pair
+    )
+    assert environment["CDS_PROFILE"] == "production"
+    url = environment["CDS_DATABASE_URL"]
+    assert url.startswith("sqlite:////")
+    directory = url.removeprefix("sqlite:///").rsplit("/", 1)[0]
+    assert of(runtime, "VOLUME") == [directory]
+    assert load_settings({"CDS_DATABASE_URL": url}).database_url == url
 
 
-def test_the_healthcheck_asks_healthz_with_the_standard_library():
+def test_the_healthcheck_asks_healthz_on_the_configured_port():
     (check,) = [arguments for keyword, arguments in DOCKERFILE if keyword == "HEALTHCHECK"]
     command = exec_form(check.split("CMD ", 1)[1])
     assert command[:2] == ["python", "-c"]
-    assert "urllib.request" in command[2] and "/healthz" in command[2]
+    assert "/healthz" in command[2] and "CDS_PORT" in command[2]
     compile(command[2], "HEALTHCHECK", "exec")  # valid Python
+
+
+def test_the_server_listens_on_cds_port():
+    (cmd,) = [arguments for keyword, arguments in DOCKERFILE if keyword == "CMD"]
+    argv = exec_form(cmd)
+    assert argv[:2] == ["cds-service", "serve"] and "--port" not in argv  # CDS_PORT decides
+    assert argv[argv.index("--host") + 1] == "0.0.0.0"
+    (expose,) = [arguments for keyword, arguments in DOCKERFILE if keyword == "EXPOSE"]
+    assert expose == "8080" and load_settings({}).port == 8080
+
+
+def test_the_build_context_holds_what_the_build_copies():
+    ignored = set((ROOT / ".dockerignore").read_text(encoding="utf-8").split())
+    for needed in ("requirements.lock", "setup.cfg", "pyproject.toml", "README.md"):
+        assert needed not in ignored and (ROOT / needed).exists()
+    assert {"cds_service", "hooks"}.isdisjoint(ignored)
+    assert {"tests", ".git", ".venv", "cds.env", "secrets"} <= ignored
