@@ -17,7 +17,21 @@ ALLOWED_FIRST_PARTY = {
     "cds_service.fhir": {"cds_service.domain"},
     "cds_service.storage": set(),
     "cds_service.cdshooks": {"cds_service.fhir", "cds_service.domain", "cds_service.storage"},
-    "cds_service.web": {"cds_service.cdshooks", "cds_service.config", "cds_service.domain"},
+    "cds_service.web": {
+        "cds_service.cdshooks",
+        "cds_service.config",
+        "cds_service.domain",
+        "cds_service.svgchart",
+    },
+    # The population audit runs the services' own code (cdshooks service definitions, fhir
+    # extraction, domain rules) outside a request; its chart is drawn by svgchart.
+    "cds_service.audit": {
+        "cds_service.cdshooks",
+        "cds_service.fhir",
+        "cds_service.domain",
+        "cds_service.svgchart",
+    },
+    "cds_service.svgchart": set(),
     "cds_service.config": {"cds_service.domain"},
     "cds_service.logs": set(),
     "cds_service.bootstrap": {"cds_service"},
@@ -47,6 +61,8 @@ HOMES = {
     "sqlalchemy": ("cds_service.storage",),
     "psycopg": ("cds_service.storage",),
     "prometheus_client": ("cds_service.web.metrics",),
+    "dask": ("cds_service.audit.cluster",),
+    "distributed": ("cds_service.audit.cluster",),
 }
 
 

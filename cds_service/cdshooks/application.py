@@ -32,6 +32,7 @@ from .schemas import (
     first_error,
 )
 from .service import Registry, ServiceDefinition
+from .tally import InvocationTally
 
 log = logging.getLogger("cds_service.invocation")
 
@@ -76,6 +77,14 @@ class CdsApplication:
     #: returned; (service, rule or None for an unknown card, outcome) per feedback stored.
     on_card: Callable[[str, str, str], None] | None = None
     on_feedback: Callable[[str, str | None, str], None] | None = None
+    #: Invocations per service and day for the firing rates (batched; see ``tally.py``).
+    tally: InvocationTally | None = None
+
+    def __post_init__(self) -> None:
+        if self.tally is None:
+            self.tally = InvocationTally(
+                self.store, on_failure=lambda: self._count("storage_failures")
+            )
 
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -148,6 +157,8 @@ class CdsApplication:
         response = _RESPONSE.dump({"cards": cards})
         evaluated = time.perf_counter()
         self._record(service, request["hookInstance"], evaluation.shown, cards, moment)
+        self._record_silent(service, request["hookInstance"], evaluation.silent, moment)
+        self.tally.add(service.id, moment.astimezone(timezone.utc).date())
         if self.on_card is not None:
             for finding, card in zip(evaluation.shown, cards):
                 self.on_card(service.id, finding.rule_id, card["indicator"])
@@ -161,6 +172,7 @@ class CdsApplication:
                 "rules_hidden": [
                     f.rule_id for f in evaluation.findings if f not in evaluation.shown
                 ],
+                "rules_silent": [f.rule_id for f in evaluation.silent],
                 "cards": len(cards),
                 "skipped_resources": list(extraction.skipped),
                 "fetched_keys": resolution.fetched,
@@ -203,6 +215,28 @@ class CdsApplication:
             self.store.record_cards(issued)
         except StorageError as exc:
             # Cards are still returned: a ledger gap costs attribution, not patient safety.
+            self._count("storage_failures")
+            log.error("ledger write failed", extra={"service": service.id, "error": str(exc)})
+
+    def _record_silent(self, service, hook_instance, findings, moment) -> None:
+        """Silent rules' findings: in the ledger, marked silent, under uuids no EHR saw."""
+        if self.store is None or not findings:
+            return
+        entries = [
+            IssuedCard(
+                self.new_uuid(),
+                service.id,
+                f.rule_id,
+                f.indicator.code,
+                hook_instance,
+                moment,
+                True,
+            )
+            for f in findings
+        ]
+        try:
+            self.store.record_cards(entries)
+        except StorageError as exc:
             self._count("storage_failures")
             log.error("ledger write failed", extra={"service": service.id, "error": str(exc)})
 
@@ -264,6 +298,7 @@ class CdsApplication:
         StorageUnavailable when there is no store or it cannot be read."""
         if self.store is None:
             raise StorageUnavailable("Feedback storage is not configured.")
+        self.tally.flush()
         try:
             return self.store.feedback_report()
         except StorageError as exc:
