@@ -1,7 +1,7 @@
 """``make bench``: how fast the service is on this machine, against a floor measured in the
 same run.
 
-    .venv/bin/python -m bench.run [--seconds 10] [--only server,scaling,fallback]
+    .venv/bin/python -m bench.run [--seconds 10] [--only server,scaling,fallback,audit]
 
 1. Server throughput and latency. The real service under gunicorn as production runs it
    (``cds-service serve``: production profile, authentication on, the production worker
@@ -13,6 +13,8 @@ same run.
 2. Scaling: in-process evaluation time for 10 / 100 / 1,000 / 10,000 observations.
 3. Fallback: the latency the prefetch fallback adds when nothing is prefetched and a local
    FHIR server holds the data.
+4. Audit: ``cds-service audit`` over 10,000 and 100,000 synthetic patients (patients per
+   second, peak memory) and its speed-up from 1 to 2 worker processes (bench/audit.py).
 
 Figures depend on the machine and on what else runs on it: the load average is printed at
 the start and the end. Ratios to the floor, measured minutes apart, are the figures to compare.
@@ -29,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import loadgen, servers, workloads
+from bench import audit, loadgen, servers, workloads
 from bench.fhirserver import LocalFhirServer
 from bench.issuer import TestIssuer
 from bench.loadgen import Result
@@ -318,11 +320,15 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=10, help="seconds per measurement")
-    parser.add_argument("--only", default="server,scaling,fallback")
+    parser.add_argument("--only", default="server,scaling,fallback,audit")
+    parser.add_argument(
+        "--audit-sizes", default="10000,100000", help="synthetic populations for the audit row"
+    )
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
     out = sys.stdout
-    loadgen.ensure_wrk()
+    if parts & {"server", "fallback"}:
+        loadgen.ensure_wrk()
     started = time.monotonic()
     print(
         f"Machine: {os.cpu_count()} cores; load average {_load()} at the start"
@@ -349,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         if "fallback" in parts:
             print("\n3. Prefetch fallback: typical order-sign, local FHIR server", file=out)
             fallback(workdir, min(args.seconds, 5), out)
+        if "audit" in parts:
+            sizes = sorted(int(n) for n in args.audit_sizes.split(","))
+            print("\n4. Audit: cds-service audit over synthetic populations", file=out)
+            audit.run(workdir, sizes, out)
     print(
         f"\nLoad average {_load()} at the end; {time.monotonic() - started:.0f} s in all.",
         file=out,

@@ -32,6 +32,7 @@ from .tally import Tally
 
 log = logging.getLogger("cds_service.audit")
 
+MIN_CHUNK_BYTES = 1024 * 1024
 #: Target size of one partition: phase 2 holds one partition's lines per task in memory.
 PARTITION_BYTES = 8 * 1024 * 1024
 
@@ -48,7 +49,7 @@ class AuditOptions:
     partitions: int | None = None  # default from the input size
     strict_fhir: bool = False
     worklist: str | None = None  # a CSV of patient ids (only when explicitly asked for)
-    chunk_bytes: int = CHUNK_BYTES
+    chunk_bytes: int | None = None  # default: input / (4 x workers), 1 to 16 MiB
     progress: TextIO | None = None  # a terminal to draw a progress bar on
 
 
@@ -77,7 +78,11 @@ def run_audit(options: AuditOptions) -> AuditResult:
         raise FileNotFoundError("no NDJSON files found in the inputs")
     workers = options.workers or cpu_count()
     partitions = options.partitions or max(4 * workers, -(-input_bytes(files) // PARTITION_BYTES))
-    task_chunks = chunks(files, options.chunk_bytes)
+    # Phase 1 is parallel only if there are several chunks: a small export is split finer.
+    chunk_bytes = options.chunk_bytes or min(
+        CHUNK_BYTES, max(MIN_CHUNK_BYTES, input_bytes(files) // (4 * workers))
+    )
+    task_chunks = chunks(files, chunk_bytes)
     own_workdir = options.workdir is None
     workdir = options.workdir or tempfile.mkdtemp(prefix="cds-audit-")
     Path(workdir).mkdir(parents=True, exist_ok=True)
