@@ -232,7 +232,11 @@ def test_home_page_feedback_shows_silent_and_rates(tmp_path):
     from cds_service.storage import IssuedCard
 
     url = f"sqlite:///{tmp_path}/home.sqlite3"
-    settings = load_settings({"CDS_PROFILE": "development", "CDS_DATABASE_URL": url})
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules:\n  pregnancy-b12: {mode: silent}\n")
+    settings = load_settings(
+        {"CDS_PROFILE": "development", "CDS_DATABASE_URL": url, "CDS_SITE_POLICY": str(policy)}
+    )
     store = open_store(url)
     store.record_cards(
         [IssuedCard("a", "b12-patient-view", "pregnancy-b12", "warning", "h1", NOW, True)]
@@ -244,3 +248,6 @@ def test_home_page_feedback_shows_silent_and_rates(tmp_path):
     assert "Silent per 1,000" in section and "8 invocations counted" in section
     row = section.split("<code>pregnancy-b12</code>", 1)[1].split("</tr>")[0]
     assert "<td>0</td><td>1</td>" in row and "<td>125.0</td>" in row
+    rule = page.split('id="rule-pregnancy-b12"', 1)[1].split("</li>")[0]
+    assert "silent: recorded, not shown" in rule
+    assert "rule-mode" not in page.split('id="rule-folate-before-b12"', 1)[1].split("</li>")[0]
