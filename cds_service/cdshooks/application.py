@@ -156,8 +156,9 @@ class CdsApplication:
         cards = build_cards(evaluation.shown, context["patientId"], self.new_uuid)
         response = _RESPONSE.dump({"cards": cards})
         evaluated = time.perf_counter()
-        self._record(service, request["hookInstance"], evaluation.shown, cards, moment)
-        self._record_silent(service, request["hookInstance"], evaluation.silent, moment)
+        self._record(
+            service, request["hookInstance"], evaluation.shown, cards, moment, evaluation.silent
+        )
         self.tally.add(service.id, moment.astimezone(timezone.utc).date())
         if self.on_card is not None:
             for finding, card in zip(evaluation.shown, cards):
@@ -204,25 +205,15 @@ class CdsApplication:
             raise _invalid(error, "context") from None
         return request
 
-    def _record(self, service, hook_instance, findings, cards, moment) -> None:
-        if self.store is None or not cards:
+    def _record(self, service, hook_instance, findings, cards, moment, silent=()) -> None:
+        if self.store is None or not (cards or silent):
             return
         issued = [
             IssuedCard(c["uuid"], service.id, f.rule_id, c["indicator"], hook_instance, moment)
             for f, c in zip(findings, cards)
         ]
-        try:
-            self.store.record_cards(issued)
-        except StorageError as exc:
-            # Cards are still returned: a ledger gap costs attribution, not patient safety.
-            self._count("storage_failures")
-            log.error("ledger write failed", extra={"service": service.id, "error": str(exc)})
-
-    def _record_silent(self, service, hook_instance, findings, moment) -> None:
-        """Silent rules' findings: in the ledger, marked silent, under uuids no EHR saw."""
-        if self.store is None or not findings:
-            return
-        entries = [
+        # Silent rules' findings: in the same write, marked silent, under uuids no EHR saw.
+        issued += [
             IssuedCard(
                 self.new_uuid(),
                 service.id,
@@ -232,11 +223,12 @@ class CdsApplication:
                 moment,
                 True,
             )
-            for f in findings
+            for f in silent
         ]
         try:
-            self.store.record_cards(entries)
+            self.store.record_cards(issued)
         except StorageError as exc:
+            # Cards are still returned: a ledger gap costs attribution, not patient safety.
             self._count("storage_failures")
             log.error("ledger write failed", extra={"service": service.id, "error": str(exc)})
 
