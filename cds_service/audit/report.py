@@ -123,7 +123,8 @@ def chart_svg(result: AuditResult) -> str:
             svgchart.Row(
                 label=label,
                 segments=segments,
-                note=f"{totals[key]} patients, {per_1000:g} per 1,000",
+                note=f"{totals[key]} patient{'s' if totals[key] != 1 else ''}, "
+                f"{per_1000:g} per 1,000",
                 data=(("rule", rule_id), ("hook", hook), ("mode", mode)),
             )
         )
