@@ -16,6 +16,7 @@ import csv
 import importlib
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -53,12 +54,19 @@ class PartitionTask:
     worklist: bool = False
 
 
+_auditing = threading.local()
+
+
 class _QuietSkips(logging.Filter):
     """The service logs each malformed resource's id; the audit counts them instead (a
-    population's worth of ids in a log is patient-linked data, and noise)."""
+    population's worth of ids in a log is patient-linked data, and noise). Only in a thread
+    that is running an audit task: the service, or anything else sharing the process (a Dask
+    worker, a test run), keeps its log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "resource skipped"
+        if getattr(_auditing, "active", False):
+            return record.getMessage() != "resource skipped"
+        return True
 
 
 _QUIET = _QuietSkips()
@@ -83,6 +91,14 @@ def service_for(reg: Registry, hook: HookKind) -> ServiceDefinition | None:
 
 def evaluate_partition(task: PartitionTask) -> Tally:
     _quiet_extraction()
+    _auditing.active = True
+    try:
+        return _evaluate_partition(task)
+    finally:
+        _auditing.active = False
+
+
+def _evaluate_partition(task: PartitionTask) -> Tally:
     reg = registry(task.services_module)
     view = service_for(reg, HookKind.PATIENT_VIEW)
     sign = service_for(reg, HookKind.ORDER_SIGN)

@@ -251,7 +251,7 @@ def test_the_patient_a_resource_belongs_to(resource, key):
     assert patient_key(resource) == key
 
 
-def test_bad_lines_are_counted_not_fatal(population, tmp_path):
+def test_bad_lines_are_counted_not_fatal(population, tmp_path, caplog):
     for path in population.glob("*.ndjson"):
         shutil.copy(path, tmp_path / path.name)
     with open(tmp_path / "Observation.ndjson", "a", encoding="utf-8") as stream:
@@ -260,8 +260,21 @@ def test_bad_lines_are_counted_not_fatal(population, tmp_path):
         stream.write('{"resourceType": "Observation", "subject": {"reference": "Patient/ghost"}}\n')
         stream.write('{"resourceType": "Encounter", "subject": {"reference": "Patient/x"}}\n')
         stream.write("[1, 2]\n")
+        malformed = {
+            "resourceType": "Observation",
+            "id": "malformed-obs",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
+            "subject": {"reference": "Patient/synth-00000001"},
+            "effectiveDateTime": "2026-06-01",
+            "valueQuantity": {"value": "one hundred", "unit": "ng/L"},
+        }
+        stream.write(json.dumps(malformed) + "\n")
+    caplog.set_level(logging.INFO)
     result = audit(tmp_path, workers=1, partitions=2)
+    assert "malformed-obs" not in caplog.text  # counted, not logged
     counts = result.tally.counts
+    assert counts["resources_skipped_malformed"] == 1
     assert counts["unreadable_lines"] == 1
     assert counts["resources_without_patient"] == 1
     assert counts["resources_of_absent_patient"] == 1
@@ -368,3 +381,15 @@ def test_the_progress_bar_is_drawn_only_on_a_terminal():
         bar.done()
     assert pipe.getvalue() == ""
     assert "reading [" in terminal.getvalue() and "2/2" in terminal.getvalue()
+
+
+def test_the_audit_leaves_the_services_skip_log_alone(population, caplog):
+    """The audit counts malformed resources instead of logging their ids; the service in the
+    same process still logs them."""
+    from cds_service.fhir.extract import extract_facts
+
+    audit(population, workers=1, partitions=2)
+    caplog.set_level(logging.INFO)
+    bad = {"resourceType": "Observation", "id": "bad", "status": "final", "code": "x"}
+    extract_facts([bad], (), patient_id="p")
+    assert any(r.getMessage() == "resource skipped" for r in caplog.records)
