@@ -1,7 +1,7 @@
 """``make bench``: how close the service comes to the floor on this machine, measured in the
 same run (docs/benchmarks.md says how, and what each figure means).
 
-    .venv/bin/python -m bench.run [--seconds 10] [--only server,scaling,fallback]
+    .venv/bin/python -m bench.run [--seconds 10] [--only server,scaling,fallback,audit]
 
 1. Server: the real service under gunicorn as production runs it (``cds-service serve``:
    production profile, the production worker model, worker recycling on) and the floor
@@ -14,6 +14,8 @@ same run (docs/benchmarks.md says how, and what each figure means).
 2. Scaling: in-process CPU per call for 10 / 100 / 1,000 / 10,000 observations.
 3. Fallback: the latency the prefetch fallback adds when nothing is prefetched and a local
    FHIR server holds the data.
+4. Audit: ``cds-service audit`` over 10,000 and 100,000 synthetic patients (patients per
+   second, peak memory) and its speed-up from 1 to 2 worker processes (bench/audit.py).
 
 Any non-2xx answer, socket error, replayed token, or a traceback / worker timeout in a server
 log makes the run FAIL (exit 2): such figures would not be the service's. Missed targets
@@ -31,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import loadgen, servers, workloads
+from bench import audit, loadgen, servers, workloads
 from bench.fhirserver import LocalFhirServer
 from bench.issuer import TestIssuer
 from bench.loadgen import Result
@@ -376,11 +378,15 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=10, help="seconds per measurement")
-    parser.add_argument("--only", default="server,scaling,fallback")
+    parser.add_argument("--only", default="server,scaling,fallback,audit")
+    parser.add_argument(
+        "--audit-sizes", default="10000,100000", help="synthetic populations for the audit row"
+    )
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
     out = sys.stdout
-    loadgen.ensure_wrk()
+    if parts & {"server", "fallback"}:
+        loadgen.ensure_wrk()
     started = time.monotonic()
     print(
         f"Machine: {os.cpu_count()} cores; load average {_load()} at the start"
@@ -410,6 +416,10 @@ def main(argv: list[str] | None = None) -> int:
         if "fallback" in parts:
             print("\n3. Prefetch fallback: typical order-sign, local FHIR server", file=out)
             fallback(workdir, min(args.seconds, 5), out)
+        if "audit" in parts:
+            sizes = sorted(int(n) for n in args.audit_sizes.split(","))
+            print("\n4. Audit: cds-service audit over synthetic populations", file=out)
+            audit.run(workdir, sizes, out)
     print(
         f"\nLoad average {_load()} at the end; {time.monotonic() - started:.0f} s in all."
         f" Targets: {'all met' if ok else 'some MISSED'}.",

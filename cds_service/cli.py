@@ -1,4 +1,5 @@
-"""``cds-service``: serve, evaluate a request offline, list the rules, report feedback."""
+"""``cds-service``: serve, evaluate a request offline, list the rules, report feedback, audit a
+population export, write a synthetic population."""
 
 from __future__ import annotations
 
@@ -92,17 +93,30 @@ def cmd_feedback_report(args: argparse.Namespace, settings: Settings) -> int:
         print(f"CDS_DATABASE_URL: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps([r.__dict__ for r in reports], indent=2))
+        print(json.dumps([r.as_dict() for r in reports], indent=2))
         return 0
-    print(f"{'rule':32} {'issued':>7} {'accepted':>9} {'overridden':>11}  override reasons")
+    print(
+        f"{'rule':32} {'shown':>6} {'silent':>6} {'accepted':>8} {'overridden':>10} "
+        f"{'shown/1000':>10} {'silent/1000':>11}  override reasons"
+    )
     for r in reports:
         reasons = "; ".join(
             f"{k} ({v})" for k, v in sorted(r.override_reasons.items(), key=lambda i: -i[1])
         )
-        print(f"{r.rule_id:32} {r.issued:>7} {r.accepted:>9} {r.overridden:>11}  {reasons}")
+        print(
+            f"{r.rule_id:32} {r.issued:>6} {r.silent:>6} {r.accepted:>8} {r.overridden:>10} "
+            f"{_per_1000(r.shown_per_1000):>10} {_per_1000(r.silent_per_1000):>11}  {reasons}"
+        )
     if not reports:
         print("(no cards issued and no feedback yet)")
+    else:
+        invocations = max(r.invocations for r in reports)
+        print(f"\nper 1000: per 1,000 invocations of the services ({invocations} counted)")
     return 0
+
+
+def _per_1000(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def cmd_rules(args: argparse.Namespace, settings: Settings) -> int:
@@ -119,6 +133,7 @@ def cmd_rules(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for entry in entries:
         print(f"{entry['id']}  {entry['title']}")
+        print(f"    mode: {entry['mode']}")
         print(f"    indicator: {', '.join(entry['indicators'])}")
         for source in entry["sources"]:
             print(f"    source: {source['label']} <{source['url']}>")
@@ -135,6 +150,61 @@ def _version() -> str:
         return version("b12-cds-service")
     except PackageNotFoundError:  # running from a source tree that was never installed
         return "unknown"
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from cds_service.audit.report import write_outputs
+    from cds_service.audit.run import AuditOptions, run_audit
+
+    as_of = _parse_now(args.as_of) or datetime.now(timezone.utc)
+    options = AuditOptions(
+        inputs=args.inputs,
+        as_of=as_of,
+        policy=settings.policy,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        workdir=args.work_dir,
+        partitions=args.partitions,
+        strict_fhir=settings.fhir_strict,
+        worklist=args.worklist_patient_ids,
+        progress=sys.stderr,
+    )
+    try:
+        result = run_audit(options)
+    except (OSError, RuntimeError) as exc:
+        print(f"audit: {exc}", file=sys.stderr)
+        return 2
+    paths = write_outputs(result, settings.policy, Path(args.out))
+    tally = result.tally
+    print(
+        f"{tally.population} patients as of {as_of.date().isoformat()}; "
+        f"invocations: {dict(sorted(tally.invocations.items()))}; "
+        f"{result.seconds:.1f} s ({result.patients_per_s:.0f} patients/s, "
+        f"{result.workers} workers, {result.backend})"
+    )
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    if args.worklist_patient_ids:
+        print(f"worklist (patient ids): {args.worklist_patient_ids}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
+    from cds_service.audit.synth import write_population
+
+    as_of = _parse_now(args.as_of) or datetime.now(timezone.utc)
+    counts = write_population(
+        Path(args.out), args.patients, seed=args.seed, as_of=as_of, gzip_files=args.gzip
+    )
+    print(", ".join(f"{kind}: {n}" for kind, n in counts.items()) + f" -> {args.out}")
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,6 +246,35 @@ def _main(argv: list[str] | None) -> int:
         default="text",
         help="markdown: the rule table of docs/rulebook.md",
     )
+    audit = sub.add_parser(
+        "audit", help="alert burden over a Bulk Data NDJSON export (counts only)"
+    )
+    audit.add_argument("inputs", nargs="+", help="NDJSON files or directories (.ndjson[.gz])")
+    audit.add_argument("--out", required=True, help="directory for audit.csv/.json/.svg")
+    audit.add_argument("--as-of", help="evaluation date, ISO 8601 (default: now)")
+    audit.add_argument(
+        "--workers", type=_positive, default=None, help="local processes (default: every core)"
+    )
+    audit.add_argument(
+        "--scheduler", help="tcp://host:port of a Dask scheduler: run the tasks there"
+    )
+    audit.add_argument(
+        "--work-dir",
+        help="partition files (default: a temporary directory, removed); with --scheduler, "
+        "a directory every worker sees at the same path",
+    )
+    audit.add_argument("--partitions", type=_positive, help="default: from the input size")
+    audit.add_argument(
+        "--worklist-patient-ids",
+        metavar="CSV",
+        help="ALSO write the patient ids per rule to this CSV (patient data: a worklist)",
+    )
+    synth = sub.add_parser("synth", help="write a seeded synthetic population as NDJSON")
+    synth.add_argument("--patients", type=_positive, required=True)
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--seed", type=int, default=16)
+    synth.add_argument("--as-of", help="the population's 'today', ISO 8601 (default: now)")
+    synth.add_argument("--gzip", action="store_true", help="write .ndjson.gz files")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -187,6 +286,8 @@ def _main(argv: list[str] | None) -> int:
         "evaluate": cmd_evaluate,
         "feedback-report": cmd_feedback_report,
         "rules": cmd_rules,
+        "audit": cmd_audit,
+        "synth": cmd_synth,
     }
     try:
         return commands[args.command](args, settings)

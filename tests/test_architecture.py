@@ -17,7 +17,21 @@ ALLOWED_FIRST_PARTY = {
     "cds_service.fhir": {"cds_service.domain"},
     "cds_service.storage": set(),
     "cds_service.cdshooks": {"cds_service.fhir", "cds_service.domain", "cds_service.storage"},
-    "cds_service.web": {"cds_service.cdshooks", "cds_service.config", "cds_service.domain"},
+    "cds_service.web": {
+        "cds_service.cdshooks",
+        "cds_service.config",
+        "cds_service.domain",
+        "cds_service.svgchart",
+    },
+    # The population audit runs the services' own code (cdshooks service definitions, fhir
+    # extraction, domain rules) outside a request; its chart is drawn by svgchart.
+    "cds_service.audit": {
+        "cds_service.cdshooks",
+        "cds_service.fhir",
+        "cds_service.domain",
+        "cds_service.svgchart",
+    },
+    "cds_service.svgchart": set(),
     "cds_service.config": {"cds_service.domain"},
     "cds_service.logs": set(),
     # The composition root: the one module of cds_service that may import hooks.
@@ -55,6 +69,8 @@ HOMES = {
     "prometheus_client": ("cds_service.web.metrics",),
     # The request body parse (the defensive checks stay in that one module).
     "orjson": ("cds_service.web.jsonbody",),
+    "dask": ("cds_service.audit.cluster",),
+    "distributed": ("cds_service.audit.cluster",),
 }
 
 

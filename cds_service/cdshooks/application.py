@@ -50,6 +50,7 @@ from .schemas import (
     override_reason,
 )
 from .service import Registry, ServiceDefinition
+from .tally import InvocationTally
 
 log = logging.getLogger("cds_service.invocation")
 
@@ -116,6 +117,14 @@ class CdsApplication:
     _ledger_writer: LedgerWriter | None = field(default=None, init=False, repr=False)
     _ledger_store: Any = field(default=None, init=False, repr=False)
     _counting: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    #: Invocations per service and day for the firing rates (batched; see ``tally.py``).
+    tally: InvocationTally | None = None
+
+    def __post_init__(self) -> None:
+        if self.tally is None:
+            self.tally = InvocationTally(
+                self.store, on_failure=lambda: self._count("storage_failures")
+            )
 
     def _count(self, name: str, amount: int = 1) -> None:
         with self._counting:
@@ -253,8 +262,15 @@ class CdsApplication:
         hook_instance = request["hookInstance"]
         self._best_effort(
             "ledger",
-            lambda: self._record(service, hook_instance, evaluation.shown, cards, moment),
+            lambda: self._record(
+                service, hook_instance, evaluation.shown, cards, moment, evaluation.silent
+            ),
         )
+        tally = self.tally
+        if tally is not None:
+            self._best_effort(
+                "metrics", lambda: tally.add(service.id, moment.astimezone(timezone.utc).date())
+            )
         if self.on_card is not None:
             on_card = self.on_card
 
@@ -307,6 +323,7 @@ class CdsApplication:
                 "rules_hidden": [
                     f.rule_id for f in evaluation.findings if f not in evaluation.shown
                 ],
+                "rules_silent": [f.rule_id for f in evaluation.silent],
                 "cards": len(cards),
                 "skipped_resources": list(extraction.skipped),
                 "fetched_keys": resolution.fetched,
@@ -348,18 +365,30 @@ class CdsApplication:
                 )
         return request
 
-    def _record(self, service, hook_instance, findings, cards, moment) -> None:
+    def _record(self, service, hook_instance, findings, cards, moment, silent=()) -> None:
         """Hand the issued cards to the background ledger writer (never waits: a full queue
-        drops and counts; a ledger gap costs attribution, not patient safety)."""
+        drops and counts; a ledger gap costs attribution, not patient safety). Silent rules'
+        findings go in the same hand-off, marked silent, under uuids no EHR saw."""
         ledger = self.ledger
-        if ledger is None or not cards:
+        if ledger is None or not (cards or silent):
             return
-        ledger.submit(
-            [
-                IssuedCard(c["uuid"], service.id, f.rule_id, c["indicator"], hook_instance, moment)
-                for f, c in zip(findings, cards)
-            ]
-        )
+        issued = [
+            IssuedCard(c["uuid"], service.id, f.rule_id, c["indicator"], hook_instance, moment)
+            for f, c in zip(findings, cards)
+        ]
+        issued += [
+            IssuedCard(
+                self.new_uuid(),
+                service.id,
+                f.rule_id,
+                f.indicator.code,
+                hook_instance,
+                moment,
+                True,
+            )
+            for f in silent
+        ]
+        ledger.submit(issued)
 
     # --- feedback -------------------------------------------------------------------------
     def feedback(self, service_id: str, body: Any) -> dict[str, int]:
@@ -434,6 +463,7 @@ class CdsApplication:
         StorageUnavailable when there is no store or it cannot be read."""
         if self.store is None:
             raise StorageUnavailable("Feedback storage is not configured.")
+        self.tally.flush()
         try:
             return self.store.feedback_report()
         except StorageError as exc:

@@ -28,6 +28,8 @@ def catalogue(policy: Policy) -> list[dict[str, Any]]:
             "indicators": [i.code for i in sorted(rule.INDICATORS, reverse=True)],
             "sources": [{"label": s.label, "url": s.url} for s in rule.SOURCES],
             "settings": {key: _setting(policy, key) for key in rule.SETTINGS},
+            # Site policy rules.<id>.mode: active, silent (recorded, never shown) or off.
+            "mode": policy.mode_of(rule.ID).value,
         }
         for rule in ALL_RULES
     ]

@@ -1,4 +1,10 @@
-"""Runs every rule over one clinical picture and applies the card budget (RULES.md section 4)."""
+"""Runs every rule over one clinical picture and applies the card budget (RULES.md section 4).
+
+Site policy sets each rule's mode: ``off`` rules are not evaluated; ``silent`` rules are
+evaluated, but their findings neither reach the cards nor supersede a visible finding (the
+visible cards are exactly those of a policy with the silent rules off). What a silent rule
+would have shown, had it been active, is returned apart (``Evaluation.silent``) for the ledger.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from .facts import Facts
 from .findings import Finding
 from .formulary import localise
 from .picture import ClinicalPicture
-from .policy import DEFAULT_POLICY, Policy
+from .policy import DEFAULT_POLICY, Policy, RuleMode
 from .rules import ALL_RULES
 from .vocabulary import Indicator
 
@@ -31,12 +37,32 @@ class Evaluation:
     findings: tuple[Finding, ...]  # every finding, after suppression, most urgent first
     shown: tuple[Finding, ...]  # what the hook's budget lets through
     failed_rules: tuple[str, ...] = ()
+    #: Silent rules' findings that the budget would have shown were the rules active: recorded
+    #: in the ledger as silent, never returned.
+    silent: tuple[Finding, ...] = ()
 
 
 def run_rules(
     picture: ClinicalPicture, rules: Sequence[ModuleType] = ALL_RULES
 ) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
     """Every finding, superseded ones removed, critical first (then rule order)."""
+    fired, failed = _fire(picture, rules)
+    return _finished(_ranked(fired), picture, picture.policy), failed
+
+
+def _finished(
+    findings: tuple[Finding, ...], picture: ClinicalPicture, policy: Policy
+) -> tuple[Finding, ...]:
+    """What every card gets after the rules: the paediatric caveat under 16, and each
+    suggested order as the site's orderable (the formulary section of the policy)."""
+    if picture.age is not None and picture.age < PAEDIATRIC_BELOW_YEARS:
+        findings = tuple(with_paediatric_caveat(f) for f in findings)
+    return tuple(localise(f, policy.orderables) for f in findings)
+
+
+def _fire(
+    picture: ClinicalPicture, rules: Sequence[ModuleType]
+) -> tuple[list[tuple[int, Finding]], tuple[str, ...]]:
     fired: list[tuple[int, Finding]] = []
     failed: list[str] = []
     for order, rule in enumerate(rules):
@@ -49,13 +75,14 @@ def run_rules(
             continue
         if finding is not None:
             fired.append((order, finding))
+    return fired, tuple(failed)
+
+
+def _ranked(fired: Sequence[tuple[int, Finding]]) -> tuple[Finding, ...]:
     superseded = {rule_id for _, f in fired for rule_id in f.supersedes}
     kept = [(o, f) for o, f in fired if f.rule_id not in superseded]
     kept.sort(key=lambda item: (-item[1].indicator, item[0]))
-    findings = tuple(f for _, f in kept)
-    if picture.age is not None and picture.age < PAEDIATRIC_BELOW_YEARS:
-        findings = tuple(with_paediatric_caveat(f) for f in findings)
-    return findings, tuple(failed)
+    return tuple(f for _, f in kept)
 
 
 #: NICE NG239 covers over-16s: the rules still apply to a child (deficiency is no less
@@ -96,12 +123,22 @@ def evaluate(
     rules: Sequence[ModuleType] = ALL_RULES,
 ) -> Evaluation:
     picture = ClinicalPicture(facts, now, policy)
-    findings, failed = run_rules(picture, rules)
-    # Every suggested order as the site's orderable (the formulary section of the policy).
-    findings = tuple(localise(f, policy.orderables) for f in findings)
+    modes = {rule.ID: policy.mode_of(rule.ID) for rule in rules}
+    fired, failed = _fire(picture, [r for r in rules if modes[r.ID] is not RuleMode.OFF])
     if hook is HookKind.ORDER_SELECT and facts.selections:
         focus = facts.selections
     else:
         focus = facts.draft_ids
+    silent_ids = {rid for rid, mode in modes.items() if mode is RuleMode.SILENT}
+    visible = [(o, f) for o, f in fired if f.rule_id not in silent_ids]
+    findings = _finished(_ranked(visible), picture, policy)
     shown = tuple(f for f in findings if within_budget(f, hook, focus))
-    return Evaluation(findings, shown, failed)
+    silent: tuple[Finding, ...] = ()
+    if len(visible) < len(fired):
+        # As if the silent rules were active: what of theirs would have been shown.
+        silent = tuple(
+            f
+            for f in _finished(_ranked(fired), picture, policy)
+            if f.rule_id in silent_ids and within_budget(f, hook, focus)
+        )
+    return Evaluation(findings, shown, failed, silent)

@@ -9,8 +9,11 @@ the default." A site file (YAML or JSON, loaded outside this layer) is a mapping
     neurological_involvement: [paraesthesia, peripheral neuropathy, ...]
     formulary: cyanocobalamin            # or, with the site's orderables (domain.formulary):
     formulary: {cobalamin: hydroxocobalamin, orderables: {total_b12: {code: ..., display: ...}}}
+    rules: {pregnancy-b12: {mode: silent}, b12-screening-due: {mode: "off"}}
 
-Unknown sections or keys and wrong types are errors that name the key.
+``rules.<id>.mode`` is ``active`` (the default), ``silent`` (evaluated and recorded in the card
+ledger, never returned) or ``off`` (not evaluated). Unknown sections or keys and wrong types
+are errors that name the key.
 """
 
 from __future__ import annotations
@@ -30,6 +33,14 @@ class Formulary(Enum):
 
     HYDROXOCOBALAMIN = "hydroxocobalamin"
     CYANOCOBALAMIN = "cyanocobalamin"
+
+
+class RuleMode(Enum):
+    """How a rule takes part (site policy ``rules.<id>.mode``)."""
+
+    ACTIVE = "active"
+    SILENT = "silent"
+    OFF = "off"
 
 
 class PolicyError(ValueError):
@@ -101,6 +112,14 @@ class Policy:
     formulary: Formulary = Formulary.HYDROXOCOBALAMIN
     #: The site's codes for the products and tests the cards order (defaults otherwise).
     orderables: Orderables = field(default_factory=Orderables)
+    #: (rule id, mode) for every rule whose mode is not the default (active).
+    rule_modes: tuple[tuple[str, RuleMode], ...] = ()
+
+    def mode_of(self, rule_id: str) -> RuleMode:
+        for rid, mode in self.rule_modes:
+            if rid == rule_id:
+                return mode
+        return RuleMode.ACTIVE
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> Policy:
@@ -109,7 +128,7 @@ class Policy:
             return cls()
         if not isinstance(data, Mapping):
             raise PolicyError("site policy: expected a mapping of sections at the top level")
-        known = {"thresholds", "windows", "neurological_involvement", "formulary"}
+        known = {"thresholds", "windows", "neurological_involvement", "formulary", "rules"}
         for key in data:
             if key not in known:
                 raise PolicyError(f"site policy: unknown section {key!r} (known: {sorted(known)})")
@@ -119,7 +138,9 @@ class Policy:
         if "neurological_involvement" in data:
             neuro = _condition_set(data["neurological_involvement"], "neurological_involvement")
         formulary, orderables = _formulary(data.get("formulary"))
-        policy = cls(thresholds, windows, neuro, formulary, orderables)
+        policy = cls(
+            thresholds, windows, neuro, formulary, orderables, _rule_modes(data.get("rules"))
+        )
         policy.check()
         return policy
 
@@ -149,6 +170,7 @@ class Policy:
                 "cobalamin": self.formulary.value,
                 "orderables": self.orderables.as_dict(),
             },
+            "rules": {rid: {"mode": mode.value} for rid, mode in self.rule_modes},
         }
 
 
@@ -215,6 +237,39 @@ def _condition_set(data: Any, key: str) -> frozenset[ConditionKind]:
             raise PolicyError(f"site policy key {key!r}: {item!r} is not one of {names}")
         kinds.add(kind)
     return frozenset(kinds)
+
+
+def _rule_modes(data: Any) -> tuple[tuple[str, RuleMode], ...]:
+    """``rules: {<rule id>: {mode: active | silent | off}}``; unknown ids and keys are errors."""
+    if data is None:
+        return ()
+    if not isinstance(data, Mapping):
+        raise PolicyError("site policy key 'rules': expected a mapping of rule ids")
+    from .rules import ALL_RULES  # here: the rules import this module
+
+    known = {rule.ID for rule in ALL_RULES}
+    modes = []
+    for rule_id, entry in data.items():
+        if rule_id not in known:
+            raise PolicyError(f"site policy: unknown rule 'rules.{rule_id}'")
+        if not isinstance(entry, Mapping):
+            raise PolicyError(f"site policy key 'rules.{rule_id}': expected a mapping")
+        for key in entry:
+            if key != "mode":
+                raise PolicyError(f"site policy: unknown key 'rules.{rule_id}.{key}'")
+        value = entry.get("mode", RuleMode.ACTIVE.value)
+        if value is False:
+            value = RuleMode.OFF.value  # YAML 1.1 reads an unquoted ``off`` as false
+        try:
+            mode = RuleMode(value)
+        except ValueError:
+            allowed = [m.value for m in RuleMode]
+            raise PolicyError(
+                f"site policy key 'rules.{rule_id}.mode': {value!r} " f"is not one of {allowed}"
+            ) from None
+        if mode is not RuleMode.ACTIVE:
+            modes.append((rule_id, mode))
+    return tuple(sorted(modes))
 
 
 DEFAULT_POLICY = Policy()

@@ -7,9 +7,9 @@ free-text ``userComment`` is kept (it is the CDS team's best signal) but never l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 
@@ -25,6 +25,8 @@ class IssuedCard:
     indicator: str
     hook_instance: str
     issued_at: datetime
+    #: A silent rule's finding (site policy ``rules.<id>.mode: silent``): recorded, never shown.
+    silent: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,40 @@ class FeedbackResult:
 @dataclass
 class RuleReport:
     rule_id: str
+    #: Cards shown (returned to the EHR).
     issued: int = 0
     accepted: int = 0
     overridden: int = 0
     override_reasons: dict[str, int] = field(default_factory=dict)
+    #: Findings of the rule while it was silent: recorded, never shown.
+    silent: int = 0
+    #: Service invocations over the same period as the ledger (every rule runs in each).
+    invocations: int = 0
+
+    @property
+    def shown_per_1000(self) -> float | None:
+        return 1000 * self.issued / self.invocations if self.invocations else None
+
+    @property
+    def silent_per_1000(self) -> float | None:
+        return 1000 * self.silent / self.invocations if self.invocations else None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "rule_id": self.rule_id,
+            "shown": self.issued,
+            "silent": self.silent,
+            "accepted": self.accepted,
+            "overridden": self.overridden,
+            "invocations": self.invocations,
+            "shown_per_1000": _rounded(self.shown_per_1000),
+            "silent_per_1000": _rounded(self.silent_per_1000),
+            "override_reasons": self.override_reasons,
+        }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 class Store(Protocol):
@@ -65,6 +97,10 @@ class Store(Protocol):
     ) -> FeedbackResult: ...
 
     def feedback_report(self) -> list[RuleReport]: ...
+
+    def count_invocations(self, counts: Mapping[tuple[str, date], int]) -> None:
+        """Add invocation counts per (service id, UTC day): the firing rates' denominator."""
+        ...
 
     def remember_jti(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
         """Record a JWT id until ``expires_at``; False if it was already recorded (a replay).

@@ -96,11 +96,29 @@ def _v3_ledger_retention(db: Connection) -> None:
     Index("issued_cards_issued_at", cards.c.issued_at).create(db)
 
 
+def _v4_silent_mode(db: Connection) -> None:
+    # Silent rules (site policy rules.<id>.mode) record their findings in the ledger, marked;
+    # invocations are counted per service and day, the denominator of the firing rates.
+    # Existing rows were all shown.
+    db.execute(text("ALTER TABLE issued_cards ADD COLUMN silent BOOLEAN NOT NULL DEFAULT FALSE"))
+    meta = MetaData()
+    counts = Table(
+        "invocation_counts",
+        meta,
+        Column("service_id", Text, primary_key=True),
+        Column("day", Text, primary_key=True),  # ISO date, UTC
+        Column("count", BigInteger, nullable=False),
+    )
+    meta.create_all(db)
+    Index("invocation_counts_day", counts.c.day).create(db)
+
+
 #: In order; the position (from 1) is the version. Append only.
 STEPS: tuple[Callable[[Connection], None], ...] = (
     _v1_ledger_and_feedback,
     _v2_replay_store,
     _v3_ledger_retention,
+    _v4_silent_mode,
 )
 LATEST = len(STEPS)
 

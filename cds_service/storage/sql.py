@@ -29,9 +29,9 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -44,7 +44,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from . import migrations
 from .base import FeedbackRecord, FeedbackResult, IssuedCard, RuleReport, StorageError
 from .deadline import DeadlineRunner
-from .tables import feedback, issued_cards, seen_jti
+from .tables import feedback, invocation_counts, issued_cards, seen_jti
 
 log = logging.getLogger("cds_service.storage")
 
@@ -351,6 +351,7 @@ class SqlStore:
                 "indicator": c.indicator,
                 "hook_instance": c.hook_instance,
                 "issued_at": c.issued_at,
+                "silent": c.silent,
             }
             for c in cards
         ]
@@ -372,6 +373,12 @@ class SqlStore:
         cutoff = (now or self.clock()) - timedelta(days=self.retention_days)
         with self._transaction("purge_ledger") as db:
             deleted = db.execute(delete(issued_cards).where(issued_cards.c.issued_at < cutoff))
+            # The firing rates' denominator covers the same days as the ledger.
+            db.execute(
+                delete(invocation_counts).where(
+                    invocation_counts.c.day < cutoff.astimezone(timezone.utc).date().isoformat()
+                )
+            )
         if deleted.rowcount:
             log.info("ledger purged", extra={"count": deleted.rowcount})
         return deleted.rowcount
@@ -472,14 +479,39 @@ class SqlStore:
                 log.error("feedback purge failed", extra={"error": str(exc)})
         return FeedbackResult(len(outcomes), len(entries) - len(outcomes), unknown, outcomes)
 
+    def count_invocations(self, counts: Mapping[tuple[str, date], int]) -> None:
+        rows = [
+            {"service_id": service_id, "day": day.isoformat(), "count": n}
+            for (service_id, day), n in sorted(counts.items())
+            if n > 0
+        ]
+        if not rows:
+            return
+        statement = self._insert(invocation_counts)
+        statement = statement.on_conflict_do_update(
+            index_elements=[invocation_counts.c.service_id, invocation_counts.c.day],
+            set_={"count": invocation_counts.c.count + statement.excluded["count"]},
+        )
+        with self._transaction("count_invocations") as db:
+            db.execute(statement, rows)
+
     def feedback_report(self) -> list[RuleReport]:
         reports: dict[str, RuleReport] = {}
         rule = func.coalesce(feedback.c.rule_id, UNKNOWN_CARD)
         with self._transaction("feedback_report", write=False) as db:
-            for rule_id, issued in db.execute(
-                select(issued_cards.c.rule_id, func.count()).group_by(issued_cards.c.rule_id)
+            for rule_id, silent, issued in db.execute(
+                select(issued_cards.c.rule_id, issued_cards.c.silent, func.count()).group_by(
+                    issued_cards.c.rule_id, issued_cards.c.silent
+                )
             ):
-                reports.setdefault(rule_id, RuleReport(rule_id)).issued = issued
+                report = reports.setdefault(rule_id, RuleReport(rule_id))
+                if silent:
+                    report.silent = issued
+                else:
+                    report.issued = issued
+            invocations = db.execute(
+                select(func.coalesce(func.sum(invocation_counts.c.count), 0))
+            ).scalar_one()
             for rule_id, outcome, count in db.execute(
                 select(rule, feedback.c.outcome, func.count()).group_by(rule, feedback.c.outcome)
             ):
@@ -491,6 +523,9 @@ class SqlStore:
                 .group_by(rule, reason)
             ):
                 reports.setdefault(rule_id, RuleReport(rule_id)).override_reasons[text] = count
+        for report in reports.values():
+            if report.rule_id != UNKNOWN_CARD:
+                report.invocations = int(invocations)
         return sorted(reports.values(), key=lambda r: r.rule_id)
 
     # -- the JWT replay store -------------------------------------------------------------
@@ -535,7 +570,7 @@ class SqlStore:
         with self._transaction("row_counts", write=False) as db:
             return {
                 table.name: db.execute(select(func.count()).select_from(table)).scalar_one()
-                for table in (issued_cards, feedback, seen_jti)
+                for table in (issued_cards, feedback, seen_jti, invocation_counts)
             }
 
     def feedback_count(self) -> int:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.engine import Dialect
@@ -74,6 +75,16 @@ issued_cards = Table(
     Column("indicator", Text, nullable=False),
     Column("hook_instance", Text, nullable=False),
     Column("issued_at", UtcTimestamp, nullable=False),
+    Column("silent", Boolean, nullable=False, server_default=false()),
+)
+
+#: Invocations per service and UTC day (ISO date text): the firing rates' denominator.
+invocation_counts = Table(
+    "invocation_counts",
+    metadata,
+    Column("service_id", Text, primary_key=True),
+    Column("day", Text, primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )
 
 feedback = Table(

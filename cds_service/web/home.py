@@ -160,7 +160,11 @@ def home_blueprint(settings: Settings, core: CdsApplication) -> Blueprint:
         except StorageUnavailable as error:
             return {"error": error.message}
         # feedback_svg escapes every text it writes: the SVG goes into the page as markup.
-        return {"rows": rates(reports), "svg": Markup(feedback_svg(reports))}
+        return {
+            "rows": rates(reports),
+            "svg": Markup(feedback_svg(reports)),
+            "invocations": max((getattr(r, "invocations", 0) for r in reports), default=0),
+        }
 
     def run_offline(scenario: Scenario) -> dict[str, Any]:
         try:

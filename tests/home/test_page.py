@@ -388,7 +388,8 @@ def test_feedback_charts_the_rates_per_rule(client, core, get_page):
     assert page.find("svg", class_="feedback-chart", role="img")
     assert page.find("g", class_="feedback-row", data_rule="folate-before-b12")
     assert "0% accepted, 50% overridden (n=2)" in page.text
-    assert "folate-before-b12 2 0 (0%) 1 (50%)" in page.text
+    # Shown, silent, accepted, overridden, then shown and silent per 1,000 invocations (2).
+    assert "folate-before-b12 2 0 0 (0%) 1 (50%) 1000.0 0.0" in page.text
 
 
 def test_feedback_says_when_the_store_cannot_be_read(client, core, get_page, monkeypatch):
