@@ -74,6 +74,8 @@ def _invoke(slug: str, policy: Policy, tmp_path, name: str):
     client = create_app(settings, core).test_client()
     response = client.post(f"/cds-services/{meta['service']}", json=request)
     assert response.status_code == 200, response.get_data(as_text=True)
+    assert core.flush_ledger()  # the ledger is written in the background
+    core.tally.flush()  # so is the invocation count
     return response.get_json(), store
 
 

@@ -463,7 +463,10 @@ class CdsApplication:
         StorageUnavailable when there is no store or it cannot be read."""
         if self.store is None:
             raise StorageUnavailable("Feedback storage is not configured.")
-        self.tally.flush()
+        # What this process still holds in memory belongs in the report (bounded waits).
+        self.flush_ledger(timeout_s=1.0)
+        if self.tally is not None:
+            self.tally.flush()
         try:
             return self.store.feedback_report()
         except StorageError as exc:

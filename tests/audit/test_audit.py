@@ -112,7 +112,7 @@ def service_answers(population: Path, tmp_path: Path) -> tuple[Counter, Counter,
             for card in cards:
                 counts[(hook, card["source"]["topic"]["code"], card["indicator"], "active")] += 1
     # Silent findings never reach a response: they are in the ledger, marked silent.
-    silent = {r.rule_id: r.silent for r in store.feedback_report() if r.silent}
+    silent = {r.rule_id: r.silent for r in core.feedback_report() if r.silent}
     return counts, invocations, silent
 
 
