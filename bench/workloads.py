@@ -1,4 +1,4 @@
-"""Synthetic benchmark workloads (RULES.md shapes, synthetic data only)."""
+"""Synthetic benchmark workloads (docs/rulebook.md shapes, synthetic data only)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``b12-order-select``: the same advice while the clinician picks orders, focused on the
-``selections`` (RULES.md section 4)."""
+``selections`` (rule book §4)."""
 
 from cds_service.cdshooks.service import ServiceDefinition
 from cds_service.domain.engine import HookKind

@@ -1,8 +1,8 @@
 """``b12-order-sign``: B12 advice on the orders being signed.
 
-Cards only for what concerns the draft orders, or is warning/critical (RULES.md section 4).
+Cards only for what concerns the draft orders, or is warning/critical (rule book §4).
 Every prefetch key is optional: a folic-acid order must still get its card when labs are out
-of reach (PROTOCOL.md, "Prefetch": say something safe rather than fail the signing workflow).
+of reach (docs/protocol.md, "Prefetch": say something safe rather than fail the signing workflow).
 """
 
 from cds_service.cdshooks.service import ServiceDefinition

@@ -1,4 +1,4 @@
-"""The layering of ARCHITECTURE.md, enforced: imports point inward only, and each third-party
+"""The layering of docs/architecture.md, enforced: imports point inward only, and each third-party
 library has one home. Walks the source with ``ast``; fails on a violation."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""CDS Hooks 2.0.1 conformance, row by row of shared/cds-hooks/PROTOCOL.md
+"""CDS Hooks 2.0.1 conformance, row by row of docs/protocol.md
 (Endpoints, Request, Response, Errors, CORS)."""
 
 from __future__ import annotations

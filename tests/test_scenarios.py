@@ -1,4 +1,4 @@
-"""Every clinical scenario under fixtures/scenarios/ (ARCHITECTURE.md, "Fixtures are scenarios").
+"""Every clinical scenario under fixtures/scenarios/ (CONTRIBUTING.md, "Fixtures and scenarios").
 
 - golden: each ``request.json`` POSTed to its service, evaluated at the scenario's fixed time,
   gives ``expected.json`` (uuids removed), and its cards are the rules ``scenario.json`` names;

@@ -1,6 +1,6 @@
 """EHR authentication: the CDS Hooks JWT on discovery, service and feedback calls.
 
-PROTOCOL.md, "Authentication" (CDS Hooks 2.0.1, "Trusting CDS Clients"), checked in order:
+docs/protocol.md, "Authentication" (CDS Hooks 2.0.1, "Trusting CDS Clients"), checked in order:
 
 1. ``Authorization: Bearer <JWT>``; no header is accepted only when anonymous calls are
    allowed (development, or CDS_ALLOW_ANONYMOUS=1); a header that is there is always checked.
@@ -190,7 +190,7 @@ class Authenticator:
                 log.error("auth failure hook failed", extra={"reason": reason})
         raise Unauthorized() from None
 
-    # -- the checks, in PROTOCOL.md order ---------------------------------------------------
+    # -- the checks, in docs/protocol.md order ---------------------------------------------------
     def _verify(
         self, authorization: str, audiences: tuple[str, ...], context: dict[str, Any]
     ) -> AuthenticatedClient:

@@ -1,4 +1,4 @@
-"""Domain findings -> CDS Hooks cards (PROTOCOL.md "Response"; RULES.md section 4).
+"""Domain findings -> CDS Hooks cards (docs/protocol.md "Response"; rule book §4).
 
 ``uuid`` on every card and suggestion (from a factory: time and randomness are parameters);
 summary under 140 characters; optional fields omitted; ``source.topic`` carries the rule id in

@@ -51,7 +51,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from .jwks import SUPPORTED_ALGORITHMS, JwksError, KeySet, parse_jwk_set
 from .schemas import first_error
 
-#: The public CDS Hooks sandbox (PROTOCOL.md, "Known issuers"). Its private key is public:
+#: The public CDS Hooks sandbox (docs/protocol.md, "Known issuers"). Its private key is public:
 #: trusted by the development profile only, or when a trusted clients file names it.
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
 SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"

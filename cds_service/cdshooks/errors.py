@@ -1,6 +1,6 @@
 """Typed errors raised where they arise, turned into HTTP status + OperationOutcome in one place.
 
-Every non-2xx body is a FHIR OperationOutcome with a stable machine code (PROTOCOL.md,
+Every non-2xx body is a FHIR OperationOutcome with a stable machine code (docs/protocol.md,
 "Errors"): ``issue[0].details.coding[0].code`` is one of the codes below and never changes.
 """
 

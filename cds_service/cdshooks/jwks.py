@@ -1,6 +1,6 @@
 """JSON Web Key Sets: parsed into public keys, fetched only from configured URLs, cached.
 
-PROTOCOL.md, "Authentication": the key comes from the client's configured JWKS (inline or
+docs/protocol.md, "Authentication": the key comes from the client's configured JWKS (inline or
 URL); a URL is never fetched because a token named it (``auth`` checks a token's ``jku``
 against the client's allowlist before asking here). A set is refreshed when a token names an
 unknown ``kid`` (key rotation: seconds, not minutes) or when it is older than ``max_age_s`` (a

@@ -1,6 +1,6 @@
 """Prefetch: classify what the client sent per key, and get what is missing.
 
-PROTOCOL.md, "Prefetch". Each declared key is one of:
+docs/protocol.md, "Prefetch". Each declared key is one of:
 - absent: the client did not run it -> fetch it from ``fhirServer`` (when a fetcher is set);
 - ``null`` or a Bundle with no entries: the query ran and found nothing -> no data, no fetch;
 - an OperationOutcome: the client's query failed -> unavailable, fetch it ourselves if we can;

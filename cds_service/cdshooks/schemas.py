@@ -2,7 +2,7 @@
 
 Strict about the envelope (400 with the failing field), lenient inside it: unknown fields are
 kept everywhere (``INCLUDE``), FHIR content is validated by the FHIR adapter, not here
-(ARCHITECTURE.md: "Never both on one object").
+(docs/architecture.md: "Never both on one object").
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ CONTEXT_SCHEMAS: dict[str, type[Schema]] = {
 
 class RequestSchema(Lenient):
     hook = fields.String(required=True, validate=validate.Length(min=1))
-    # Log it, do not reject a non-UUID (PROTOCOL.md, "Request").
+    # Log it, do not reject a non-UUID (docs/protocol.md, "Request").
     hookInstance = _short_text(200, required=True)  # stored in the ledger
     fhirServer = fields.Url(require_tld=False, schemes={"http", "https"})
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
@@ -259,7 +259,7 @@ def override_reason(entry: dict[str, Any]) -> tuple[dict[str, str], str | None]:
 
 # --- Out -------------------------------------------------------------------------------------
 def _compact(data: Any) -> Any:
-    """Optional fields are omitted, never null / "" / [] / {} (PROTOCOL.md, "Response")."""
+    """Optional fields are omitted, never null / "" / [] / {} (docs/protocol.md, "Response")."""
     if isinstance(data, dict):
         cleaned = {k: _compact(v) for k, v in data.items()}
         return {k: v for k, v in cleaned.items() if v not in (None, "", [], {})}

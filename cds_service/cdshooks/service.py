@@ -45,7 +45,7 @@ class ServiceDefinition:
 
 
 class Registry:
-    """The services, sorted by id (deterministic discovery, PROTOCOL.md "Endpoints")."""
+    """The services, sorted by id (deterministic discovery, docs/protocol.md "Endpoints")."""
 
     def __init__(self, services: Iterable[ServiceDefinition]) -> None:
         self._services: dict[str, ServiceDefinition] = {}

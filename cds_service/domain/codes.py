@@ -1,7 +1,7 @@
-"""Code systems and the code sets the rules use (shared/clinical/RULES.md section 5).
+"""Code systems and the code sets the rules use (rule book §5).
 
 Every clinical code lives here, once, with the row of the specification it comes from.
-Classification falls back to display text where RULES.md says codes are unverified, so a
+Classification falls back to display text where docs/rulebook.md says codes are unverified, so a
 product we have no code for ("Metformin hydrochloride 850 MG Oral Tablet") still classifies.
 """
 
@@ -26,7 +26,7 @@ RULE_CODE_SYSTEM = "https://b12-cds.example.org/CodeSystem/b12-rules"
 #: The code system of our override reasons.
 OVERRIDE_REASON_SYSTEM = "https://b12-cds.example.org/CodeSystem/override-reason"
 
-# --- LOINC (RULES.md section 5, "LOINC") -----------------------------------------------------
+# --- LOINC (rule book §5, "LOINC") -----------------------------------------------------
 LOINC_ANALYTES: dict[str, Analyte] = {
     "2132-9": Analyte.TOTAL_B12,  # mass, serum/plasma
     "14685-2": Analyte.TOTAL_B12,  # molar, serum/plasma
@@ -71,7 +71,7 @@ LOINC_ANALYTES: dict[str, Analyte] = {
     "82810-3": Analyte.PREGNANCY_STATUS,  # Pregnancy status (LOINC answer list LL4129-4)
 }
 
-# Codes we emit on orders (never 16695-9, RULES.md section 5).
+# Codes we emit on orders (never 16695-9, rule book §5).
 LOINC_TOTAL_B12 = "2132-9"
 LOINC_ACTIVE_B12 = "72160-5"
 LOINC_MMA = "13964-2"
@@ -98,7 +98,7 @@ LOINC_DISPLAY: dict[str, str] = {
     LOINC_TTG_IGA: "Tissue transglutaminase IgA Ab [Units/volume] in Serum",
 }
 
-# --- Medications (RULES.md section 5, "RxNorm ingredients ... and ATC") ----------------------
+# --- Medications (rule book §5, "RxNorm ingredients ... and ATC") ----------------------
 RXNORM_INGREDIENTS: dict[str, DrugClass] = {
     "6809": DrugClass.METFORMIN,
     "7646": DrugClass.PPI,
@@ -238,7 +238,7 @@ def _classify_drug_name(name: str) -> frozenset[DrugClass]:
     return frozenset(found)
 
 
-# --- Conditions (RULES.md section 5, "SNOMED CT / ICD-10-CM") --------------------------------
+# --- Conditions (rule book §5, "SNOMED CT / ICD-10-CM") --------------------------------
 SNOMED_CONDITIONS: dict[str, ConditionKind] = {
     "84027009": ConditionKind.PERNICIOUS_ANAEMIA,  # verified
     "190634004": ConditionKind.B12_DEFICIENCY,  # verified
@@ -257,7 +257,7 @@ SNOMED_CONDITIONS: dict[str, ConditionKind] = {
     "42345000": ConditionKind.PERIPHERAL_NEUROPATHY,
     "7200002": ConditionKind.ALCOHOL_USE_DISORDER,
 }
-#: SNOMED codes RULES.md marks verified; the others must also be matched by display text.
+#: SNOMED codes docs/rulebook.md marks verified; the others must also be matched by display text.
 SNOMED_VERIFIED = frozenset({"84027009", "190634004", "34000006", "44054006"})
 
 #: ICD-10(-CM) prefixes, longest match wins (dots ignored).

@@ -1,4 +1,4 @@
-"""Runs every rule over one clinical picture and applies the card budget (RULES.md section 4).
+"""Runs every rule over one clinical picture and applies the card budget (rule book §4).
 
 Site policy sets each rule's mode: ``off`` rules are not evaluated; ``silent`` rules are
 evaluated, but their findings neither reach the cards nor supersede a visible finding (the

@@ -1,7 +1,7 @@
 """Card wording shared by the rules: how B12 evidence and neurological involvement are named.
 
 One place, so that every card states a result, its band and the cut-offs in effect, and the
-"possible neurological involvement" caveat, in the same words (RULES.md sections 1 and 4).
+"possible neurological involvement" caveat, in the same words (rule book §§1 and 4).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def first_neuro_kind(p: ClinicalPicture) -> str | None:
 
 
 def possible_neuro_text(p: ClinicalPicture) -> str:
-    """RULES.md section 1: headache / back pain are *possible* involvement, said plainly."""
+    """rule book §1: headache / back pain are *possible* involvement, said plainly."""
     found = {k for c in p.neurological for k in c.kinds & POSSIBLE_NEUROLOGICAL}
     names = [k.value for k in (ConditionKind.HEADACHE, ConditionKind.BACK_PAIN) if k in found]
     pronoun = "it" if len(names) == 1 else "them"

@@ -1,4 +1,4 @@
-"""Typed facts: what the FHIR adapter extracts and the rules read (RULES.md section 1).
+"""Typed facts: what the FHIR adapter extracts and the rules read (rule book §1).
 
 Every fact keeps the id of the resource it came from (``"Observation/abc"``) so that cards can
 cite their evidence. Dates are timezone-aware ``datetime`` in UTC, normalised by the adapter,
@@ -121,7 +121,7 @@ class ConditionFact:
     kinds: frozenset[ConditionKind]
     name: str
     onset: datetime | None = None
-    #: The code that matched needs a display-text check (RULES.md: unverified SNOMED codes).
+    #: The code that matched needs a display-text check (docs/rulebook.md: unverified SNOMED codes).
     verified: bool = True
 
 

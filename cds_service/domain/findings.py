@@ -114,7 +114,7 @@ class Finding:
     supersedes: frozenset[str] = frozenset()
 
 
-#: RULES.md section 2/4: summaries are under 140 characters.
+#: rule book §2/4: summaries are under 140 characters.
 SUMMARY_MAX = 139
 
 

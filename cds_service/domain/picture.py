@@ -61,7 +61,7 @@ def months_between(start: datetime, end: datetime) -> float:
 
 
 class Band(Enum):
-    """Where one B12-family result falls (RULES.md section 2)."""
+    """Where one B12-family result falls (rule book §2)."""
 
     DEFICIENT = "deficient"
     INDETERMINATE = "indeterminate"
@@ -338,7 +338,7 @@ class ClinicalPicture:
 
     @cached_property
     def has_b12_therapy(self) -> bool:
-        """RULES.md section 3: an active B12 product, or one among the draft orders."""
+        """rule book §3: an active B12 product, or one among the draft orders."""
         return bool(self.b12_therapy or self.b12_drafts)
 
     @cached_property
@@ -577,7 +577,7 @@ class ClinicalPicture:
 
     @cached_property
     def neurological(self) -> tuple[ConditionFact, ...]:
-        """Conditions in the site's neurological-involvement set (RULES.md section 1)."""
+        """Conditions in the site's neurological-involvement set (rule book §1)."""
         return self.conditions_of(*self.policy.neurological_involvement)
 
     @cached_property
@@ -689,7 +689,7 @@ def duration_text(months: float) -> str:
 
 
 def assess_b12(p: ClinicalPicture) -> B12Assessment:
-    """B12 status from current diagnostic results (RULES.md section 2, "Conflicts").
+    """B12 status from current diagnostic results (rule book §2, "Conflicts").
 
     The most specific current evidence wins: active B12 over total B12; MMA above its limit with
     eGFR >= 60 outranks an indeterminate or normal total B12 (antibody interference can make

@@ -1,6 +1,6 @@
 """Site policy: every clinical number the rules use, with its default and source.
 
-RULES.md: "Every number below is a default. Sites must be able to override thresholds and
+docs/rulebook.md: "Every number below is a default. Sites must be able to override thresholds and
 windows in configuration without code changes; the card must then still cite the source of
 the default." A site file (YAML or JSON, loaded outside this layer) is a mapping of sections::
 

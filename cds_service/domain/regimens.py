@@ -1,4 +1,4 @@
-"""B12 treatment regimens (RULES.md section 3, ``b12-deficiency-untreated``; BNF; NICE NG239).
+"""B12 treatment regimens (rule book §3, ``b12-deficiency-untreated``; BNF; NICE NG239).
 
 The default formulary is hydroxocobalamin (BNF/NICE). A US formulary setting swaps in
 cyanocobalamin 1000 micrograms IM (US label), on the same loading schedule, monthly maintenance.

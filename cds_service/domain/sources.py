@@ -1,4 +1,4 @@
-"""The guidelines cards cite (shared/clinical/RULES.md, "Sources"). Defined once."""
+"""The guidelines cards cite (docs/rulebook.md, "Sources"). Defined once."""
 
 from __future__ import annotations
 

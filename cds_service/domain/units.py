@@ -1,4 +1,4 @@
-"""Unit spelling and conversion (shared/clinical/RULES.md section 2).
+"""Unit spelling and conversion (rule book §2).
 
 Rules never convert: the adapter gives each result its value in the reported unit *and* in
 the analyte's canonical unit. B12 bands are decided against the threshold pair of the
@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from .vocabulary import Analyte
 
-#: 1 ng/L = 0.7378 pmol/L; 1 pmol/L = 1.3554 ng/L (RULES.md section 2).
+#: 1 ng/L = 0.7378 pmol/L; 1 pmol/L = 1.3554 ng/L (rule book §2).
 NG_L_TO_PMOL_L = 0.7378
 PMOL_L_TO_NG_L = 1.3554
 
@@ -61,7 +61,7 @@ _ALIASES = {
 def normalise_unit(unit: str | None) -> str | None:
     """Canonical spelling of a unit code or display; ``None`` when empty.
 
-    Accepts the micro sign, Greek mu, ``u`` and ``mc`` spellings (RULES.md section 5).
+    Accepts the micro sign, Greek mu, ``u`` and ``mc`` spellings (rule book §5).
     Unknown units are returned trimmed so that a card can quote them.
     """
     if unit is None:

@@ -26,7 +26,7 @@ class Analyte(Enum):
     PREGNANCY_STATUS = "pregnancy-status"
 
 
-#: Results whose interpretation decides B12 status (RULES.md section 2).
+#: Results whose interpretation decides B12 status (rule book §2).
 B12_FAMILY = frozenset({Analyte.TOTAL_B12, Analyte.ACTIVE_B12, Analyte.MMA})
 
 
@@ -69,7 +69,7 @@ class Route(Enum):
 
 
 class ConditionKind(Enum):
-    # Malabsorption causes (RULES.md section 1)
+    # Malabsorption causes (rule book §1)
     PERNICIOUS_ANAEMIA = "pernicious anaemia"
     AUTOIMMUNE_GASTRITIS = "autoimmune gastritis"
     IF_ANTIBODY_POSITIVE = "intrinsic factor antibody positive"
@@ -120,7 +120,7 @@ MALABSORPTION_CAUSES = frozenset(
     }
 )
 
-#: Neurological involvement per RULES.md section 1. Headache and back pain are only
+#: Neurological involvement per rule book §1. Headache and back pain are only
 #: *possible* involvement (the product brief's reading); sites may drop them.
 DEFINITE_NEUROLOGICAL = frozenset(
     {

@@ -1,4 +1,4 @@
-"""The FHIR client behind the prefetch fallback (PROTOCOL.md, "Prefetch" and "The FHIR server
+"""The FHIR client behind the prefetch fallback (docs/protocol.md, "Prefetch" and "The FHIR server
 the service calls").
 
 ``FhirFetcher.fetch`` runs the rendered prefetch queries against ``fhirServer`` in parallel

@@ -1,4 +1,4 @@
-"""FHIR R4 resources -> domain facts (shared/clinical/RULES.md section 1).
+"""FHIR R4 resources -> domain facts (rule book §1).
 
 Hot path, in two steps (issue 3, "Performance"): cheap checks on the raw JSON select the
 resources a rule can use (resource type, code system and code, status); then only the elements
@@ -138,7 +138,7 @@ def extract_facts(
         kind = raw.get("resourceType")
         if kind in ("MedicationRequest", "MedicationOrder"):
             # ``draft=True`` for the repair too (it was only passed to the extractor): a draft
-            # without status / intent / subject is this patient's draft (PROTOCOL.md).
+            # without status / intent / subject is this patient's draft (docs/protocol.md).
             exposure = reader.read(raw, _medication, index, True, draft=True)
             if exposure is not None:
                 meds.append(exposure)
@@ -595,7 +595,7 @@ def _condition(raw: dict[str, Any], rid: str) -> ConditionFact | None:
     kinds = classify_condition(tuple((s, c) for s, c, _ in found), tuple(names))
     if not kinds:
         return None
-    # Only the SNOMED codes RULES.md section 5 leaves unverified need the display-text check:
+    # Only the SNOMED codes rule book §5 leaves unverified need the display-text check:
     # a kind is verified when text, a verified SNOMED code or an ICD-10 code gives it (before,
     # an ICD-10-coded condition without matching text came out unverified).
     trusted = classify_condition(

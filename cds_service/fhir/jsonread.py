@@ -56,7 +56,7 @@ def obj(data: dict[str, Any], key: str) -> dict[str, Any] | None:
 
 def array(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
     """A list of objects; a single object where an array belongs is accepted (real clients
-    send ``category`` that way, PROTOCOL.md)."""
+    send ``category`` that way, docs/protocol.md)."""
     value = data.get(key)
     if value is None:
         return []

@@ -1,4 +1,4 @@
-"""Repairs for what real clients send (shared/cds-hooks/PROTOCOL.md, "Be lenient").
+"""Repairs for what real clients send (docs/protocol.md, "Be lenient").
 
 Applied to a shallow copy of a raw resource before it is read (the input is never mutated):
 - ``category`` sent as one object instead of an array (the public sandbox does this);

@@ -1,6 +1,6 @@
 """Which FHIR servers the fallback may call, and which addresses it may connect to.
 
-``fhirServer`` comes from the caller, so it is an SSRF vector (PROTOCOL.md, "The FHIR server
+``fhirServer`` comes from the caller, so it is an SSRF vector (docs/protocol.md, "The FHIR server
 the service calls"). Two independent checks, both must pass:
 
 1. **The URL** is under a configured prefix: the authenticated client's own ``fhir_servers``

@@ -1,4 +1,4 @@
-"""Every way a call must fail (PROTOCOL.md, "Authentication"), on discovery, service and
+"""Every way a call must fail (docs/protocol.md, "Authentication"), on discovery, service and
 feedback alike: 401 with the same generic OperationOutcome, the reason only in the log."""
 
 from __future__ import annotations

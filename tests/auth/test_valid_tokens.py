@@ -1,4 +1,4 @@
-"""Tokens that must pass, shaped exactly like the real issuers' (PROTOCOL.md, "Known
+"""Tokens that must pass, shaped exactly like the real issuers' (docs/protocol.md, "Known
 issuers"), and the real captured sandbox tokens against the bundled sandbox key."""
 
 from __future__ import annotations

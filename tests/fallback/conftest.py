@@ -1,6 +1,6 @@
 """Fixtures for the prefetch fallback: fake DNS (no test resolves a real name), fetchers that
 are closed after the test, a real loopback HTTP server, and request bodies shaped like the
-sandbox captures in shared/cds-hooks/captures/."""
+sandbox captures in fixtures/sandbox/."""
 
 from __future__ import annotations
 

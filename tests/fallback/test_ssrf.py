@@ -1,5 +1,5 @@
 """SSRF protection: allowlist prefixes, address classes, and connections that go only to the
-address that was checked (PROTOCOL.md, "The FHIR server the service calls")."""
+address that was checked (docs/protocol.md, "The FHIR server the service calls")."""
 
 from __future__ import annotations
 

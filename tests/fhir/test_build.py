@@ -1,4 +1,4 @@
-"""Domain actions -> FHIR R4 resources (RULES.md section 4: suggestions carry valid FHIR R4
+"""Domain actions -> FHIR R4 resources (rule book §4: suggestions carry valid FHIR R4
 ``MedicationRequest`` / ``ServiceRequest`` with status draft, the patient as subject, proper
 RxNorm / LOINC / SNOMED codings, a route and a dosage text)."""
 
@@ -250,7 +250,7 @@ IDS = [case[0] for case in CASES]
 
 
 def empty_values(value, path="$"):
-    """Paths of null / "" / [] / {} values (PROTOCOL.md: optional fields are omitted)."""
+    """Paths of null / "" / [] / {} values (docs/protocol.md: optional fields are omitted)."""
     if value is None or value == "" or value == [] or value == {}:
         yield path
     elif isinstance(value, dict):

@@ -1,4 +1,4 @@
-"""Code sets and classification (RULES.md section 5 "Codes"): drugs by RxNorm ingredient,
+"""Code sets and classification (rule book §5 "Codes"): drugs by RxNorm ingredient,
 curated SCD, ATC prefix, then ingredient name; conditions by SNOMED CT, ICD-10(-CM) prefix
 and display text."""
 

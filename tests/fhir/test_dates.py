@@ -1,4 +1,4 @@
-"""FHIR dates normalised once (ARCHITECTURE.md): every date the domain sees is an aware UTC
+"""FHIR dates normalised once (docs/architecture.md): every date the domain sees is an aware UTC
 ``datetime``; partial dates take the first instant of the period they name; no zone = UTC;
 anything unusable is ``None`` and never an exception."""
 

@@ -1,4 +1,4 @@
-"""FHIR R4 resources -> typed facts (RULES.md section 1; PROTOCOL.md "Be lenient").
+"""FHIR R4 resources -> typed facts (rule book §1; docs/protocol.md "Be lenient").
 
 Rules never see raw FHIR: these tests pin what the adapter reads, what it skips, and that one
 bad resource is skipped with its id logged instead of failing the request.

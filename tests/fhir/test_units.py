@@ -1,4 +1,4 @@
-"""Unit spelling and conversion (RULES.md section 2 "Thresholds and units", section 5 "UCUM").
+"""Unit spelling and conversion (rule book §2 "Thresholds and units", section 5 "UCUM").
 
 Rules never convert: the adapter keeps the reported value and unit and adds the canonical one.
 """
@@ -156,7 +156,7 @@ def test_b12_conversion_factors_are_those_of_rules_md():
 
 
 def test_b12_ng_per_ml_is_a_thousand_times_ng_per_l():
-    # the product brief's "180 ng/mL" typo is 1000x (RULES.md section 6)
+    # the product brief's "180 ng/mL" typo is 1000x (rule book §6)
     assert to_canonical(Analyte.TOTAL_B12, 0.18, "ng/mL") == pytest.approx(180)
 
 
@@ -213,7 +213,7 @@ def test_both_units_for_a_card():
 
 
 def test_133_pmol_l_converts_across_the_180_ng_l_boundary():
-    # why rules compare in the reported unit (RULES.md section 2)
+    # why rules compare in the reported unit (rule book §2)
     assert to_canonical(Analyte.TOTAL_B12, 133, "pmol/L") > 180
 
 

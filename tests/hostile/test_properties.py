@@ -346,7 +346,7 @@ def test_a_conversion_to_the_canonical_unit_round_trips(pair, value):
 def test_b12_ng_l_to_pmol_l_and_back_is_within_rounding(value):
     pmol = value * NG_L_TO_PMOL_L
     back = to_canonical(Analyte.TOTAL_B12, pmol, "pmol/L")
-    # RULES.md section 2 gives both factors to 4-5 figures: 0.7378 x 1.3554 = 1.00001.
+    # rule book §2 gives both factors to 4-5 figures: 0.7378 x 1.3554 = 1.00001.
     assert abs(back - value) <= 2e-5 * value
 
 

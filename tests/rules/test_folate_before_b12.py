@@ -94,7 +94,7 @@ def test_override_reasons_when_b12_is_not_deficient_include_folate_deficiency_b1
     ]
 
 
-# --- boundaries (RULES.md section 2) ----------------------------------------------------------
+# --- boundaries (rule book §2) ----------------------------------------------------------
 @pytest.mark.parametrize(
     "result, expected",
     [

@@ -1,7 +1,7 @@
 """Safety properties of the product, checked on the rule modules themselves.
 
 These are the promises a clinician relies on, swept across values and clinical contexts rather
-than single examples (RULES.md sections 1-4):
+than single examples (rule book §§1-4):
 
 1. Folic acid being ordered with deficient B12 and no B12 therapy is always a critical card.
 2. The pregnancy exception never suggests removing the folic acid.
@@ -109,7 +109,7 @@ FOLATES = {
         (c, r)
         for c in CONTEXTS
         for r in DEFICIENT
-        # A raised MMA with eGFR < 60 is not specific, so not deficiency (RULES.md section 2).
+        # A raised MMA with eGFR < 60 is not specific, so not deficiency (rule book §2).
         if not (r.startswith("MMA") and c == "eGFR 40")
         # Folic acid with weekly methotrexate is the stated exception (property 1b).
         and c != "weekly methotrexate"

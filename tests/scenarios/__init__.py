@@ -1,2 +1,2 @@
 """Clinical scenarios: ``definitions`` describes them in Python, ``build`` writes
-``fixtures/scenarios/<slug>/`` (ARCHITECTURE.md, "Fixtures are scenarios")."""
+``fixtures/scenarios/<slug>/`` (docs/architecture.md, "Fixtures are scenarios")."""

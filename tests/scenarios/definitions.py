@@ -1,4 +1,4 @@
-"""Every clinical scenario, in Python (shared/clinical/RULES.md; ARCHITECTURE.md "Fixtures are
+"""Every clinical scenario, in Python (docs/rulebook.md; docs/architecture.md "Fixtures are
 scenarios").
 
 Boundary pairs are named for the boundary (``metformin-4-months-no-b12`` /
@@ -693,7 +693,7 @@ scenario(
     the loading regimen (three times a week for 2 weeks, then every 2-3 months).""",
 )(_maintenance_without_loading("pat-4-monthly", 4))
 
-# QUESTIONED: b12-regimen-check reads RULES.md's "one-off or interval > 3 months IM without
+# QUESTIONED: b12-regimen-check reads docs/rulebook.md's "one-off or interval > 3 months IM without
 # loading" literally, so a newly diagnosed patient started on 3-monthly maintenance with no
 # loading course gets no regimen card.
 scenario(

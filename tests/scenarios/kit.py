@@ -76,7 +76,7 @@ def _months_back(day: date, months: int) -> date:
 # --- Products -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Product:
-    """A medicine as an EHR codes it (RxNorm SCD where RULES.md section 5 lists one)."""
+    """A medicine as an EHR codes it (RxNorm SCD where rule book §5 lists one)."""
 
     text: str
     rxnorm: str | None = None

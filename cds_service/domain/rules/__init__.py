@@ -1,4 +1,4 @@
-"""One module per rule of shared/clinical/RULES.md section 3, named after its id.
+"""One module per rule of rule book §3, named after its id.
 
 Each module defines ``ID``, ``TITLE``, ``SOURCES`` (``domain.sources.Source``), ``SETTINGS``
 (the site-policy keys it reads, for ``cds-service rules``), ``INDICATORS`` (the urgencies its

@@ -1,13 +1,13 @@
 """``b12-assay-interference``: a B12 or folate result that may not mean what it says.
 
-RULES.md section 3: "A B12 or folate result in the window and, at its date, active
+rule book §3: "A B12 or folate result in the window and, at its date, active
 antibiotics, methotrexate or pyrimethamine; or the B12 result was drawn after B12 therapy
 started" -> "This B12 result may be invalid: drawn during methotrexate / after B12 therapy
 began." info; no suggestions.
 
 Sources: US cyanocobalamin injection label ("methotrexate, pyrimethamine, and most antibiotics
 invalidate folic acid and vitamin B12 diagnostic microbiological blood assays"); NICE NG239
-(take samples before replacement starts; RULES.md section 1).
+(take samples before replacement starts; rule book §1).
 
 When: a current total B12, active B12, serum or red-cell folate result with a value, drawn
 while a non-draft antibiotic, methotrexate or pyrimethamine exposure was running (start on or

@@ -1,6 +1,6 @@
 """``b12-cause-workup``: B12 deficiency with no known cause: look for one.
 
-RULES.md section 3: "Deficiency (any route to it) and no known cause (no malabsorption cause,
+rule book §3: "Deficiency (any route to it) and no known cause (no malabsorption cause,
 no risk drug, not vegan) and no intrinsic factor antibody result" -> "Find the cause: intrinsic
 factor antibodies, H. pylori, coeliac serology; review diet and medicines." info; order
 intrinsic factor antibody (31444-3); H. pylori test. "Do not order IF antibody within 2 weeks

@@ -1,6 +1,6 @@
 """``b12-deficiency-untreated``: B12 deficiency is confirmed and no B12 therapy is in place.
 
-RULES.md section 3: "Deficient total or active B12, or functional deficiency (MMA above limit
+rule book §3: "Deficient total or active B12, or functional deficiency (MMA above limit
 with indeterminate or discordant total B12), and no B12 therapy" -> "B12 deficiency confirmed
 (value, date): start treatment. Untreated deficiency can cause permanent spinal cord damage
 within about 3 months." warning; **critical** if SCD is recorded. Regimen by situation (one

@@ -1,6 +1,6 @@
 """``b12-indeterminate``: B12 is in the indeterminate band and nothing has settled it.
 
-RULES.md section 3: "Total B12 or active B12 indeterminate, no MMA (or active B12) result that
+rule book §3: "Total B12 or active B12 indeterminate, no MMA (or active B12) result that
 settles it, no B12 therapy" -> "B12 indeterminate (value): check MMA before deciding." info;
 warning with neurological involvement (do not delay treatment if suspicion is strong - say
 so); order serum MMA (LOINC 13964-2); if only total B12 was measured, active B12 (72160-5) as

@@ -1,6 +1,6 @@
 """``b12-lifelong-therapy``: an irreversible malabsorption cause needs lifelong B12.
 
-RULES.md section 3: "Malabsorption cause recorded and no active B12 therapy, or a B12 order
+rule book §3: "Malabsorption cause recorded and no active B12 therapy, or a B12 order
 being signed is a 'stop'/completed order" -> "Pernicious anaemia / bariatric surgery means
 lifelong B12: keep treatment going." Post-bariatric: 1 mg oral daily indefinitely (AAFP 2017)
 or 1000 micrograms IM monthly (ASMBS). warning; create the maintenance regimen.
@@ -65,7 +65,7 @@ STOP_OVERRIDE_REASONS = (
     OverrideReason("cause-resolved", "Cause resolved"),
 )
 
-#: Stable order for naming causes on the card (the order of RULES.md section 1).
+#: Stable order for naming causes on the card (the order of rule book §1).
 _CAUSE_ORDER = (
     ConditionKind.PERNICIOUS_ANAEMIA,
     ConditionKind.AUTOIMMUNE_GASTRITIS,

@@ -1,6 +1,6 @@
 """``b12-normal-but-symptomatic``: normal total B12, but symptoms or signs suggest deficiency.
 
-RULES.md section 3: "Total B12 in the 'unlikely' band, no active B12 / MMA in window, and
+rule book §3: "Total B12 in the 'unlikely' band, no active B12 / MMA in window, and
 neurological involvement or macrocytosis" -> "Normal total B12 does not exclude deficiency when
 symptoms suggest it: consider MMA or active B12." info; order MMA.
 
@@ -18,7 +18,7 @@ involvement resting on headache / back pain only, notes that MMA is not specific
 Not when: the total B12 is deficient or indeterminate; an active B12 or MMA result is current
 (it is the more specific evidence: ``p.b12`` already weighs it); no neurological involvement
 and no macrocytosis; B12 therapy active or drafted (an MMA drawn on replacement is not
-diagnostic, NICE: an addition to the RULES.md row, which is silent on therapy).
+diagnostic, NICE: an addition to the docs/rulebook.md row, which is silent on therapy).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``b12-regimen-check``: a drafted B12 order that does not fit the patient.
 
-RULES.md section 3: "A B12 product is in the draft orders and it does not fit: oral or
+rule book §3: "A B12 product is in the draft orders and it does not fit: oral or
 sublingual product with neurological involvement; oral dose < 1000 µg/day with a malabsorption
 cause; one-off or interval > 3 months IM without loading" -> "Oral B12 is not the preferred
 route with neurological involvement: use the IM regimen." warning; "replace (delete draft +
@@ -188,7 +188,7 @@ def _has_loading(p: ClinicalPicture) -> frozenset[str]:
 
 
 def _one_off(m: MedicationExposure) -> bool:
-    """RULES.md "one-off": a single administration, or no repeat schedule at all."""
+    """docs/rulebook.md "one-off": a single administration, or no repeat schedule at all."""
     return m.count == 1 or (m.interval_days is None and m.count is None)
 
 

@@ -1,6 +1,6 @@
 """``b12-retest-on-treatment``: a total B12 test ordered on established IM therapy.
 
-RULES.md section 3: "A total B12 test is in the draft orders for a patient established (> 3
+rule book §3: "A total B12 test is in the draft orders for a patient established (> 3
 months) on IM B12 therapy" -> "B12 levels on established IM therapy are not informative; review
 symptoms and blood count instead." info; delete the drafted test (override allowed).
 Section 6: "clinical review at 3 months (1 in pregnancy); no routine B12 retest on IM".

@@ -1,6 +1,6 @@
 """``b12-screening-due``: a patient at risk of B12 deficiency has no current B12 result.
 
-RULES.md section 3: "No current B12 result (none, or only stale/on-treatment ones) and at least
+rule book §3: "No current B12 result (none, or only stale/on-treatment ones) and at least
 one risk factor: metformin >= 4 months; PPI or H2 blocker >= 12 months; age > 75;
 vegan/strict vegetarian diet; malabsorption cause; colchicine, para-aminosalicylic acid, heavy
 alcohol use; or a sign: macrocytosis, unexplained anaemia" -> "No B12 result in 12 months for a
@@ -17,7 +17,7 @@ Then: info card naming every risk factor with its duration and evidence, and the
 B12 value and date if there is one; warning when neurological involvement (definite or
 possible) or macrocytosis is present. One suggestion, ``any``: order serum B12 with a blood
 count, plus serum folate when macrocytic (orders already among the drafts are left out). In
-pregnancy the B12 test is active B12 (72160-5): total B12 falls in pregnancy (RULES.md
+pregnancy the B12 test is active B12 (72160-5): total B12 falls in pregnancy (docs/rulebook.md
 section 6, NICE NG239).
 ``concerns``: drafted B12 products (take the sample before the first dose) and drafted
 renewals of a risk drug (metformin, acid suppression, ...), so that the card shows at
@@ -35,7 +35,7 @@ Not when:
 - a current normal MMA (drawn before therapy) exists: it is current evidence against
   deficiency. A raised MMA that renal impairment makes non-specific does not settle it;
 - no risk factor or sign (metformin 3.9 months, PPI 11.9 months, age 75 ...).
-Neurological involvement alone is not a trigger (RULES.md lists it only as raising the
+Neurological involvement alone is not a trigger (docs/rulebook.md lists it only as raising the
 indicator); with headache / back pain as *possible* involvement it would fire very widely.
 """
 
@@ -100,7 +100,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     summary = _summary(factors, months, b12_missing)
     detail = _detail(p, factors, months, b12_missing)
     if p.pregnant:
-        # RULES.md section 6: total B12 falls in pregnancy; NICE tests active B12 instead.
+        # rule book §6: total B12 falls in pregnancy; NICE tests active B12 instead.
         actions = [
             OrderLab(LOINC_ACTIVE_B12, LOINC_DISPLAY[LOINC_ACTIVE_B12], "Active B12 (pregnancy)")
         ]

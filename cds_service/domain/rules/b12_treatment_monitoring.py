@@ -1,6 +1,6 @@
 """``b12-treatment-monitoring``: what to check after parenteral B12 starts.
 
-RULES.md section 3: "Parenteral B12 is in the draft orders (or started within 7 days) and there
+rule book §3: "Parenteral B12 is in the draft orders (or started within 7 days) and there
 is anaemia with macrocytosis (megaloblastic picture)" -> "Check potassium within 48 h of
 starting B12 (hypokalaemia risk); reticulocytes and haematocrit on days 5-7; platelets until
 normal; review at 3 months." warning; critical if latest potassium < 3.0 mmol/L; info when no

@@ -1,6 +1,6 @@
 """``cyanocobalamin-renal``: high-dose cyanocobalamin drafted with impaired renal function.
 
-RULES.md section 3: "Cyanocobalamin (any route, ≥ 1 mg doses or ≥ 1000 µg/day) is in the draft
+rule book §3: "Cyanocobalamin (any route, ≥ 1 mg doses or ≥ 1000 µg/day) is in the draft
 orders and eGFR < 60 or CKD / dialysis is recorded" -> "eGFR 38: prefer hydroxocobalamin to
 cyanocobalamin." warning (never critical); "replace with hydroxocobalamin at the same schedule".
 Methylcobalamin is an unlicensed supplement in the UK, in neither NICE nor the BNF: the card

@@ -1,6 +1,6 @@
 """``folate-before-b12``: folate is being given while B12 deficiency is untreated or unsettled.
 
-RULES.md section 3: "Folic acid or folinic acid (any dose > 0.1 mg/day) is in the draft orders,
+rule book §3: "Folic acid or folinic acid (any dose > 0.1 mg/day) is in the draft orders,
 or active, and there is no B12 therapy, and B12 status is deficient, indeterminate, functional
 deficiency, or **unknown** (no current result) with macrocytosis or neurological involvement"
 -> "Do not give folic acid before B12 is treated: it can correct the anaemia while subacute
@@ -120,7 +120,7 @@ SETTINGS = (
 #: The urgencies this rule's cards can have (the catalogue and the home page show them).
 INDICATORS = (Indicator.CRITICAL, Indicator.WARNING, Indicator.INFO)
 
-#: Every rule whose card this one replaces (RULES.md section 4: one card per problem).
+#: Every rule whose card this one replaces (rule book §4: one card per problem).
 _SUPERSEDES = frozenset(
     {
         "b12-deficiency-untreated",
@@ -172,7 +172,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if status is B12Status.UNLIKELY:
         return None
     # B12 results or blood counts that could not be retrieved leave macrocytosis unknown, not
-    # absent: a folate order must still get its warning (PROTOCOL.md, "Prefetch").
+    # absent: a folate order must still get its warning (docs/protocol.md, "Prefetch").
     data_missing = bool({DataCategory.B12_LABS, DataCategory.BLOOD_COUNTS} & p.facts.missing)
     if unknown and not (p.macrocytosis is not None or p.neurological or data_missing):
         return None

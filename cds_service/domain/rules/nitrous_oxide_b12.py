@@ -1,6 +1,6 @@
 """``nitrous-oxide-b12``: nitrous oxide use: functional B12 deficiency with a normal total B12.
 
-RULES.md section 3: "Nitrous-oxide use recorded (condition or social history)" -> "Nitrous
+rule book §3: "Nitrous-oxide use recorded (condition or social history)" -> "Nitrous
 oxide inactivates B12: total B12 can be normal. Test homocysteine or MMA first; with
 neurological signs start B12 now and refer urgently." critical with neurological involvement;
 warning otherwise; "order homocysteine (13965-9) / MMA; replace a drafted total-B12 test with
@@ -15,14 +15,14 @@ started / ended within the look-back window. A *drafted* nitrous oxide order alo
 a procedure) is not "use recorded" and does not fire: a warning on every analgesia order would
 be noise.
 Then: critical with neurological involvement (the site's set; headache / back pain are only
-*possible* involvement and the card says so plainly, but they count, per RULES.md section 1);
+*possible* involvement and the card says so plainly, but they count, per rule book §1);
 warning otherwise. The detail names the nitrous oxide evidence, the B12 evidence and the
 neurological conditions. Suggestions (``any``):
 - homocysteine (13965-9) and MMA (13964-2), one suggestion, recommended; each test left out
   when a current result or a drafted order exists. When a total B12 test is drafted, the same
   suggestion also deletes it ("replace a drafted total-B12 test with them").
 - with neurological involvement and no B12 therapy: the neurological regimen, recommended.
-Summary: RULES.md's text is 142 characters, over the limit, so each case carries the part that
+Summary: the rule book's text is 142 characters, over the limit, so each case carries the part that
 applies: no neurological involvement -> "... Test homocysteine or MMA first; with neurological
 signs start B12 now."; with it -> "start B12 now and refer urgently" first (naming headache /
 back pain as *possible* signs when they are all there is). When B12 status is already deficient
@@ -92,7 +92,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     offer_regimen = neuro and not p.has_b12_therapy
     total_drafts = tuple(d for d in p.facts.draft_labs if Analyte.TOTAL_B12 in d.analytes)
 
-    # RULES.md's summary is 142 characters: each case says the part that applies to it.
+    # docs/rulebook.md's summary is 142 characters: each case says the part that applies to it.
     if deficient:
         key = p.b12.key_result
         value = f" ({_NAMES[key.analyte]} {result_value_text(key)})" if key is not None else ""

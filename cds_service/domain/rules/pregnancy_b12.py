@@ -1,6 +1,6 @@
 """``pregnancy-b12``: total B12 is not reliable in pregnancy; review treatment at 1 month.
 
-RULES.md section 3: "Pregnant and a total B12 result below 350 ng/L (133-258 pmol/L band or
+rule book §3: "Pregnant and a total B12 result below 350 ng/L (133-258 pmol/L band or
 lower) without active B12, or B12 treatment started in pregnancy" -> "Total B12 falls in
 pregnancy: NICE recommends active B12 to confirm. Review 1 month after starting treatment."
 warning when total B12 < 180 without active B12; else info; order active B12 (72160-5).
