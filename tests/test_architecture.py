@@ -58,7 +58,6 @@ HOMES = {
         "cds_service.fhir.client",
         "cds_service.fhir.ssrf",
         "cds_service.cdshooks.jwks",
-        "cds_service.cdshooks.jkulist",  # a published jku list, fetched with the JWKS limits
     ),
     "urllib3": ("cds_service.fhir.client", "cds_service.fhir.ssrf"),
     "yaml": ("cds_service.config",),

@@ -17,7 +17,6 @@ string in the document (a bare array, or arrays and objects nested a few levels)
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -26,9 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
-from .jwks import CONNECT_TIMEOUT_S, DEADLINE_S, MAX_JWKS_BYTES, READ_TIMEOUT_S, JwksError
+from .jwks import DEADLINE_S, JwksError, fetch_bounded_json
 
 log = logging.getLogger("cds_service.auth")
 
@@ -62,34 +59,9 @@ def jku_urls(document: Any, depth: int = 0) -> frozenset[str]:
 
 
 def fetch_jku_list(url: str) -> frozenset[str]:
-    """GET a configured jku list URL with the JWKS limits."""
-    started = time.monotonic()
-    body = bytearray()
-    try:
-        with requests.get(
-            url,
-            timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
-            stream=True,
-            allow_redirects=False,
-            headers={"Accept": "application/json"},
-        ) as response:
-            if response.status_code != 200:
-                raise JwksError("jku-list-unavailable", f"HTTP {response.status_code}")
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
-                raise JwksError("jku-list-too-large", f"over {MAX_JWKS_BYTES} bytes")
-            for chunk in response.iter_content(8192):
-                body += chunk
-                if len(body) > MAX_JWKS_BYTES:
-                    raise JwksError("jku-list-too-large", f"over {MAX_JWKS_BYTES} bytes")
-                if time.monotonic() - started > DEADLINE_S:
-                    raise JwksError("jku-list-unavailable", "too slow")
-    except requests.RequestException as exc:
-        raise JwksError("jku-list-unavailable", type(exc).__name__) from None
-    try:
-        return jku_urls(json.loads(bytes(body)))
-    except ValueError:
-        raise JwksError("jku-list-unavailable", "not JSON") from None
+    """GET a configured jku list URL with the JWKS limits (one deadline for the whole
+    transfer, checked after every read: a dripping server cannot hold a worker)."""
+    return jku_urls(fetch_bounded_json(url, DEADLINE_S, "jku-list"))
 
 
 @dataclass(frozen=True)

@@ -138,13 +138,20 @@ def parse_jwk_set(data: Any, *, strict: bool) -> KeySet:
 
 
 def fetch_jwks(url: str, deadline_s: float = DEADLINE_S) -> KeySet:
-    """GET a configured JWKS URL: short timeouts, one deadline for the whole transfer, a size
-    cap, no redirects (the configured URL is the one trusted).
+    """GET a configured JWKS URL (``fetch_bounded_json``) and read its keys."""
+    return parse_jwk_set(fetch_bounded_json(url, deadline_s, "jwks"), strict=False)
+
+
+def fetch_bounded_json(url: str, deadline_s: float = DEADLINE_S, what: str = "jwks") -> Any:
+    """GET a configured URL (a JWKS, a published jku list): short timeouts, one deadline for
+    the whole transfer, a size cap, no redirects (the configured URL is the one trusted).
+    Failures are ``JwksError`` with the reasons ``<what>-unavailable`` / ``<what>-too-large``.
 
     The body is read with ``read1`` (whatever has arrived, up to 8 KB), so the deadline is
     checked after every read: a server sending a byte a second is cut off at the deadline,
     not when 8 KB have trickled in. A read that receives nothing ends at its read timeout;
     the caller's wait is bounded by the deadline in any case (``JwksCache``)."""
+    unavailable, too_large = f"{what}-unavailable", f"{what}-too-large"
     started = time.monotonic()
     body = bytearray()
 
@@ -160,30 +167,29 @@ def fetch_jwks(url: str, deadline_s: float = DEADLINE_S) -> KeySet:
             headers={"Accept": "application/json"},
         ) as response:
             if response.status_code != 200:
-                raise JwksError("jwks-unavailable", f"HTTP {response.status_code}")
+                raise JwksError(unavailable, f"HTTP {response.status_code}")
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
-                raise JwksError("jwks-too-large", f"over {MAX_JWKS_BYTES} bytes")
+                raise JwksError(too_large, f"over {MAX_JWKS_BYTES} bytes")
             while True:
                 if remaining() <= 0:
-                    raise JwksError("jwks-unavailable", "too slow")
+                    raise JwksError(unavailable, "too slow")
                 chunk = response.raw.read1(8192, decode_content=True)
                 if not chunk:
                     break
                 body += chunk
                 if len(body) > MAX_JWKS_BYTES:
-                    raise JwksError("jwks-too-large", f"over {MAX_JWKS_BYTES} bytes")
+                    raise JwksError(too_large, f"over {MAX_JWKS_BYTES} bytes")
     except JwksError:
         raise
     except requests.RequestException as exc:
-        raise JwksError("jwks-unavailable", type(exc).__name__) from None
+        raise JwksError(unavailable, type(exc).__name__) from None
     except Exception as exc:  # the raw reads raise the HTTP library's own errors
-        raise JwksError("jwks-unavailable", type(exc).__name__) from None
+        raise JwksError(unavailable, type(exc).__name__) from None
     try:
-        data = json.loads(bytes(body))
+        return json.loads(bytes(body))
     except ValueError:
-        raise JwksError("jwks-unavailable", "not JSON") from None
-    return parse_jwk_set(data, strict=False)
+        raise JwksError(unavailable, "not JSON") from None
 
 
 @dataclass(frozen=True)

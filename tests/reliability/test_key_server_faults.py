@@ -128,3 +128,20 @@ def test_the_fetch_deadline_covers_a_dripping_body(key):
         assert time.monotonic() - started < DEADLINE_S + SLACK_S
     finally:
         server.close()
+
+
+def test_a_published_jku_list_that_drips_is_cut_off_at_the_same_deadline(key, monkeypatch):
+    """Oracle Health's jku list is fetched with the JWKS limits: one deadline for the whole
+    transfer, not a check between 8 KB chunks."""
+    from cds_service.cdshooks import jkulist
+
+    monkeypatch.setattr(jkulist, "DEADLINE_S", DEADLINE_S)
+    server = KeyServer({"jku": ["https://ehr.example.org/jwks"], "pad": "x" * 1800}, mode="drip")
+    try:
+        started = time.monotonic()
+        with pytest.raises(JwksError) as raised:
+            jkulist.fetch_jku_list(server.url)
+        assert raised.value.reason == "jku-list-unavailable"
+        assert time.monotonic() - started < DEADLINE_S + SLACK_S
+    finally:
+        server.close()
