@@ -69,9 +69,10 @@ def test_the_cgroup_cpu_quota_is_read_from_v2_or_v1(tmp_path, files, quota):
 def test_the_default_worker_count_follows_the_cpu_quota(monkeypatch):
     monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: set(range(16)))
     monkeypatch.setattr(config, "cgroup_cpu_quota", lambda: 1.5)
-    assert load_settings({}).workers == 2  # rounded up
+    # Two single-threaded workers per available CPU (docs/benchmarks.md, "Worker model").
+    assert load_settings({}).workers == 4  # 1.5 CPUs rounded up to 2
     monkeypatch.setattr(config, "cgroup_cpu_quota", lambda: None)
-    assert load_settings({}).workers == 16
+    assert load_settings({}).workers == 32
     assert load_settings({"CDS_WORKERS": "3"}).workers == 3
 
 
