@@ -424,8 +424,10 @@ def test_compose_spreads_requests_over_the_replicas_and_records_cards(stack):
 
 @pytest.mark.xfail(
     strict=False,
-    reason="issue 11 (storage outages bounded in time) is not in this branch: with PostgreSQL"
-    " stopped, /readyz sometimes takes longer than the 10 s the test allows (passes on other runs)",
+    reason="open (issue 18): with the PostgreSQL container stopped, /readyz through nginx has"
+    " taken longer than the test's 10 s on some runs here although the service bounds its own"
+    " probe to 0.5 s; the cause (name resolution or connect inside the stand-in network) is"
+    " not yet known",
 )
 def test_compose_without_postgresql_is_not_ready_but_still_answers_cards(stack):
     project, files = stack
