@@ -28,7 +28,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import date, datetime, timedelta, timezone
@@ -127,6 +129,25 @@ def _engine(url: str) -> Engine:
     raise StorageError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
 
 
+#: Tries of the switch to WAL while another connection holds the new file's lock.
+WAL_TRIES = 50
+
+
+def _set_wal(cursor: Any) -> None:
+    """Switching a new database file to WAL needs its lock, and SQLite answers "database is
+    locked" at once, without its busy handler, while processes starting together create the
+    file. Retry briefly (at most ~2.5 s, only while the file is new: once in WAL mode the
+    pragma takes no lock)."""
+    for attempt in range(WAL_TRIES):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_TRIES - 1:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_transactions(engine: Engine) -> None:
     """pysqlite's own transaction handling defers BEGIN and cannot say IMMEDIATE: turn it
     off and begin each transaction here (the recipe of SQLAlchemy's SQLite dialect docs)."""
@@ -137,7 +158,7 @@ def _sqlite_transactions(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {STATEMENT_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cursor)
             cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
