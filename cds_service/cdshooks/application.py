@@ -279,63 +279,36 @@ class CdsApplication:
                     on_card(service.id, finding.rule_id, card["indicator"])
 
             self._best_effort("metrics", count_cards)
-        self._best_effort(
-            "log",
-            lambda: self._log_invocation(
-                service,
-                client,
-                request,
-                evaluation,
-                cards,
-                extraction,
-                resolution,
-                started,
-                resolving,
-                evaluating,
-                evaluated,
-            ),
-        )
-        return response
 
-    def _log_invocation(
-        self,
-        service,
-        client,
-        request,
-        evaluation,
-        cards,
-        extraction,
-        resolution,
-        started,
-        resolving,
-        evaluating,
-        evaluated,
-    ) -> None:
-        trusted = getattr(client, "trusted", None)
-        log.info(
-            "invocation",
-            extra={
-                "service": service.id,
-                "hookInstance": request["hookInstance"],
-                "status": 200,
-                "issuer": getattr(client, "issuer", None),  # None: an anonymous call
-                "rules": [f.rule_id for f in evaluation.shown],
-                "rules_hidden": [
-                    f.rule_id for f in evaluation.findings if f not in evaluation.shown
-                ],
-                "rules_silent": [f.rule_id for f in evaluation.silent],
-                "cards": len(cards),
-                "skipped_resources": list(extraction.skipped),
-                "fetched_keys": resolution.fetched,
-                "failed_keys": sorted(resolution.failed),
-                "profile": trusted.profile if trusted is not None else "standard",
-                "missing": sorted(c.name for c in resolution.missing),
-                "failed_rules": list(evaluation.failed_rules),
-                "prefetch_ms": round((evaluating - resolving) * 1000, 2),
-                "evaluate_ms": round((evaluated - evaluating) * 1000, 2),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
+        def log_invocation() -> None:
+            trusted = getattr(client, "trusted", None)
+            log.info(
+                "invocation",
+                extra={
+                    "service": service.id,
+                    "hookInstance": request["hookInstance"],
+                    "status": 200,
+                    "issuer": getattr(client, "issuer", None),  # None: an anonymous call
+                    "rules": [f.rule_id for f in evaluation.shown],
+                    "rules_hidden": [
+                        f.rule_id for f in evaluation.findings if f not in evaluation.shown
+                    ],
+                    "rules_silent": [f.rule_id for f in evaluation.silent],
+                    "cards": len(cards),
+                    "skipped_resources": list(extraction.skipped),
+                    "fetched_keys": resolution.fetched,
+                    "failed_keys": sorted(resolution.failed),
+                    "profile": trusted.profile if trusted is not None else "standard",
+                    "missing": sorted(c.name for c in resolution.missing),
+                    "failed_rules": list(evaluation.failed_rules),
+                    "prefetch_ms": round((evaluating - resolving) * 1000, 2),
+                    "evaluate_ms": round((evaluated - evaluating) * 1000, 2),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+        self._best_effort("log", log_invocation)
+        return response
 
     def parse_request(self, service: ServiceDefinition, body: Any) -> dict[str, Any]:
         if not isinstance(body, Mapping):
