@@ -60,7 +60,7 @@ STATEMENT_TIMEOUT_MS = 5000
 #: The longest a request waits for the replay store (connection time included).
 REPLAY_DEADLINE_S = 0.25
 #: The longest a request waits to store feedback, or /readyz for its probe.
-FEEDBACK_DEADLINE_S = 0.9  # the issue-11 promise: an answer within 1 s, stored or 503
+FEEDBACK_DEADLINE_S = 0.5  # stored or 503 within 1 s, with room for the rest of the call
 READY_DEADLINE_S = 0.5
 #: Card uuids per lookup when feedback is attributed (well under SQLite's variable limit).
 FEEDBACK_LOOKUP_CHUNK = 500
