@@ -421,13 +421,6 @@ def test_compose_spreads_requests_over_the_replicas_and_records_cards(stack):
     assert recorded() == 1
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open (issue 18): with the PostgreSQL container stopped, /readyz through nginx has"
-    " taken longer than the test's 10 s on some runs here although the service bounds its own"
-    " probe to 0.5 s; the cause (name resolution or connect inside the stand-in network) is"
-    " not yet known",
-)
 def test_compose_without_postgresql_is_not_ready_but_still_answers_cards(stack):
     project, files = stack
     url = stack_url(project, files)
