@@ -4,6 +4,8 @@ the feedback report shows shown, silent and firing rates per 1,000 invocations."
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from cds_service import cli
@@ -175,7 +177,11 @@ def test_invocation_counts_are_batched_and_kept_on_failure():
     store = Flaky()
     failures = []
     tally = InvocationTally(
-        store, flush_every=3, flush_after_s=1e9, on_failure=lambda: failures.append(1)
+        store,
+        flush_every=3,
+        flush_after_s=1e9,
+        on_failure=lambda: failures.append(1),
+        background=lambda work: work(),  # the write in place: no race with the asserts
     )
     day = NOW.date()
     tally.add("s", day)
@@ -253,3 +259,30 @@ def test_home_page_feedback_shows_silent_and_rates(tmp_path):
     rule = page.split('id="rule-pregnancy-b12"', 1)[1].split("</li>")[0]
     assert "silent: recorded, not shown" in rule
     assert "rule-mode" not in page.split('id="rule-folate-before-b12"', 1)[1].split("</li>")[0]
+
+
+def test_a_flush_awaits_the_background_write_in_flight():
+    """A report reads the counts after ``flush()``: a write already running on the background
+    thread must have landed by then, not be skipped because its batch was taken."""
+    release = threading.Event()
+
+    class Slow:
+        def __init__(self):
+            self.calls = []
+
+        def count_invocations(self, counts):
+            release.wait(10)
+            self.calls.append(dict(counts))
+
+    store = Slow()
+    tally = InvocationTally(store, flush_every=1, flush_after_s=1e9)
+    day = NOW.date()
+    tally.add("s", day)  # due at once: the write starts in the background and blocks
+    flusher = threading.Thread(target=tally.flush)
+    flusher.start()
+    flusher.join(0.2)
+    assert flusher.is_alive()  # waiting for the write in flight
+    release.set()
+    flusher.join(5)
+    assert not flusher.is_alive()
+    assert store.calls == [{("s", day): 1}]

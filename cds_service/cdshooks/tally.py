@@ -37,6 +37,7 @@ class InvocationTally:
         flush_after_s: float = FLUSH_AFTER_S,
         monotonic: Callable[[], float] = time.monotonic,
         on_failure: Callable[[], None] | None = None,
+        background: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.store = store
         self.flush_every = max(1, flush_every)
@@ -47,6 +48,8 @@ class InvocationTally:
         self._lock = threading.Lock()
         self._since = monotonic()
         self._flushing = threading.Lock()  # at most one background write in flight
+        # How a due write is started; tests pass one that runs it in place.
+        self.background = background or _daemon_thread
         if store is not None:
             _at_exit.add(self)
 
@@ -60,17 +63,28 @@ class InvocationTally:
                 or self.monotonic() - self._since >= self.flush_after_s
             )
         if due and self._flushing.acquire(blocking=False):
-            threading.Thread(target=self._flush_then_release, daemon=True).start()
+            self.background(self._flush_then_release)
 
     def _flush_then_release(self) -> None:
         try:
-            self.flush()
+            self._write()
         finally:
             self._flushing.release()
 
-    def flush(self) -> None:
+    def flush(self, wait_s: float = 2.0) -> None:
+        """Write what is counted; a background write in flight is awaited (up to ``wait_s``)
+        first, so that a report read afterwards includes it."""
         if self.store is None:
             return
+        in_flight_done = self._flushing.acquire(timeout=wait_s)
+        try:
+            self._write()
+        finally:
+            if in_flight_done:
+                self._flushing.release()
+
+    def _write(self) -> None:
+        assert self.store is not None
         with self._lock:
             batch, self._pending = self._pending, Counter()
             self._since = self.monotonic()
@@ -84,6 +98,10 @@ class InvocationTally:
             if self.on_failure is not None:
                 self.on_failure()
             log.error("invocation count write failed", extra={"error": str(exc)})
+
+
+def _daemon_thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, daemon=True).start()
 
 
 _at_exit: weakref.WeakSet[InvocationTally] = weakref.WeakSet()
