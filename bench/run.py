@@ -333,8 +333,9 @@ def fallback(workdir: Path, seconds: float, out) -> tuple[Result, Result]:
             "scope": "patient/*.read",
             "subject": "cds-service",
         }
-        extra = {"CDS_FHIR_ALLOWLIST": fhir.base, "CDS_FHIR_ALLOW_PRIVATE": "1"}
-        with servers.real_service(workdir, issuer, **extra) as service:
+        with servers.real_service(
+            workdir, issuer, CDS_FHIR_ALLOWLIST=fhir.base, CDS_FHIR_ALLOW_PRIVATE="1"
+        ) as service:
             url = service.base + "/cds-services/b12-order-sign"
             results = []
             for name, request in (("prefetched", body), ("fetched", absent)):

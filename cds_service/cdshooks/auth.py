@@ -336,6 +336,8 @@ class Authenticator:
             candidates = client.keys.get(kid, ())  # pinned: nothing is fetched
         else:
             url = jku or client.jwks_url
+            if url is None:  # refused before: no pinned keys, no jwks_url, no jku
+                raise _Rejected("missing-jku")
             try:
                 candidates = self.jwks.keys(client.issuer, url, kid)
             except JwksError as exc:

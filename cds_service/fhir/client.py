@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -109,20 +110,21 @@ class _Failure(Exception):
 # --- connections only to checked addresses ----------------------------------------------
 
 
-class _GuardedConnection:
+class _GuardedConnection(HTTPConnection):
     """Mixin for urllib3 connections: resolve and check the host, connect to a checked
-    address. ``host`` stays the name, so TLS SNI, certificate checks and ``Host`` use it."""
+    address. ``host`` stays the name, so TLS SNI, certificate checks and ``Host`` use it.
+    Placed before ``HTTPConnection`` or ``HTTPSConnection``, whose ``_new_conn`` it wraps."""
 
     guard: AddressGuard
 
-    def _new_conn(self):  # type: ignore[no-untyped-def]
+    def _new_conn(self) -> socket.socket:
         name = self._dns_host
         error: Exception | None = None
         try:
             for address in self.guard.check(name, self.port):
                 self._dns_host = address
                 try:
-                    return super()._new_conn()  # type: ignore[misc]
+                    return super()._new_conn()
                 except (NewConnectionError, ConnectTimeoutError) as exc:
                     error = exc
         finally:

@@ -39,10 +39,9 @@ class within:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, exc: Any, traceback: Any) -> bool:
+    def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
         if isinstance(exc, Malformed):
             raise Malformed(f"{self.prefix}.{exc.path}") from None
-        return False
 
 
 def obj(data: dict[str, Any], key: str) -> dict[str, Any] | None:

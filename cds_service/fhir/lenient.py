@@ -54,7 +54,9 @@ def _medication_order_to_request(order: dict[str, Any]) -> dict[str, Any]:
     for key in ("id", "medicationCodeableConcept", "medicationReference", "contained"):
         if key in order:
             request[key] = order[key]
-    request["status"] = _DSTU2_STATUS.get(order.get("status"), "unknown")
+    status = order.get("status")
+    # A status that is not a string is passed on for the reader to refuse by its path.
+    request["status"] = _DSTU2_STATUS.get(status, "unknown") if isinstance(status, str) else status
     request["intent"] = "order"
     if "patient" in order:
         request["subject"] = order["patient"]

@@ -73,7 +73,7 @@ def _bounded_int(text: str) -> int:
 
 
 def is_json_media_type(mimetype: str | None) -> bool:
-    return bool(mimetype) and (mimetype == "application/json" or mimetype.endswith("+json"))
+    return mimetype is not None and (mimetype == "application/json" or mimetype.endswith("+json"))
 
 
 def parse(raw: bytes, mimetype: str | None) -> Any:

@@ -963,6 +963,16 @@ def test_a_dstu2_medication_order_passes_strict_validation_after_repair():
     assert extraction.facts.medications[0].resource_id == "MedicationOrder/mo1"
 
 
+def test_a_dstu2_medication_order_whose_status_is_not_a_string_is_skipped_naming_it(caplog):
+    caplog.set_level(logging.INFO, logger="cds_service.fhir.extract")
+    extraction = extract(medication_order(status=["active"]))
+    assert extraction.facts.medications == ()
+    assert extraction.skipped == ("MedicationOrder/mo1",)
+    assert [(r.resource, r.reason) for r in caplog.records] == [
+        ("MedicationOrder/mo1", "malformed status")
+    ]
+
+
 def test_an_active_dstu2_medication_order_in_the_prefetch_is_read():
     med = only_med(medication_order(status="active"))
     assert (med.resource_id, med.is_draft, med.status) == ("MedicationOrder/mo1", False, "active")
