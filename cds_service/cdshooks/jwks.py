@@ -5,7 +5,7 @@ URL); a URL is never fetched because a token named it (``auth`` checks a token's
 against the client's allowlist before asking here). A set is refreshed when a token names an
 unknown ``kid`` (key rotation: seconds, not minutes) or when it is older than ``max_age_s`` (a
 removed key stops working once the endpoint says so), at most once per ``refresh_interval_s``
-(10 s) per client and URL.
+per client and URL.
 
 A key server cannot stall a worker: the fetch has one deadline for the whole transfer
 (connect, headers and every read of the body, so a server dripping bytes is cut off like a

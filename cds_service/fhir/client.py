@@ -363,7 +363,7 @@ class FhirFetcher:
         for future in done:
             outcomes[futures[future]] = future.result()
         for future in pending:
-            # Not waited for: the worker's own timeouts end it (ARCHITECTURE: answer in budget).
+            # Not waited for: the worker's own timeouts end it, and the answer keeps to the budget.
             future.cancel()
             outcomes[futures[future]] = FetchOutcome(error=TIMED_OUT)
         failed = sorted(k for k, o in outcomes.items() if o.error is not None)

@@ -1,12 +1,12 @@
 """Typed reads of the FHIR elements the rules use, straight from R4 JSON.
 
 The hot path does not instantiate fhir.resources models for every prefetched resource: a
-pydantic model of an Observation costs about 0.2 ms of CPU, and a typical order-sign request
-carries 40 of them (issue 3, "Performance"). Instead the adapter reads only the elements the
-rules use, checking each one's JSON type and FHIR primitive format; a resource whose *used*
-elements are malformed raises ``Malformed`` and is skipped (its id logged). Full R4 validation
-with fhir.resources.R4B stays available (``strict`` extraction) and is what CI applies to every
-fixture and every emitted resource.
+pydantic model of an Observation costs far more CPU than reading the few elements a rule uses,
+and a typical order-sign request carries dozens of them (docs/benchmarks.md). Instead the
+adapter reads only the elements the rules use, checking each one's JSON type and FHIR
+primitive format; a resource whose *used* elements are malformed raises ``Malformed`` and is
+skipped (its id logged). Full R4 validation with fhir.resources.R4B stays available
+(``strict`` extraction) and is what CI applies to every fixture and every emitted resource.
 """
 
 from __future__ import annotations

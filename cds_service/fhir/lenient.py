@@ -12,8 +12,9 @@ from typing import Any
 
 _LIST_FIELDS = {
     "MedicationRequest": ("category", "dosageInstruction", "reasonCode", "note"),
-    # Not "category": in R4 MedicationStatement.category is one CodeableConcept (0..1), so
-    # wrapping it made every valid MedicationStatement with a category fail strict validation.
+    # Not "category": in R4 MedicationStatement.category is one CodeableConcept (0..1), and
+    # wrapping it would make every valid MedicationStatement with a category fail strict
+    # validation.
     "MedicationStatement": ("dosage", "reasonCode", "note"),
     "Observation": ("category", "referenceRange", "interpretation", "performer"),
     "Condition": ("category",),

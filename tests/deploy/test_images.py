@@ -423,7 +423,7 @@ def test_compose_spreads_requests_over_the_replicas_and_records_cards(stack):
 
 @pytest.mark.xfail(
     strict=False,
-    reason="open (issue 18): with the PostgreSQL container stopped, /readyz through nginx has"
+    reason="open: with the PostgreSQL container stopped, /readyz through nginx has"
     " taken longer than the test's 10 s on some runs here although the service bounds its own"
     " probe to 0.5 s; the cause (name resolution or connect inside the stand-in network) is"
     " not yet known",

@@ -876,7 +876,7 @@ def test_no_start_date_is_none():
 
 def test_an_unusable_start_date_skips_the_statement():
     """A date the rules cannot use ("sometime", "9999-12-31") skips the resource, by id: read
-    with it, calendar arithmetic overflowed and a rule failed (issue 12)."""
+    with it, calendar arithmetic would overflow and a rule fail."""
     for when in ("sometime", "9999-12-31", "0001-01-01"):
         extraction = extract(statement("ms", METFORMIN, effectiveDateTime=when))
         assert extraction.facts.medications == ()
