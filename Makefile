@@ -31,6 +31,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/python -m flake8 cds_service hooks tests bench
 	$(BIN)/python -m isort --check-only cds_service hooks tests bench
 	$(BIN)/python -m black --check -q -l 100 cds_service hooks tests bench
+	$(BIN)/python -m mypy
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

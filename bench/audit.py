@@ -10,7 +10,7 @@ smallest population (wall time, best of two runs each: noise on a shared machine
 adds time), and whether patients per second hold as the population grows tenfold (linear
 growth in patients).
 
-Targets (issue 16): linear growth in patients; >= 1.7x from 1 to 2 cores. On a machine whose
+Targets: linear growth in patients; ``TARGET_SPEEDUP`` from 1 to 2 cores. On a machine whose
 cores are busy with other work, the speed-up cannot show: the load average is printed.
 """
 

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     floor = create_floor_app()
     # `cds-service serve` builds its app through bootstrap.build_app: swap only that.
-    bootstrap.build_app = lambda settings=None, environ=None: floor  # type: ignore[assignment]
+    bootstrap.build_app = lambda settings=None, environ=None: floor
     return cli.main(["serve", *(sys.argv[1:] if argv is None else argv)])
 
 

@@ -30,7 +30,7 @@ ALGORITHM = "ES384"
 RS384_ISSUER = "https://bench-ehr-rsa.example.org"
 RS384_KID = "bench-rsa-key-1"
 #: The longest lifetime the service accepts by default (CDS_JWT_MAX_LIFETIME_S); pools are
-#: minted per measurement, each far shorter. The service keeps each jti until exp + 60 s.
+#: minted per measurement, each far shorter. The service keeps each jti until exp + leeway.
 LIFETIME_S = 3600
 
 

@@ -7,7 +7,7 @@ same run (docs/benchmarks.md says how, and what each figure means).
    production profile, the production worker model, worker recycling on) and the floor
    (bench/floor.py: the same server code and settings, an app that only parses the JSON body
    and answers ``{"cards": []}``), driven by wrk on loopback with the same requests, cell by
-   cell, seconds apart. The rows are the issue's: typical order-sign, anonymous, at c=8 and
+   cell, seconds apart. The rows (docs/benchmarks.md): typical order-sign, anonymous, at c=8 and
    c=32; folic-acid critical with a fresh ES384 token per request at c=8, and the same with
    RS384. Each row: req/s and latency of both, the ratios, the CPU per request of each, and
    its targets met or missed. Then the 1,000-observation request one at a time (p50).
@@ -38,7 +38,7 @@ from bench.fhirserver import LocalFhirServer
 from bench.issuer import TestIssuer
 from bench.loadgen import Result
 
-#: The 1,000-observation request, one at a time, over HTTP (issue 14).
+#: The 1,000-observation request, one at a time, over HTTP.
 TARGET_LARGE_P50_MS = 50.0
 SERVICE = "b12-order-sign"
 
@@ -333,8 +333,9 @@ def fallback(workdir: Path, seconds: float, out) -> tuple[Result, Result]:
             "scope": "patient/*.read",
             "subject": "cds-service",
         }
-        extra = {"CDS_FHIR_ALLOWLIST": fhir.base, "CDS_FHIR_ALLOW_PRIVATE": "1"}
-        with servers.real_service(workdir, issuer, **extra) as service:
+        with servers.real_service(
+            workdir, issuer, CDS_FHIR_ALLOWLIST=fhir.base, CDS_FHIR_ALLOW_PRIVATE="1"
+        ) as service:
             url = service.base + "/cds-services/b12-order-sign"
             results = []
             for name, request in (("prefetched", body), ("fetched", absent)):

@@ -80,7 +80,7 @@ def build_app(settings: Settings | None = None, environ: Mapping[str, str] | Non
 
 
 def build_authenticator(settings: Settings, store: Store | None) -> Authenticator:
-    """EHR authentication per profile (README, "Registering with an EHR"): production needs
+    """EHR authentication per profile (docs/authentication.md): production needs
     trusted clients (or an explicit CDS_ALLOW_ANONYMOUS=1) and CDS_PUBLIC_BASE_URL; development
     also trusts the public sandbox with its bundled key and accepts anonymous calls."""
     clients: tuple = ()
@@ -98,8 +98,8 @@ def build_authenticator(settings: Settings, store: Store | None) -> Authenticato
         if not clients and not anonymous:
             raise ConfigError(
                 "CDS_TRUSTED_CLIENTS: the production profile refuses to start without trusted"
-                " EHR clients (a YAML/JSON file, see README); set CDS_ALLOW_ANONYMOUS=1 to accept"
-                " unauthenticated calls instead"
+                " EHR clients (a YAML/JSON file, see docs/authentication.md); set"
+                " CDS_ALLOW_ANONYMOUS=1 to accept unauthenticated calls instead"
             )
         if clients and not settings.public_base_urls:
             raise ConfigError(

@@ -78,7 +78,7 @@ class JsonFormatter(logging.Formatter):
             message = record.getMessage()[:1000]
         else:
             message = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
-        event = {
+        event: dict[str, object] = {
             "ts": timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
@@ -115,7 +115,7 @@ def timestamp(created: float) -> str:
 def configure(level: str = "INFO") -> None:
     # No record needs its caller's file and line, its thread or its process (none is written
     # out): the switches the logging HOWTO ("Optimization") gives to skip finding them.
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

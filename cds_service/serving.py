@@ -4,9 +4,10 @@ The app is built once in the master, before any worker is forked, so that a conf
 error stops the service at once with its message instead of failing in every worker; each
 worker then inherits it (the store and the FHIR client reopen their pools after the fork).
 
-Defaults are for production behind a proxy or load balancer (README, Operations):
+Defaults are for production behind a proxy or load balancer (docs/operations.md):
 
-- ``CDS_WORKERS`` processes x ``CDS_THREADS`` threads; a worker silent for 30 s is replaced;
+- ``CDS_WORKERS`` processes x ``CDS_THREADS`` threads; a worker silent for
+  ``WORKER_TIMEOUT_S`` is replaced;
 - ``CDS_GRACEFUL_TIMEOUT``: on SIGTERM (a rolling update) workers finish the calls in
   flight for up to this long;
 - ``CDS_MAX_REQUESTS`` (with 10 % jitter, so that workers do not restart together): a worker
@@ -14,18 +15,18 @@ Defaults are for production behind a proxy or load balancer (README, Operations)
 - ``CDS_FORWARDED_ALLOW_IPS``: the proxies whose ``X-Forwarded-*`` headers are believed;
 - logs: JSON lines on stderr, gunicorn's own included (``logs.gunicorn_logconfig``);
 - metrics: ``PROMETHEUS_MULTIPROC_DIR`` (``web/metrics.py``) is set up here, before the
-  metrics library is imported, and a dead worker's files are tidied by ``child_exit``.
-
-What the master sets up, only the master tears down. A worker is a fork of the master that
-leaves through ``sys.exit`` from inside ``Server().run()``: it unwinds through ``serve``'s
-``finally`` too, so that block checks the process id before removing anything (the first
-recycled worker used to delete the metrics directory under the master and its siblings, and
-every later call that issued a card failed). A leaving worker flushes its card ledger
-(``worker_exit``) so that a graceful recycle or shutdown loses no ledger entry.
   metrics library is imported, and a dead worker's files are tidied by ``child_exit``;
 - what gunicorn refuses itself (a request line or header over its limits, malformed HTTP) is
   answered by ``JsonErrorWorker`` as an OperationOutcome, not gunicorn's HTML page. The
-  header limit lets a 16 KiB token reach the application (docs/security.md).
+  header limit (``LIMIT_REQUEST_FIELD_SIZE``) lets the longest token an EHR sends reach the
+  application (docs/security.md).
+
+What the master sets up, only the master tears down. A worker is a fork of the master that
+leaves through ``sys.exit`` from inside ``Server().run()``: it unwinds through ``serve``'s
+``finally`` too, so that block checks the process id before removing anything; otherwise a
+recycled worker would delete the metrics directory under the master and its siblings, and
+every later call that issued a card would fail. A leaving worker flushes its card ledger
+(``worker_exit``) so that a graceful recycle or shutdown loses no ledger entry.
 """
 
 from __future__ import annotations
@@ -66,22 +67,22 @@ WORKER_TIMEOUT_S = 30
 OPTIONAL = frozenset({"control_socket_disable"})
 #: No keep-alive, and a worker takes a connection only when one of its threads is free
 #: (``worker_connections`` = threads): the kernel's accept queue is then the one queue all
-#: workers serve, in order. With keep-alive, a worker kept every connection it accepted, and
-#: under load one worker did all the work while the other idled (docs/benchmarks.md, "Worker
+#: workers serve, in order. With keep-alive, a worker keeps every connection it accepted, and
+#: under load one worker does all the work while the others idle (docs/benchmarks.md, "Worker
 #: model"). A proxy in front (deploy/nginx.conf) opens a new upstream connection per call.
 KEEPALIVE_S = 0
 #: The collector's thresholds in the workers (docs/benchmarks.md, "Garbage collection"). A
-#: request's garbage is freed by reference counting (a parsed body has no cycles), yet with
-#: Python's default first threshold (700) a typical request set off about one young
-#: collection and the large ones 17; from 10,000 a typical request almost never does.
+#: request's garbage is freed by reference counting (a parsed body has no cycles), yet at
+#: Python's default first threshold every request sets off young collections that find
+#: nothing to free; at this one a typical request almost never does.
 GC_THRESHOLDS = (10_000, 10, 10)
 
 
 def settle_heap() -> None:
-    """In the master, once the app is built and before any worker is forked: the ~90,000
-    objects of the app (modules, schemas, models, the registry) move to the collector's
-    permanent generation, where no collection visits them again. A full collection in a
-    worker took 50-300 ms before; it now sees only what the worker itself made."""
+    """In the master, once the app is built and before any worker is forked: the objects of
+    the app (modules, schemas, models, the registry) move to the collector's permanent
+    generation, where no collection visits them again, so that a full collection in a worker
+    sees only what the worker itself made."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
@@ -131,7 +132,7 @@ def worker_exiting(server: Any, worker: Any) -> None:
 
 def worker_ready(worker: Any, threads: int) -> None:
     """gunicorn's ``post_worker_init``, in a new worker before it serves: open as many
-    database connections as it has threads (the replay store's 250 ms are not for connecting)."""
+    database connections as it has threads (the replay store's deadline is not for connecting)."""
     core = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("cds")
     warm_up = getattr(getattr(core, "store", None), "warm_up", None)
     if warm_up is not None:

@@ -63,6 +63,8 @@ HOMES = {
     "yaml": ("cds_service.config",),
     "gunicorn": ("cds_service.cli", "cds_service.serving"),
     "jwt": ("cds_service.cdshooks.auth", "cds_service.cdshooks.jwks"),
+    # PyJWT's key types: a parsed JWK is checked to be a public key before it is kept.
+    "cryptography": ("cds_service.cdshooks.jwks",),
     "sqlalchemy": ("cds_service.storage",),
     "psycopg": ("cds_service.storage",),
     "prometheus_client": ("cds_service.web.metrics",),

@@ -354,7 +354,7 @@ def test_non_json_body_is_415(client):
 
 
 def test_required_data_unavailable_is_412_only_when_no_data_at_all_was_obtained(client):
-    """patient-view without the Patient degrades (issue 17); with nothing at all to go on it
+    """patient-view without the Patient degrades; with nothing at all to go on it
     is still a 412 naming the key."""
     body = sandbox_request("patient-view")
     body.pop("fhirServer")

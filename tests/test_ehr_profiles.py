@@ -1,4 +1,4 @@
-"""Client profiles (issue 17): the scenario corpus through each profile, every card valid for
+"""Client profiles: the scenario corpus through each profile, every card valid for
 the client it is shaped for; the Epic topic-code mapping; feedback in Epic's forms; the
 trusted-clients file's profile entries."""
 

@@ -1,4 +1,4 @@
-"""Feedback in the specification's form and in Epic's (issue 17): the override reason and the
+"""Feedback in the specification's form and in Epic's: the override reason and the
 clinician's comment are kept whichever form carries them."""
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ MATRIX = {
     1: {1: 1, 2: 1, 3: 2, 4: 2, 5: 3},
 }
 FIELDS = ("Description", "Causes", "Effect", "Initial risk", "Residual risk", "Status")
-#: What the log must cover (issue 12, item 5): a word of each hazard's title.
+#: What the log must cover: a word of each hazard's title.
 REQUIRED = (
     "folate",
     "regimen",

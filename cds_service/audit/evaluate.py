@@ -157,7 +157,7 @@ def chart_as_of(resources: list[dict[str, Any]], as_of: datetime) -> list[dict[s
 
 
 def _dated(resource: dict[str, Any]) -> datetime | None:
-    for path in _DATED_BY.get(resource.get("resourceType"), ()):
+    for path in _DATED_BY.get(resource.get("resourceType", ""), ()):
         value: Any = resource
         for part in path.split("."):
             value = value.get(part) if isinstance(value, dict) else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 from .ndjson import RESOURCE_TYPES, Chunk, lines, patient_key
 from .tally import Tally
@@ -30,7 +31,7 @@ def partition_chunk(chunk: Chunk, workdir: str, partitions: int) -> Tally:
     """Read a chunk; write each resource's line (prefixed by its patient id and a tab) to its
     partition. Returns input counts only."""
     tally = Tally()
-    handles: dict[int, object] = {}
+    handles: dict[int, BinaryIO] = {}
     try:
         for line in lines(chunk):
             tally.counts["lines"] += 1

@@ -39,7 +39,7 @@ def _rate(count: int, base: int) -> float:
 
 def rows(result: AuditResult) -> list[dict[str, Any]]:
     tally = result.tally
-    out = []
+    out: list[dict[str, Any]] = []
     for (hook, rule_id, indicator, mode), patients in tally.patients.items():
         out.append(
             {

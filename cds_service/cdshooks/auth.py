@@ -12,10 +12,10 @@ docs/protocol.md, "Authentication" (CDS Hooks 2.0.1, "Trusting CDS Clients"), ch
    too; the list is fetched from the configured URL, never from the token.
 4. signature; ``aud`` equals the URL called as seen from outside (CDS_PUBLIC_BASE_URL + path),
    or one of the client's configured ``audiences`` (Epic configures one per client);
-   ``exp``/``iat``/``nbf`` with 60 s leeway; a lifetime (``exp - iat``) of at most
+   ``exp``/``iat``/``nbf`` with ``LEEWAY_S`` of leeway; a lifetime (``exp - iat``) of at most
    ``CDS_JWT_MAX_LIFETIME_S`` and an ``iat`` no older than that; ``tenant`` allowlist; ``jti``
    a short printable string not seen before (``replay.py``: this process's memory, then the
-   shared store within 250 ms; kept until ``exp`` + leeway). Extra claims (``sub``, ``nbf``)
+   shared store within its deadline; kept until ``exp`` + leeway). Extra claims (``sub``, ``nbf``)
    are fine.
 
 Every failure is the same generic 401 for the caller; the reason (a stable code such as
@@ -336,6 +336,8 @@ class Authenticator:
             candidates = client.keys.get(kid, ())  # pinned: nothing is fetched
         else:
             url = jku or client.jwks_url
+            if url is None:  # refused before: no pinned keys, no jwks_url, no jku
+                raise _Rejected("missing-jku")
             try:
                 candidates = self.jwks.keys(client.issuer, url, kid)
             except JwksError as exc:

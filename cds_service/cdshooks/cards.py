@@ -253,7 +253,7 @@ def shape(
     shaped = []
     for card_ in cards:
         lines: list[str] = []
-        suggestions = []
+        suggestions: list[dict[str, Any]] = []
         split = False
         for suggestion in card_.get("suggestions") or ():
             actions = [

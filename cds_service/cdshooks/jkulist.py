@@ -96,7 +96,7 @@ class JkuListCache:
             now = self._clock()
             entry = self._entries.get((owner, list_url))
             fresh = entry is not None and now - entry.fetched_at < self.max_age_s
-            if fresh and jku in entry.urls:
+            if fresh and entry is not None and jku in entry.urls:
                 return True
             last = self._last_attempt.get((owner, list_url))
             if last is not None and now - last < self.refresh_interval_s:

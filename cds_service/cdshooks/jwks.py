@@ -5,7 +5,7 @@ URL); a URL is never fetched because a token named it (``auth`` checks a token's
 against the client's allowlist before asking here). A set is refreshed when a token names an
 unknown ``kid`` (key rotation: seconds, not minutes) or when it is older than ``max_age_s`` (a
 removed key stops working once the endpoint says so), at most once per ``refresh_interval_s``
-(10 s) per client and URL.
+per client and URL.
 
 A key server cannot stall a worker: the fetch has one deadline for the whole transfer
 (connect, headers and every read of the body, so a server dripping bytes is cut off like a
@@ -30,6 +30,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.exceptions import PyJWTError
 
@@ -67,7 +69,7 @@ class PublicKey:
     kty: str  # EC | RSA
     crv: str | None
     alg: str | None  # the JWK's own "alg", when it pins one
-    key: Any  # a cryptography public key object (never a str or bytes: no HMAC confusion)
+    key: EllipticCurvePublicKey | RSAPublicKey  # never a str or bytes: no HMAC confusion
 
     def fits(self, alg: str) -> bool:
         """The key can verify ``alg``: same family, same curve, and the JWK's own alg if set."""
@@ -100,21 +102,27 @@ def parse_jwk(jwk: Any) -> PublicKey:
     alg = jwk.get("alg")
     if alg is not None and alg not in SUPPORTED_ALGORITHMS:
         raise JwksError("unsupported-alg", f"{kid}: alg {alg!r} is not accepted")
+    parsed: object
     try:
         if kty == "EC":
             crv = jwk.get("crv")
             if crv not in CURVES.values():
                 raise JwksError("unsupported-key", f"{kid}: curve {crv!r} is not P-256 or P-384")
-            key = ECAlgorithm.from_jwk(dict(jwk))
+            parsed = ECAlgorithm.from_jwk(dict(jwk))
         elif kty == "RSA":
             crv = None
-            key = RSAAlgorithm.from_jwk(dict(jwk))
-            if key.key_size < MIN_RSA_BITS:
+            parsed = RSAAlgorithm.from_jwk(dict(jwk))
+            if isinstance(parsed, RSAPublicKey) and parsed.key_size < MIN_RSA_BITS:
                 raise JwksError("weak-key", f"{kid}: RSA keys need at least {MIN_RSA_BITS} bits")
         else:
             raise JwksError("unsupported-key", f"{kid}: kty {kty!r} is not EC or RSA")
     except (PyJWTError, ValueError, TypeError, KeyError):
         raise JwksError("bad-jwk", f"{kid}: not a valid {kty} public key") from None
+    # The private fields were refused above; checked on the parsed key too, so that only a
+    # public key can ever reach a verifier.
+    if not isinstance(parsed, (EllipticCurvePublicKey, RSAPublicKey)):
+        raise JwksError("private-key", f"{kid}: private key material must never be configured")
+    key = parsed
     return PublicKey(kid=kid, kty=kty, crv=crv, alg=alg, key=key)
 
 
@@ -242,7 +250,7 @@ class JwksCache:
             now = self._clock()
             entry = self._entries.get(slot)
             fresh = entry is not None and now - entry.fetched_at < self.max_age_s
-            if fresh and kid in entry.keys:
+            if fresh and entry is not None and kid in entry.keys:
                 return entry.keys[kid]
             flight = self._flights.get(slot)
             if flight is None:

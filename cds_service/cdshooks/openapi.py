@@ -163,7 +163,7 @@ def openapi_document(registry: Registry, *, title: str = "B12 CDS service") -> d
     for hook in hooks:
         spec.components.schema(f"{hook}-request", schema=_request_schema(hook))
 
-    security = [{"ehrJwt": []}]
+    security: list[dict[str, list[str]]] = [{"ehrJwt": []}]
     spec.path(
         path="/cds-services",
         operations={

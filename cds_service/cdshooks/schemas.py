@@ -112,7 +112,7 @@ class FhirObject(fields.Dict):
 
 
 #: Orders signed or selected at once. Each draft costs work (a card may carry one action per
-#: draft): the cap keeps a hostile 5 MB body of tiny drafts from holding a worker for seconds.
+#: draft): the cap keeps a hostile body of tiny drafts from holding a worker for seconds.
 MAX_DRAFT_ORDERS = 1000
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -109,20 +110,21 @@ class _Failure(Exception):
 # --- connections only to checked addresses ----------------------------------------------
 
 
-class _GuardedConnection:
+class _GuardedConnection(HTTPConnection):
     """Mixin for urllib3 connections: resolve and check the host, connect to a checked
-    address. ``host`` stays the name, so TLS SNI, certificate checks and ``Host`` use it."""
+    address. ``host`` stays the name, so TLS SNI, certificate checks and ``Host`` use it.
+    Placed before ``HTTPConnection`` or ``HTTPSConnection``, whose ``_new_conn`` it wraps."""
 
     guard: AddressGuard
 
-    def _new_conn(self):  # type: ignore[no-untyped-def]
+    def _new_conn(self) -> socket.socket:
         name = self._dns_host
         error: Exception | None = None
         try:
             for address in self.guard.check(name, self.port):
                 self._dns_host = address
                 try:
-                    return super()._new_conn()  # type: ignore[misc]
+                    return super()._new_conn()
                 except (NewConnectionError, ConnectTimeoutError) as exc:
                     error = exc
         finally:
@@ -361,7 +363,7 @@ class FhirFetcher:
         for future in done:
             outcomes[futures[future]] = future.result()
         for future in pending:
-            # Not waited for: the worker's own timeouts end it (ARCHITECTURE: answer in budget).
+            # Not waited for: the worker's own timeouts end it, and the answer keeps to the budget.
             future.cancel()
             outcomes[futures[future]] = FetchOutcome(error=TIMED_OUT)
         failed = sorted(k for k, o in outcomes.items() if o.error is not None)

@@ -1,12 +1,12 @@
 """Typed reads of the FHIR elements the rules use, straight from R4 JSON.
 
 The hot path does not instantiate fhir.resources models for every prefetched resource: a
-pydantic model of an Observation costs about 0.2 ms of CPU, and a typical order-sign request
-carries 40 of them (issue 3, "Performance"). Instead the adapter reads only the elements the
-rules use, checking each one's JSON type and FHIR primitive format; a resource whose *used*
-elements are malformed raises ``Malformed`` and is skipped (its id logged). Full R4 validation
-with fhir.resources.R4B stays available (``strict`` extraction) and is what CI applies to every
-fixture and every emitted resource.
+pydantic model of an Observation costs far more CPU than reading the few elements a rule uses,
+and a typical order-sign request carries dozens of them (docs/benchmarks.md). Instead the
+adapter reads only the elements the rules use, checking each one's JSON type and FHIR
+primitive format; a resource whose *used* elements are malformed raises ``Malformed`` and is
+skipped (its id logged). Full R4 validation with fhir.resources.R4B stays available
+(``strict`` extraction) and is what CI applies to every fixture and every emitted resource.
 """
 
 from __future__ import annotations
@@ -39,10 +39,9 @@ class within:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, exc: Any, traceback: Any) -> bool:
+    def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
         if isinstance(exc, Malformed):
             raise Malformed(f"{self.prefix}.{exc.path}") from None
-        return False
 
 
 def obj(data: dict[str, Any], key: str) -> dict[str, Any] | None:

@@ -12,8 +12,9 @@ from typing import Any
 
 _LIST_FIELDS = {
     "MedicationRequest": ("category", "dosageInstruction", "reasonCode", "note"),
-    # Not "category": in R4 MedicationStatement.category is one CodeableConcept (0..1), so
-    # wrapping it made every valid MedicationStatement with a category fail strict validation.
+    # Not "category": in R4 MedicationStatement.category is one CodeableConcept (0..1), and
+    # wrapping it would make every valid MedicationStatement with a category fail strict
+    # validation.
     "MedicationStatement": ("dosage", "reasonCode", "note"),
     "Observation": ("category", "referenceRange", "interpretation", "performer"),
     "Condition": ("category",),
@@ -54,7 +55,9 @@ def _medication_order_to_request(order: dict[str, Any]) -> dict[str, Any]:
     for key in ("id", "medicationCodeableConcept", "medicationReference", "contained"):
         if key in order:
             request[key] = order[key]
-    request["status"] = _DSTU2_STATUS.get(order.get("status"), "unknown")
+    status = order.get("status")
+    # A status that is not a string is passed on for the reader to refuse by its path.
+    request["status"] = _DSTU2_STATUS.get(status, "unknown") if isinstance(status, str) else status
     request["intent"] = "order"
     if "patient" in order:
         request["subject"] = order["patient"]

@@ -33,7 +33,8 @@ _ROUTE_WORDS = (
     (re.compile(r"inject|prefilled syringe|ampoule|\bvial\b", re.I), Route.INTRAMUSCULAR),
 )
 _MASS_TO_UG = {"ug": 1.0, "mg": 1000.0, "g": 1_000_000.0}
-# A thousands separator ("1,000 MCG") is part of the amount: the bare \d+ read "000 MCG" as 0.
+# A thousands separator ("1,000 MCG") is part of the amount: a bare \d+ would read "000 MCG"
+# as 0.
 _AMOUNT = r"(\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?)"
 _STRENGTH = re.compile(
     _AMOUNT + r"\s*(MCG|UG|\u00b5G|\u03bcG|MG|G)\b(?:\s*/\s*(?:(\d+(?:\.\d+)?)\s*)?(ML))?",

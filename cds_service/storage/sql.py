@@ -240,7 +240,8 @@ class SqlStore:
                     if self.dialect == "sqlite":
                         # Per transaction: a request's write gives up on a file locked by
                         # another process as soon as its deadline says, the ledger later.
-                        db.connection.driver_connection.execute(
+                        # An open connection always holds its driver connection.
+                        db.connection.driver_connection.execute(  # type: ignore[union-attr]
                             f"PRAGMA busy_timeout = {timeout_ms}"
                         )
                     if serialise:

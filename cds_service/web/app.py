@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from cds_service.cdshooks.application import CdsApplication
@@ -35,6 +36,12 @@ CORS_HEADERS = cors.CORS_HEADERS
 AUTHENTICATED_ENDPOINTS = frozenset({"discovery", "invoke", "feedback"})
 
 
+class _JsonProvider(DefaultJSONProvider):
+    # Cards keep the order they were built in, and text is sent as UTF-8, not \u escapes.
+    sort_keys = False
+    ensure_ascii = False
+
+
 def create_app(
     settings: Settings, core: CdsApplication, *, authenticator: Authenticator | None = None
 ) -> Flask:
@@ -43,8 +50,7 @@ def create_app(
     app = Flask("cds_service")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json = _JsonProvider(app)
     app.extensions["cds"] = core
     app.extensions["cds_settings"] = settings
     app.extensions["cds_auth"] = authenticator or Authenticator(

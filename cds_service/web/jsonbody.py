@@ -55,7 +55,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 #: Digits of the largest integer a JSON number may carry here: beyond an IEEE double's range
 #: (about 1.8e308) a number cannot be compared or converted (RFC 8259 section 6), and a
-#: 400-digit integer used to reach a float conversion and fail there.
+#: 400-digit integer would otherwise reach a float conversion and fail there.
 MAX_INTEGER_DIGITS = 308
 
 
@@ -73,7 +73,7 @@ def _bounded_int(text: str) -> int:
 
 
 def is_json_media_type(mimetype: str | None) -> bool:
-    return bool(mimetype) and (mimetype == "application/json" or mimetype.endswith("+json"))
+    return mimetype is not None and (mimetype == "application/json" or mimetype.endswith("+json"))
 
 
 def parse(raw: bytes, mimetype: str | None) -> Any:
@@ -115,8 +115,9 @@ def _exact(raw: bytes) -> Any:
             object_pairs_hook=_no_duplicates,
         )
         if _SURROGATE_ESCAPE.search(text):
-            # "\ud800" alone decodes to a string no UTF-8 encoder accepts (it broke the error
-            # answer that quoted it). Rare in real bodies, so checked only when one is escaped.
+            # "\ud800" alone decodes to a string no UTF-8 encoder accepts (an error answer
+            # quoting it could not be sent). Rare in real bodies, so checked only when one is
+            # escaped.
             json.dumps(document, ensure_ascii=False).encode("utf-8")
         return document
     except UnicodeEncodeError:

@@ -21,11 +21,15 @@ def _valid_link(url: str) -> bool:
     return url.strip().lower().startswith(_SAFE_SCHEMES)
 
 
+class _CardMarkdown(MarkdownIt):
+    def validateLink(self, url: str) -> bool:  # noqa: N802 (markdown-it's name)
+        return _valid_link(url)
+
+
 def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "breaks": True, "linkify": False})
+    md = _CardMarkdown("commonmark", {"html": False, "breaks": True, "linkify": False})
     md.enable(["table", "strikethrough"])
     md.disable(["image", "html_block", "html_inline"])
-    md.validateLink = _valid_link
 
     def link_open(renderer, tokens, idx, options, env):
         # A card link leaves the page: never give the target a handle on it (window.opener).

@@ -76,7 +76,7 @@ FHIR_FETCH = Histogram(
 )
 AUTH_FAILURES = Counter(
     "cds_auth_failures",
-    "Calls refused with 401, by reason code (README, Authentication: Reasons).",
+    "Calls refused with 401, by reason code (docs/authentication.md, Reasons).",
     ["reason"],
 )
 ANONYMOUS_CALLS = Counter(

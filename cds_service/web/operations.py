@@ -3,7 +3,8 @@ log event for an invocation that failed.
 
 - ``GET /healthz``: the process is alive and answering (a container's HEALTHCHECK, a
   liveness probe). Touches nothing else, so a database outage never restarts the service.
-- ``GET /readyz``: the configuration is loaded and, within 500 ms, the database answers with
+- ``GET /readyz``: the configuration is loaded and, within the store's readiness deadline
+  (``storage/sql.py``), the database answers with
   its schema migrated and takes a test write (a readiness probe, a load balancer's check);
   503 OperationOutcome with ``Retry-After`` otherwise (unreachable, frozen, locked, disk full).
 - ``GET /metrics``: Prometheus text format (``metrics.py``).

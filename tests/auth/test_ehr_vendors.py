@@ -1,4 +1,4 @@
-"""Vendor-specific trust (issue 17): Epic's one configured audience per client, Oracle
+"""Vendor-specific trust: Epic's one configured audience per client, Oracle
 Health's published jku list."""
 
 from __future__ import annotations

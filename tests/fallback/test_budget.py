@@ -8,8 +8,7 @@ import time
 from cds_service.fhir.client import TIMED_OUT, TOO_LARGE, FetchLimits, FhirFetcher
 from cds_service.fhir.ssrf import AddressPolicy
 
-#: What "a few ms" past the budget may be on a loaded 2-core CI machine. Measured locally:
-#: 1-3 ms (see the report of issue 4).
+#: What "a few ms" past the budget may be on a loaded 2-core CI machine.
 SLACK_S = 0.1
 
 

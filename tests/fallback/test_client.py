@@ -1,5 +1,5 @@
 """The FHIR client of the prefetch fallback, against ``responses``: what it sends, what it
-follows, what it refuses (issue 4; docs/protocol.md "The FHIR server the service calls")."""
+follows, what it refuses (docs/protocol.md "The FHIR server the service calls")."""
 
 from __future__ import annotations
 

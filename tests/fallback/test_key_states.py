@@ -1,4 +1,4 @@
-"""Per-key policy (docs/protocol.md, "Prefetch"; issue 4): absent or OperationOutcome -> fetched
+"""Per-key policy (docs/protocol.md, "Prefetch"): absent or OperationOutcome -> fetched
 (in one parallel call); null or an empty Bundle -> no data and no fetch; a required key that
 cannot be obtained -> 412 naming the key and the reason; an optional one -> proceed, missing."""
 

@@ -1,4 +1,4 @@
-"""Issue 4, "Done when": against a real FHIR R4 server process on loopback (sekmet-fhir, from
+"""Against a real FHIR R4 server process on loopback (sekmet-fhir, from
 the ``test`` extras), a request with no prefetch at all gives the same cards as the fully
 prefetched request. The server requires a static Bearer token, so this also shows that the
 token from ``fhirAuthorization`` reaches it, and what happens when it is wrong.

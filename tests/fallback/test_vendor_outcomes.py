@@ -1,4 +1,4 @@
-"""What real EHRs send instead of data (issue 17): Epic's searchset of OperationOutcomes for a
+"""What real EHRs send instead of data: Epic's searchset of OperationOutcomes for a
 failed or empty query, fhirAuthorization with fields missing, patient-view without the Patient.
 """
 

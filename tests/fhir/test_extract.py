@@ -876,7 +876,7 @@ def test_no_start_date_is_none():
 
 def test_an_unusable_start_date_skips_the_statement():
     """A date the rules cannot use ("sometime", "9999-12-31") skips the resource, by id: read
-    with it, calendar arithmetic overflowed and a rule failed (issue 12)."""
+    with it, calendar arithmetic would overflow and a rule fail."""
     for when in ("sometime", "9999-12-31", "0001-01-01"):
         extraction = extract(statement("ms", METFORMIN, effectiveDateTime=when))
         assert extraction.facts.medications == ()
@@ -961,6 +961,16 @@ def test_a_dstu2_medication_order_passes_strict_validation_after_repair():
     extraction = extract(drafts=[medication_order()], strict=True)
     assert extraction.skipped == ()
     assert extraction.facts.medications[0].resource_id == "MedicationOrder/mo1"
+
+
+def test_a_dstu2_medication_order_whose_status_is_not_a_string_is_skipped_naming_it(caplog):
+    caplog.set_level(logging.INFO, logger="cds_service.fhir.extract")
+    extraction = extract(medication_order(status=["active"]))
+    assert extraction.facts.medications == ()
+    assert extraction.skipped == ("MedicationOrder/mo1",)
+    assert [(r.resource, r.reason) for r in caplog.records] == [
+        ("MedicationOrder/mo1", "malformed status")
+    ]
 
 
 def test_an_active_dstu2_medication_order_in_the_prefetch_is_read():

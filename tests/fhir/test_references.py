@@ -1,4 +1,4 @@
-"""References as EHRs write them (issue 17): relative, absolute, versioned, contained, and to a
+"""References as EHRs write them: relative, absolute, versioned, contained, and to a
 Medication that arrives as its own entry of draftOrders (Epic since 2024)."""
 
 from __future__ import annotations

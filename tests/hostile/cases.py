@@ -1,4 +1,4 @@
-"""The explicit hostile requests (issue 7), shared by the in-process tests and the run against
+"""The explicit hostile requests, shared by the in-process tests and the run against
 a real gunicorn server: each is (name, path suffix, raw body, content type, expected status,
 expected error code)."""
 

@@ -1,4 +1,4 @@
-"""Explicit hostile requests (issue 7): each is a 4xx OperationOutcome with a stable code, in
+"""Explicit hostile requests: each is a 4xx OperationOutcome with a stable code, in
 the app and against a real gunicorn server, whose workers survive all of them."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A FHIR server whose ``next`` links loop (issue 7): the fallback stops at the first page it
+"""A FHIR server whose ``next`` links loop: the fallback stops at the first page it
 has already seen or at the page cap, and never fetches a page twice, whether the loop starts
 in its own search or in a Bundle the EHR prefetched. Against a real HTTP server on loopback."""
 

@@ -1,10 +1,10 @@
-"""No patient data in the logs (issue 7): every scenario of fixtures/scenarios runs with log
+"""No patient data in the logs: every scenario of fixtures/scenarios runs with log
 capture at DEBUG, in the app and in a real server (its stderr), and no patient name,
 identifier, birth date or B12 result value appears in what is logged.
 
-Resource ids may be logged by design (README, "Logs"); names, identifiers, birth dates and
-values may not. The fixtures' patients are all "Synthetic Test", so each request also gets
-canaries: a distinctive name and an MRN-style identifier per scenario.
+Resource ids may be logged by design (docs/operations.md, "Logs"); names, identifiers, birth
+dates and values may not. The fixtures' patients are all "Synthetic Test", so each request
+also gets canaries: a distinctive name and an MRN-style identifier per scenario.
 """
 
 from __future__ import annotations

@@ -224,7 +224,7 @@ def test_random_fhir_resources_in_prefetch_and_drafts_never_fail_the_request(
         body["context"]["draftOrders"] = fj.bundle(drafts, type_="collection")
     response = post(production_app, issuer, f"/cds-services/{SERVICES[hook]}", body)
     assert_answer(response)
-    # A broken resource is skipped, it never fails the request (README, "Endpoints"); only
+    # A broken resource is skipped, it never fails the request (docs/protocol.md); only
     # patient-view requires one key (the patient), and only its absence is a 412.
     assert response.status_code in ((200, 412) if hook == "patient-view" else (200,))
 

@@ -1246,7 +1246,7 @@ def _labs_missing_neuro(t: When) -> dict[str, Any]:
 # counts as a current result. The pernicious anaemia *name* is not an anaemia sign (Hb is
 # 13.1 g/dL), and the loading course finished 80 days ago is established therapy, so with a
 # maintenance order neither the screening card nor the start-of-treatment plan shows: the
-# two used to contradict ("no routine B12 retest" beside "check B12 before the first dose").
+# two would contradict ("no routine B12 retest" beside "check B12 before the first dose").
 def _sampled_on_first_injection_day(pid: str, maintenance_order: bool) -> Builder:
     def build(t: When) -> Chart:
         c = Chart(t, pid, age=72)
