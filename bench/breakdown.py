@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             return True
 
     verifier = build_authenticator(settings, store)
-    verifier.store = NoReplayStore()  # the signature and claims only; the jti step is below
+    verifier.replay.store = NoReplayStore()  # the signature and claims only; the jti: below
     request = core.parse_request(service, body)
     context = request["context"]
     resolution = resolve(
