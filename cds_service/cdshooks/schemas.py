@@ -262,16 +262,42 @@ def _compact(data: Any) -> Any:
     """Optional fields are omitted, never null / "" / [] / {} (docs/protocol.md, "Response")."""
     if isinstance(data, dict):
         cleaned = {k: _compact(v) for k, v in data.items()}
-        return {k: v for k, v in cleaned.items() if v not in (None, "", [], {})}
+        return {k: v for k, v in cleaned.items() if v not in _EMPTY}
     if isinstance(data, list):
         return [_compact(v) for v in data]
     return data
 
 
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
+
+
+def _from_out_schema(field: fields.Field) -> bool:
+    """The field's value is dumped by an ``Out`` schema, which has compacted it already."""
+    if isinstance(field, fields.List):
+        field = field.inner
+    return isinstance(field, fields.Nested) and isinstance(field.schema, Out)
+
+
 class Out(Schema):
     @post_dump
     def _omit_empty(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        return _compact(data)
+        # A nested Out schema compacted its own part before this runs: compacting the whole
+        # again at every level cost a card's dump four passes over its suggested resources.
+        nested = self.__dict__.get("_compacted_fields")
+        if nested is None:
+            nested = frozenset(
+                field.data_key or name
+                for name, field in self.dump_fields.items()
+                if _from_out_schema(field)
+            )
+            self.__dict__["_compacted_fields"] = nested
+        compacted = {}
+        for key, value in data.items():
+            if key not in nested:
+                value = _compact(value)
+            if value not in _EMPTY:
+                compacted[key] = value
+        return compacted
 
 
 class OutCoding(Out):
@@ -347,7 +373,7 @@ class ResponseSchema(Out):
 
     @post_dump
     def _omit_empty(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        compacted = _compact(data)
+        compacted = super()._omit_empty(data)
         compacted.setdefault("cards", [])  # "cards": [] is required even when nothing applies
         return compacted
 

@@ -111,6 +111,33 @@ def test_recording_a_card_twice_keeps_one_row(store):
     assert store.row_counts()["issued_cards"] == 2
 
 
+def test_a_ledger_batch_that_fails_stores_none_of_it_and_the_next_one_is_written(store):
+    bad = card("c2")
+    object.__setattr__(bad, "rule_id", None)  # NOT NULL: the database refuses the row
+    with pytest.raises(StorageError) as failed:
+        store.record_cards([card("c1"), bad])
+    assert "c1" not in str(failed.value) and "folate" not in str(failed.value)
+    assert store.row_counts()["issued_cards"] == 0  # rolled back as one
+    store.record_cards([card("c3")])
+    assert store.remember_jti("https://ehr.example.org", "jti-1", T0 + timedelta(hours=1), T0)
+    assert store.row_counts()["issued_cards"] == 1
+
+
+def test_ledger_rows_read_back_as_written(store):
+    store.record_cards([card("c1"), card("c2", "b12-screening-due")])
+    later = T0 + timedelta(days=1)
+    store.record_feedback(SERVICE, [accepted("c1", later), overridden("c2")], later)
+    reports = report(store)
+    assert (reports["folate-before-b12"].issued, reports["folate-before-b12"].accepted) == (1, 1)
+    assert (reports["b12-screening-due"].issued, reports["b12-screening-due"].overridden) == (1, 1)
+    # issued_at kept its moment (UTC text on SQLite, timestamptz on PostgreSQL): a purge
+    # a day after it deletes the cards, one a moment before keeps them
+    assert store.purge_ledger(T0) == 0
+    store.retention_days = 1
+    assert store.purge_ledger(T0 + timedelta(days=1, seconds=-1)) == 0
+    assert store.purge_ledger(T0 + timedelta(days=1, seconds=1)) == 2
+
+
 def test_feedback_is_attributed_to_the_rule_of_the_card(store):
     store.record_cards([card("c1", "folate-before-b12"), card("c2", "b12-screening-due")])
     result = store.record_feedback(SERVICE, [accepted("c1"), overridden("c2")], T0)
