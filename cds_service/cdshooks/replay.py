@@ -3,9 +3,10 @@
 Two layers. Each process keeps the ``jti`` values it has accepted in memory (``SeenTokens``:
 bounded, each kept until its token's ``exp`` + leeway), checked first and at no cost; the
 shared store (SQLite or PostgreSQL, ``storage``) then decides across workers and replicas,
-within its hard deadline (250 ms, connection time included). After the shared store has
-failed, it is left alone for a second (the calls meanwhile are decided as below without
-waiting), then tried again: an outage costs one call in a second its 250 ms, not every call.
+within its hard deadline (``REPLAY_DEADLINE_S``, connection time included). After the shared
+store has failed, it is left alone for a second (the calls meanwhile are decided as below
+without waiting), then tried again: an outage costs one call in a second its deadline, not
+every call.
 
 When the shared store cannot answer in time, ``CDS_REPLAY_STORE_UNAVAILABLE`` decides:
 

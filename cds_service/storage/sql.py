@@ -10,11 +10,12 @@ or a plain path) or ``postgresql://user:password@host:5432/db`` (driven by psyco
 - PostgreSQL uses a small connection pool per process with pre-ping (a restarted database is
   reconnected to), a statement timeout, and TCP keepalives plus ``tcp_user_timeout`` (a
   vanished server host releases the connection in seconds, not the kernel's minutes).
-- The calls on a request's path have a hard deadline (``deadline.py``): the replay store
-  250 ms, feedback and the readiness probe 500 ms, connection time included, whatever state
-  the database is in (stopped, frozen, locked by another process). Past it they fail with a
-  StorageError; the caller decides what that means. The card ledger is written in the
-  background (``ledger.py``) and never waited for.
+- The calls on a request's path have a hard deadline (``deadline.py``): ``REPLAY_DEADLINE_S``
+  for the replay store, ``FEEDBACK_DEADLINE_S`` and ``READY_DEADLINE_S`` for feedback and the
+  readiness probe, connection time included, whatever state the database is in (stopped,
+  frozen, locked by another process). Past it they fail with a StorageError; the caller decides
+  what that means. The card ledger is written in the background (``ledger.py``) and never
+  waited for.
 - The two writes every call may make (a token's ``jti``, the card ledger's batch) are plain
   parameterised SQL on the pool's DB-API connection (``_raw_write``): the driver prepares them
   once per connection (sqlite3's statement cache, psycopg's automatic server-side preparation),
@@ -215,8 +216,8 @@ class SqlStore:
         self._lock = threading.Lock()
         # SQLite has one writer at a time; threads of one process that collide on its file lock
         # sleep in its busy handler with a growing back-off (up to 100 ms per retry). Taking
-        # turns inside the process first leaves only processes to collide: in `make bench`
-        # (2 workers x 4 threads, a jti write per call) p99 fell from 213 to 90 ms.
+        # turns inside the process first leaves only processes to collide, which keeps the
+        # tail short when every call writes a jti.
         self._sqlite_writer = threading.Lock()
         self._next_jti_purge: float | None = None
         self._next_ledger_purge: float | None = None
@@ -412,7 +413,7 @@ class SqlStore:
 
     def warm_up(self, connections: int, timeout_s: float = 5.0) -> int:
         """Open ``connections`` pooled connections at once (a new worker, before it serves):
-        a request's 250 ms must not be spent connecting to PostgreSQL on a busy machine.
+        a request's replay deadline must not be spent connecting to PostgreSQL on a busy machine.
         Returns how many opened; failures are only logged (the requests will tell)."""
         opened: list[int] = []
 
