@@ -31,15 +31,9 @@ from datetime import datetime
 from ..facts import LabResult, MedicationExposure
 from ..findings import Finding
 from ..picture import ClinicalPicture, describe, result_value_text
+from ..rule import Rule, summary_of
 from ..sources import CYANOCOBALAMIN_LABEL, NICE_NG239
 from ..vocabulary import Analyte, DrugClass, Indicator
-
-ID = "b12-assay-interference"
-TITLE = "B12 or folate result that may be invalid"
-SOURCES = (CYANOCOBALAMIN_LABEL, NICE_NG239)
-SETTINGS = ("windows.lookback_months",)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.INFO,)
 
 _INTERFERING = {
     DrugClass.ANTIBIOTIC: "antibiotics",
@@ -96,7 +90,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     any_drug = any(flagged[r][0] for r in ordered)
     source = CYANOCOBALAMIN_LABEL if any_drug else NICE_NG239
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.INFO,
         summary=summary,
         detail=_detail(p, ordered, flagged, any_drug),
@@ -166,3 +160,17 @@ def _therapy_start_text(p: ClinicalPicture) -> str:
     if start is None or start.year == datetime.min.year:
         return f"active B12 therapy with no recorded start date: {ids}"
     return f"first B12 therapy on {start.date().isoformat()}: {ids}"
+
+
+RULE = Rule(
+    id="b12-assay-interference",
+    title="B12 or folate result that may be invalid",
+    summary=summary_of(__doc__),
+    sources=(CYANOCOBALAMIN_LABEL, NICE_NG239),
+    indicators=(Indicator.INFO,),
+    settings=(
+        "windows.lookback_months",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+)

@@ -35,6 +35,7 @@ from ..evidence import missing_data
 from ..facts import MedicationExposure
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion
 from ..picture import ClinicalPicture, describe, duration_text
+from ..rule import Rule, summary_of
 from ..sources import NICE_NG239
 from ..units import format_number
 from ..vocabulary import (
@@ -46,18 +47,6 @@ from ..vocabulary import (
     Indicator,
     Route,
 )
-
-ID = "b12-cause-workup"
-TITLE = "B12 deficiency without a known cause"
-SOURCES = (NICE_NG239,)
-SETTINGS = (
-    "windows.lookback_months",
-    "windows.metformin_months",
-    "windows.acid_suppression_months",
-    "windows.if_antibody_after_injection_days",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.INFO,)
 
 _NAMES = {Analyte.TOTAL_B12: "B12", Analyte.ACTIVE_B12: "active B12", Analyte.MMA: "MMA"}
 
@@ -126,7 +115,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             "serology; review diet and medicines."
         )
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.INFO,
         summary=summary,
         detail=_detail(p, recent, ongoing, drafted, days),
@@ -242,3 +231,28 @@ def _detail(
         lines += ["", f"{missing}. A cause may be recorded there."]
     lines += ["", f"Source: {NICE_NG239.label}."]
     return "\n".join(lines)
+
+
+RULE = Rule(
+    id="b12-cause-workup",
+    title="B12 deficiency without a known cause",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239,),
+    indicators=(Indicator.INFO,),
+    settings=(
+        "windows.lookback_months",
+        "windows.metformin_months",
+        "windows.acid_suppression_months",
+        "windows.if_antibody_after_injection_days",
+        "thresholds.active_b12_deficient_below_pmol_l",
+        "thresholds.active_b12_unlikely_above_pmol_l",
+        "thresholds.egfr_impaired_below",
+        "thresholds.mma_upper_limit_nmol_l",
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_deficient_below_pmol_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "thresholds.total_b12_unlikely_above_pmol_l",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+)

@@ -42,37 +42,10 @@ from ..picture import (
     result_value_text,
 )
 from ..regimens import treatment_options
+from ..rule import Rule, summary_of
 from ..sources import AAFP_2025, BNF_HYDROXOCOBALAMIN, NICE_NG239
 from ..units import format_number
 from ..vocabulary import Analyte, ConditionKind, DataCategory, Indicator
-
-ID = "b12-deficiency-untreated"
-TITLE = "Confirmed B12 deficiency without treatment"
-SOURCES = (NICE_NG239, BNF_HYDROXOCOBALAMIN, AAFP_2025)
-SETTINGS = (
-    "thresholds.total_b12_deficient_below_ng_l",
-    "thresholds.total_b12_deficient_below_pmol_l",
-    "thresholds.active_b12_deficient_below_pmol_l",
-    "thresholds.mma_upper_limit_nmol_l",
-    "thresholds.egfr_impaired_below",
-    "thresholds.haemoglobin_low_male_g_dl",
-    "thresholds.haemoglobin_low_female_g_dl",
-    "windows.lookback_months",
-    "neurological_involvement",
-    "formulary",
-    "windows.neuro_loading_review_weeks",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.CRITICAL, Indicator.WARNING)
-
-_SUPERSEDES = frozenset(
-    {
-        "b12-indeterminate",
-        "b12-normal-but-symptomatic",
-        "b12-screening-due",
-        "b12-lifelong-therapy",
-    }
-)
 
 
 def evaluate(p: ClinicalPicture) -> Finding | None:
@@ -85,7 +58,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         if m.is_b12_product and m.is_draft and m.is_stop_order
     )
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.CRITICAL if p.scd_recorded else Indicator.WARNING,
         summary=_summary(p),
         detail=_detail(p, options, stop_orders),
@@ -93,7 +66,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         suggestions=options,
         selection_behavior=SelectionBehavior.AT_MOST_ONE,
         concerns=stop_orders,
-        supersedes=_SUPERSEDES,
+        supersedes=RULE.always_supersedes,
     )
 
 
@@ -188,3 +161,41 @@ def _regimen_reason(p: ClinicalPicture) -> str:
         "No neurological involvement, no malabsorption cause and no anaemia: oral "
         "cyanocobalamin is an alternative to IM (NICE NG239; AAFP 2025)."
     )
+
+
+#: The test, symptom and lifelong-therapy cards: this card's treatment answers them.
+_SUPERSEDED = (
+    "b12-indeterminate",
+    "b12-normal-but-symptomatic",
+    "b12-screening-due",
+    "b12-lifelong-therapy",
+)
+
+
+RULE = Rule(
+    id="b12-deficiency-untreated",
+    title="Confirmed B12 deficiency without treatment",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239, BNF_HYDROXOCOBALAMIN, AAFP_2025),
+    indicators=(Indicator.CRITICAL, Indicator.WARNING),
+    settings=(
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_deficient_below_pmol_l",
+        "thresholds.active_b12_deficient_below_pmol_l",
+        "thresholds.mma_upper_limit_nmol_l",
+        "thresholds.egfr_impaired_below",
+        "thresholds.haemoglobin_low_male_g_dl",
+        "thresholds.haemoglobin_low_female_g_dl",
+        "windows.lookback_months",
+        "neurological_involvement",
+        "formulary",
+        "windows.neuro_loading_review_weeks",
+        "thresholds.active_b12_unlikely_above_pmol_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "thresholds.total_b12_unlikely_above_pmol_l",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+    always_supersedes=frozenset(_SUPERSEDED),
+    supersedes=frozenset(_SUPERSEDED),
+)

@@ -42,27 +42,10 @@ from ..picture import (
     describe,
     result_value_text,
 )
+from ..rule import Rule, summary_of
 from ..sources import NICE_NG239
 from ..units import format_number
 from ..vocabulary import Analyte, DataCategory, Indicator
-
-ID = "b12-indeterminate"
-TITLE = "Indeterminate B12 result not yet settled by MMA or active B12"
-SOURCES = (NICE_NG239,)
-SETTINGS = (
-    "thresholds.total_b12_deficient_below_ng_l",
-    "thresholds.total_b12_unlikely_above_ng_l",
-    "thresholds.total_b12_deficient_below_pmol_l",
-    "thresholds.total_b12_unlikely_above_pmol_l",
-    "thresholds.active_b12_deficient_below_pmol_l",
-    "thresholds.active_b12_unlikely_above_pmol_l",
-    "thresholds.mma_upper_limit_nmol_l",
-    "thresholds.egfr_impaired_below",
-    "windows.lookback_months",
-    "neurological_involvement",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.WARNING, Indicator.INFO)
 
 _MMA_NOTE = "Draw before any B12 is given: MMA falls within days of replacement."
 
@@ -105,7 +88,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         )
     neuro = bool(p.neurological)
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.WARNING if neuro else Indicator.INFO,
         summary=_summary(
             p, suggest_mma and not prefer_active, suggest_active, mma_drafts, active_drafts
@@ -194,3 +177,27 @@ def _detail(p: ClinicalPicture, suggest_mma: bool, drafts: list[DraftLabOrder]) 
     lines += ["", f"Source: {NICE_NG239.label}."]
     # Optional sections leave blank lines behind: keep one between paragraphs.
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+RULE = Rule(
+    id="b12-indeterminate",
+    title="Indeterminate B12 result not yet settled by MMA or active B12",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239,),
+    indicators=(Indicator.WARNING, Indicator.INFO),
+    settings=(
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "thresholds.total_b12_deficient_below_pmol_l",
+        "thresholds.total_b12_unlikely_above_pmol_l",
+        "thresholds.active_b12_deficient_below_pmol_l",
+        "thresholds.active_b12_unlikely_above_pmol_l",
+        "thresholds.mma_upper_limit_nmol_l",
+        "thresholds.egfr_impaired_below",
+        "windows.lookback_months",
+        "neurological_involvement",
+        "thresholds.mcv_macrocytosis_above_fl",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+)

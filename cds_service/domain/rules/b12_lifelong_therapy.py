@@ -42,20 +42,9 @@ from ..findings import (
 )
 from ..picture import B12Status, ClinicalPicture, describe
 from ..regimens import BARIATRIC_IM, BARIATRIC_ORAL, maintenance_regimen
+from ..rule import Rule, summary_of
 from ..sources import AAFP_2017, ASMBS_2016, NICE_NG239
 from ..vocabulary import MALABSORPTION_CAUSES, Analyte, ConditionKind, DataCategory, Indicator
-
-ID = "b12-lifelong-therapy"
-TITLE = "Lifelong B12 for an irreversible malabsorption cause"
-SOURCES = (NICE_NG239, AAFP_2017, ASMBS_2016)
-SETTINGS = ("formulary", "neurological_involvement", "windows.lookback_months")
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.WARNING,)
-
-#: For a patient who needs lifelong B12 the problem is the missing treatment: a card asking
-#: for a B12 test, or for MMA "before deciding", would contradict "start it" (the recorded
-#: cause decides, whatever the level).
-SUPERSEDES = frozenset({"b12-screening-due", "b12-indeterminate", "b12-normal-but-symptomatic"})
 
 #: A stop order can be legitimate: the override reasons say which.
 STOP_OVERRIDE_REASONS = (
@@ -132,7 +121,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         for index, r in enumerate(regimens)
     )
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.WARNING,
         summary=summary,
         detail=_detail(p, causes, stops if stopping else (), regimens, bool(baseline)),
@@ -141,7 +130,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         selection_behavior=SelectionBehavior.AT_MOST_ONE,
         override_reasons=STOP_OVERRIDE_REASONS if stopping else (),
         concerns=frozenset(m.resource_id for m in stops) if stopping else frozenset(),
-        supersedes=SUPERSEDES,
+        supersedes=RULE.always_supersedes,
     )
 
 
@@ -246,3 +235,29 @@ def _detail(
     sources = [NICE_NG239.label] + ([AAFP_2017.label, ASMBS_2016.label] if bariatric else [])
     lines += ["", f"Source: {'; '.join(sources)}."]
     return "\n".join(lines)
+
+
+#: For a patient who needs lifelong B12 the problem is the missing treatment: a card asking
+#: for a B12 test, or for MMA "before deciding", would contradict "start it" (the recorded
+#: cause decides, whatever the level).
+_SUPERSEDED = ("b12-screening-due", "b12-indeterminate", "b12-normal-but-symptomatic")
+
+
+RULE = Rule(
+    id="b12-lifelong-therapy",
+    title="Lifelong B12 for an irreversible malabsorption cause",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239, AAFP_2017, ASMBS_2016),
+    indicators=(Indicator.WARNING,),
+    settings=(
+        "formulary",
+        "neurological_involvement",
+        "windows.lookback_months",
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+    always_supersedes=frozenset(_SUPERSEDED),
+    supersedes=frozenset(_SUPERSEDED),
+)

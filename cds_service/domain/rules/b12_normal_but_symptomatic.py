@@ -29,23 +29,10 @@ from ..codes import LOINC_DISPLAY, LOINC_MMA
 from ..evidence import first_neuro_kind, neurological_lines
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
 from ..picture import B12Status, Band, ClinicalPicture, describe, result_value_text
+from ..rule import Rule, summary_of
 from ..sources import AAFP_2025, NICE_NG239
 from ..units import format_number
 from ..vocabulary import Analyte, Indicator
-
-ID = "b12-normal-but-symptomatic"
-TITLE = "Normal total B12 with symptoms or signs of deficiency"
-SOURCES = (NICE_NG239, AAFP_2025)
-SETTINGS = (
-    "thresholds.total_b12_unlikely_above_ng_l",
-    "thresholds.total_b12_unlikely_above_pmol_l",
-    "thresholds.mcv_macrocytosis_above_fl",
-    "thresholds.egfr_impaired_below",
-    "windows.lookback_months",
-    "neurological_involvement",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.INFO,)
 
 _SECOND_LINE = frozenset({Analyte.MMA, Analyte.ACTIVE_B12})
 
@@ -76,7 +63,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             ),
         )
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.INFO,
         summary=_summary(p),
         detail=_detail(p, drafts),
@@ -128,3 +115,27 @@ def _detail(p: ClinicalPicture, drafts: list) -> str:
     lines += ["", f"Source: {NICE_NG239.label}; {AAFP_2025.label}."]
     # Optional sections leave blank lines behind: keep one between paragraphs.
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+RULE = Rule(
+    id="b12-normal-but-symptomatic",
+    title="Normal total B12 with symptoms or signs of deficiency",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239, AAFP_2025),
+    indicators=(Indicator.INFO,),
+    settings=(
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "thresholds.total_b12_unlikely_above_pmol_l",
+        "thresholds.mcv_macrocytosis_above_fl",
+        "thresholds.egfr_impaired_below",
+        "windows.lookback_months",
+        "neurological_involvement",
+        "thresholds.active_b12_deficient_below_pmol_l",
+        "thresholds.active_b12_unlikely_above_pmol_l",
+        "thresholds.mma_upper_limit_nmol_l",
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_deficient_below_pmol_l",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+)

@@ -52,23 +52,10 @@ from ..findings import (
 )
 from ..picture import DAYS_PER_MONTH, ClinicalPicture
 from ..regimens import recommended_regimen
+from ..rule import Rule, summary_of
 from ..sources import AAFP_2025, BNF_HYDROXOCOBALAMIN, NICE_NG239
 from ..units import format_number
 from ..vocabulary import DataCategory, DrugClass, Indicator, Route
-
-ID = "b12-regimen-check"
-TITLE = "Drafted B12 order that does not fit the clinical situation"
-SOURCES = (NICE_NG239, BNF_HYDROXOCOBALAMIN, AAFP_2025)
-SETTINGS = (
-    "thresholds.oral_min_ug_per_day_malabsorption",
-    "windows.im_max_interval_months",
-    "windows.lookback_months",
-    "neurological_involvement",
-    "formulary",
-    "windows.neuro_loading_review_weeks",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.WARNING,)
 
 _ENTERAL = (Route.ORAL, Route.SUBLINGUAL)
 #: A drafted parenteral order given at least this often is a loading course (BNF: alternate
@@ -136,7 +123,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         supersedes = frozenset({"cyanocobalamin-renal"})
 
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.WARNING,
         summary=summary,
         detail="\n".join(lines),
@@ -291,3 +278,22 @@ def _order_text(m: MedicationExposure) -> str:
     if m.count is not None:
         parts.append(f"{m.count} dose{'s' if m.count != 1 else ''}")
     return ", ".join(parts)
+
+
+RULE = Rule(
+    id="b12-regimen-check",
+    title="Drafted B12 order that does not fit the clinical situation",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239, BNF_HYDROXOCOBALAMIN, AAFP_2025),
+    indicators=(Indicator.WARNING,),
+    settings=(
+        "thresholds.oral_min_ug_per_day_malabsorption",
+        "windows.im_max_interval_months",
+        "windows.lookback_months",
+        "neurological_involvement",
+        "formulary",
+        "windows.neuro_loading_review_weeks",
+    ),
+    evaluate=evaluate,
+    supersedes=frozenset({"cyanocobalamin-renal"}),
+)

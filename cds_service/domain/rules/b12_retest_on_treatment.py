@@ -30,15 +30,9 @@ from ..findings import (
     Suggestion,
 )
 from ..picture import ClinicalPicture, duration_text
+from ..rule import Rule, summary_of
 from ..sources import NICE_NG239
 from ..vocabulary import B12_PRODUCTS, Analyte, DrugClass, Indicator, Route
-
-ID = "b12-retest-on-treatment"
-TITLE = "B12 retest on established IM B12 therapy"
-SOURCES = (NICE_NG239,)
-SETTINGS = ("windows.established_im_months",)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.INFO,)
 
 OVERRIDE_REASONS = (
     OverrideReason("symptoms-recurred", "Symptoms recurred on treatment"),
@@ -96,7 +90,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         ]
     lines += ["", f"Source: {NICE_NG239.label}."]
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.INFO,
         summary=summary,
         detail="\n".join(lines),
@@ -122,3 +116,14 @@ def _remove_text(name: str, analytes: frozenset[Analyte]) -> str:
     others = sorted(a.value for a in analytes - {Analyte.TOTAL_B12})
     also = f" (also removes: {', '.join(others)})" if others else ""
     return f"Remove the drafted {name}{also}: not informative on established IM B12."
+
+
+RULE = Rule(
+    id="b12-retest-on-treatment",
+    title="B12 retest on established IM B12 therapy",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239,),
+    indicators=(Indicator.INFO,),
+    settings=("windows.established_im_months",),
+    evaluate=evaluate,
+)

@@ -48,24 +48,9 @@ from ..evidence import missing_data, stale_reason
 from ..facts import LabResult, MedicationExposure
 from ..findings import SUMMARY_MAX, Finding, OrderLab, SelectionBehavior, Suggestion, shorten
 from ..picture import B12Status, ClinicalPicture, RiskFactor, describe, result_value_text
+from ..rule import Rule, summary_of
 from ..sources import AAFP_2017, AAFP_2025, NICE_NG239
 from ..vocabulary import Analyte, DataCategory, DrugClass, Indicator
-
-ID = "b12-screening-due"
-TITLE = "B12 test due for a patient at risk of deficiency"
-SOURCES = (NICE_NG239, AAFP_2017, AAFP_2025)
-SETTINGS = (
-    "windows.lookback_months",
-    "windows.metformin_months",
-    "windows.acid_suppression_months",
-    "thresholds.age_risk_above_years",
-    "thresholds.mcv_macrocytosis_above_fl",
-    "thresholds.haemoglobin_low_male_g_dl",
-    "thresholds.haemoglobin_low_female_g_dl",
-    "neurological_involvement",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.WARNING, Indicator.INFO)
 
 #: Drug classes that are screening risk factors (their drafted renewals concern this card).
 _RISK_DRUGS = (
@@ -120,7 +105,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     )
     suggestion = Suggestion(label=label, actions=tuple(actions))
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.WARNING if warning else Indicator.INFO,
         summary=summary,
         detail=detail,
@@ -303,3 +288,33 @@ def _concerns(p: ClinicalPicture, factors: list[_Factor]) -> frozenset[str]:
         if on_it:
             ids.update(m.resource_id for m in p.medications_of(cls, drafts=True))
     return frozenset(ids)
+
+
+RULE = Rule(
+    id="b12-screening-due",
+    title="B12 test due for a patient at risk of deficiency",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239, AAFP_2017, AAFP_2025),
+    indicators=(Indicator.WARNING, Indicator.INFO),
+    settings=(
+        "windows.lookback_months",
+        "windows.metformin_months",
+        "windows.acid_suppression_months",
+        "thresholds.age_risk_above_years",
+        "thresholds.mcv_macrocytosis_above_fl",
+        "thresholds.haemoglobin_low_male_g_dl",
+        "thresholds.haemoglobin_low_female_g_dl",
+        "neurological_involvement",
+        "thresholds.active_b12_deficient_below_pmol_l",
+        "thresholds.active_b12_unlikely_above_pmol_l",
+        "thresholds.egfr_impaired_below",
+        "thresholds.mma_upper_limit_nmol_l",
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_deficient_below_pmol_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "thresholds.total_b12_unlikely_above_pmol_l",
+        "windows.b12_washout_months",
+        "windows.im_max_interval_months",
+    ),
+    evaluate=evaluate,
+)

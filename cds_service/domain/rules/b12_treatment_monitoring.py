@@ -39,23 +39,10 @@ from ..codes import LOINC_CBC, LOINC_DISPLAY, LOINC_POTASSIUM, LOINC_RETICULOCYT
 from ..facts import MedicationExposure
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
 from ..picture import B12Status, ClinicalPicture, below, describe
+from ..rule import Rule, summary_of
 from ..sources import CYANOCOBALAMIN_LABEL, NICE_NG239
 from ..units import format_number
 from ..vocabulary import Analyte, ConditionKind, DataCategory, Indicator
-
-ID = "b12-treatment-monitoring"
-TITLE = "Monitoring after starting parenteral B12"
-SOURCES = (CYANOCOBALAMIN_LABEL, NICE_NG239)
-SETTINGS = (
-    "windows.recent_b12_start_days",
-    "thresholds.potassium_critical_below_mmol_l",
-    "thresholds.mcv_macrocytosis_above_fl",
-    "thresholds.haemoglobin_low_male_g_dl",
-    "thresholds.haemoglobin_low_female_g_dl",
-    "windows.lookback_months",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.CRITICAL, Indicator.WARNING, Indicator.INFO)
 
 #: A drafted order for any of these stands for the CBC (the panel code itself is not an
 #: analyte the adapter keeps).
@@ -177,7 +164,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
 
     suggestions = _suggestions(p, full=p.megaloblastic_picture or low_k, hb=hb, mcv=mcv)
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=indicator,
         summary=shorten(summary),
         detail="\n".join(lines),
@@ -244,3 +231,25 @@ def _suggestions(p: ClinicalPicture, *, full: bool, hb, mcv) -> tuple[Suggestion
             )
         )
     return tuple(out)
+
+
+RULE = Rule(
+    id="b12-treatment-monitoring",
+    title="Monitoring after starting parenteral B12",
+    summary=summary_of(__doc__),
+    sources=(CYANOCOBALAMIN_LABEL, NICE_NG239),
+    indicators=(Indicator.CRITICAL, Indicator.WARNING, Indicator.INFO),
+    settings=(
+        "windows.recent_b12_start_days",
+        "thresholds.potassium_critical_below_mmol_l",
+        "thresholds.mcv_macrocytosis_above_fl",
+        "thresholds.haemoglobin_low_male_g_dl",
+        "thresholds.haemoglobin_low_female_g_dl",
+        "windows.lookback_months",
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "windows.b12_washout_months",
+        "windows.im_max_interval_months",
+    ),
+    evaluate=evaluate,
+)

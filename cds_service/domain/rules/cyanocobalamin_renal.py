@@ -62,22 +62,10 @@ from ..regimens import (
     same_schedule_hydroxocobalamin,
     standard_regimen,
 )
+from ..rule import Rule, summary_of
 from ..sources import DIVINE
 from ..units import format_number
 from ..vocabulary import ConditionKind, DrugClass, Indicator, Route
-
-ID = "cyanocobalamin-renal"
-TITLE = "High-dose cyanocobalamin with impaired renal function"
-SOURCES = (DIVINE,)
-SETTINGS = (
-    "thresholds.cyanocobalamin_renal_min_ug",
-    "thresholds.egfr_impaired_below",
-    "windows.lookback_months",
-    "formulary",
-    "windows.neuro_loading_review_weeks",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.WARNING,)
 
 OVERRIDE_REASONS = (
     OverrideReason("hydroxocobalamin-not-on-formulary", "Hydroxocobalamin not on formulary"),
@@ -169,7 +157,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             Suggestion(label, tuple(actions), is_recommended=not route_change and not unreplaced),
         )
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.WARNING,
         summary=summary,
         detail="\n".join(lines),
@@ -223,3 +211,20 @@ def _replacement(p: ClinicalPicture, m: MedicationExposure) -> tuple[Regimen | N
     if regimen is None:
         return None, "the order has no readable dosing interval, so its schedule cannot be copied."
     return regimen, ""
+
+
+RULE = Rule(
+    id="cyanocobalamin-renal",
+    title="High-dose cyanocobalamin with impaired renal function",
+    summary=summary_of(__doc__),
+    sources=(DIVINE,),
+    indicators=(Indicator.WARNING,),
+    settings=(
+        "thresholds.cyanocobalamin_renal_min_ug",
+        "thresholds.egfr_impaired_below",
+        "windows.lookback_months",
+        "windows.neuro_loading_review_weeks",
+        "neurological_involvement",
+    ),
+    evaluate=evaluate,
+)

@@ -87,6 +87,7 @@ from ..picture import (
     result_value_text,
 )
 from ..regimens import recommended_regimen
+from ..rule import Rule, summary_of
 from ..sources import BNF_HYDROXOCOBALAMIN, CYANOCOBALAMIN_LABEL, NICE_NG239
 from ..units import format_number
 from ..vocabulary import (
@@ -97,40 +98,8 @@ from ..vocabulary import (
     Indicator,
 )
 
-ID = "folate-before-b12"
-TITLE = "Folate ordered or taken while B12 deficiency is untreated"
-SOURCES = (NICE_NG239, BNF_HYDROXOCOBALAMIN, CYANOCOBALAMIN_LABEL)
-SETTINGS = (
-    "thresholds.folic_acid_min_mg_per_day",
-    "thresholds.pregnancy_folic_acid_max_mg_per_day",
-    "thresholds.total_b12_deficient_below_ng_l",
-    "thresholds.total_b12_unlikely_above_ng_l",
-    "thresholds.total_b12_deficient_below_pmol_l",
-    "thresholds.total_b12_unlikely_above_pmol_l",
-    "thresholds.active_b12_deficient_below_pmol_l",
-    "thresholds.active_b12_unlikely_above_pmol_l",
-    "thresholds.mma_upper_limit_nmol_l",
-    "thresholds.egfr_impaired_below",
-    "thresholds.mcv_macrocytosis_above_fl",
-    "windows.lookback_months",
-    "neurological_involvement",
-    "formulary",
-    "windows.neuro_loading_review_weeks",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.CRITICAL, Indicator.WARNING, Indicator.INFO)
-
-#: Every rule whose card this one replaces (rule book §4: one card per problem).
-_SUPERSEDES = frozenset(
-    {
-        "b12-deficiency-untreated",
-        "b12-indeterminate",
-        "b12-screening-due",
-        "b12-normal-but-symptomatic",
-        "b12-lifelong-therapy",
-    }
-)
-#: The info card of the methotrexate exception must not silence these warnings.
+#: The warning cards the critical and warning cards replace, but the info card of the
+#: methotrexate exception must leave standing.
 _WARNING_CARDS_KEPT_FOR_METHOTREXATE = frozenset({"b12-screening-due", "b12-lifelong-therapy"})
 
 #: Folates that serve as neural-tube-defect prophylaxis (the pregnancy exception).
@@ -226,15 +195,15 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if confirm_in_pregnancy:
         suggestions.append(_active_b12_test())
 
-    supersedes = _SUPERSEDES
-    if indicator is Indicator.INFO:
-        supersedes = _SUPERSEDES - _WARNING_CARDS_KEPT_FOR_METHOTREXATE
+    supersedes = RULE.always_supersedes
+    if indicator is not Indicator.INFO:
+        supersedes = supersedes | _WARNING_CARDS_KEPT_FOR_METHOTREXATE
     if p.pregnant:
         # One card for B12 in a pregnant patient on folate: this one carries the active B12
         # confirmation that pregnancy-b12 would ask for.
         supersedes = supersedes | {"pregnancy-b12"}
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=indicator,
         summary=_summary(p, folates, pregnancy_exception, methotrexate),
         detail=_detail(p, folates, prophylaxis, methotrexate, test_drafts),
@@ -575,3 +544,49 @@ def _pregnancy_text(p: ClinicalPicture, undosed: bool) -> str:
     if undosed:
         text += " A folate without a recorded dose is presumed to be prophylaxis."
     return text
+
+
+RULE = Rule(
+    id="folate-before-b12",
+    title="Folate ordered or taken while B12 deficiency is untreated",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239, BNF_HYDROXOCOBALAMIN, CYANOCOBALAMIN_LABEL),
+    indicators=(Indicator.CRITICAL, Indicator.WARNING, Indicator.INFO),
+    settings=(
+        "thresholds.folic_acid_min_mg_per_day",
+        "thresholds.pregnancy_folic_acid_max_mg_per_day",
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "thresholds.total_b12_deficient_below_pmol_l",
+        "thresholds.total_b12_unlikely_above_pmol_l",
+        "thresholds.active_b12_deficient_below_pmol_l",
+        "thresholds.active_b12_unlikely_above_pmol_l",
+        "thresholds.mma_upper_limit_nmol_l",
+        "thresholds.egfr_impaired_below",
+        "thresholds.mcv_macrocytosis_above_fl",
+        "windows.lookback_months",
+        "neurological_involvement",
+        "formulary",
+        "windows.neuro_loading_review_weeks",
+        "thresholds.folate_deficient_below_ng_ml",
+        "thresholds.folate_deficient_below_nmol_l",
+        "thresholds.rbc_folate_deficient_below_ng_ml",
+        "thresholds.rbc_folate_deficient_below_nmol_l",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+    # One card per problem: the deficiency, test and symptom cards this one replaces.
+    always_supersedes=frozenset(
+        {"b12-deficiency-untreated", "b12-indeterminate", "b12-normal-but-symptomatic"}
+    ),
+    supersedes=frozenset(
+        {
+            "b12-deficiency-untreated",
+            "b12-indeterminate",
+            "b12-normal-but-symptomatic",
+            "b12-screening-due",
+            "b12-lifelong-therapy",
+            "pregnancy-b12",
+        }
+    ),
+)

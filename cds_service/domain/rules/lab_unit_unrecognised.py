@@ -20,17 +20,11 @@ from __future__ import annotations
 from ..facts import LabResult
 from ..findings import Finding, shorten
 from ..picture import ClinicalPicture
+from ..rule import Rule, summary_of
 from ..safetext import request_text
 from ..sources import NICE_NG239
 from ..units import format_number
 from ..vocabulary import FOLATES, Analyte, Indicator
-
-ID = "lab-unit-unrecognised"
-TITLE = "B12-family result with a value or unit that cannot be interpreted"
-SOURCES = (NICE_NG239,)
-SETTINGS = ("windows.lookback_months",)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.WARNING, Indicator.INFO)
 
 _NAMES = {Analyte.TOTAL_B12: "B12", Analyte.ACTIVE_B12: "Active B12", Analyte.MMA: "MMA"}
 
@@ -75,10 +69,25 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         ]
     lines += ["", f"Source: {NICE_NG239.label}."]
     return Finding(
-        ID,
+        RULE.id,
         Indicator.WARNING if folate_drafts else Indicator.INFO,
         summary,
         "\n".join(lines),
         NICE_NG239,
         concerns=frozenset(m.resource_id for m in folate_drafts),
     )
+
+
+RULE = Rule(
+    id="lab-unit-unrecognised",
+    title="B12-family result with a value or unit that cannot be interpreted",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239,),
+    indicators=(Indicator.WARNING, Indicator.INFO),
+    settings=(
+        "windows.lookback_months",
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+    ),
+    evaluate=evaluate,
+)

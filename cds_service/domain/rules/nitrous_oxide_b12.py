@@ -55,24 +55,9 @@ from ..findings import (
 )
 from ..picture import ClinicalPicture, describe, result_value_text
 from ..regimens import neurological_regimen
+from ..rule import Rule, summary_of
 from ..sources import AAFP_2025, NICE_NG239
 from ..vocabulary import Analyte, ConditionKind, DataCategory, DrugClass, Indicator
-
-ID = "nitrous-oxide-b12"
-TITLE = "Nitrous oxide use: B12 inactivated, total B12 can be normal"
-SOURCES = (NICE_NG239, AAFP_2025)
-SETTINGS = (
-    "windows.lookback_months",
-    "neurological_involvement",
-    "formulary",
-    "windows.neuro_loading_review_weeks",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.CRITICAL, Indicator.WARNING)
-
-_ALWAYS_SUPERSEDES = frozenset(
-    {"b12-normal-but-symptomatic", "b12-indeterminate", "b12-screening-due", "b12-cause-workup"}
-)
 
 
 def evaluate(p: ClinicalPicture) -> Finding | None:
@@ -206,11 +191,11 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             )
         )
 
-    supersedes = set(_ALWAYS_SUPERSEDES)
+    supersedes = set(RULE.always_supersedes)
     if offer_regimen and deficient:
         supersedes.add("b12-deficiency-untreated")
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.CRITICAL if neuro else Indicator.WARNING,
         summary=shorten(summary),
         detail="\n".join(lines),
@@ -245,3 +230,31 @@ def _test_actions(p: ClinicalPicture) -> tuple[OrderLab, ...]:
             continue
         actions.append(OrderLab(loinc, LOINC_DISPLAY[loinc], note))
     return tuple(actions)
+
+
+#: Their next step (total B12, MMA) is what this card replaces with the right tests for
+#: nitrous oxide; the cause work-up because the cause is known.
+_ALWAYS_SUPERSEDED = frozenset(
+    {"b12-normal-but-symptomatic", "b12-indeterminate", "b12-screening-due", "b12-cause-workup"}
+)
+
+
+RULE = Rule(
+    id="nitrous-oxide-b12",
+    title="Nitrous oxide use: B12 inactivated, total B12 can be normal",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239, AAFP_2025),
+    indicators=(Indicator.CRITICAL, Indicator.WARNING),
+    settings=(
+        "windows.lookback_months",
+        "neurological_involvement",
+        "formulary",
+        "windows.neuro_loading_review_weeks",
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+    always_supersedes=_ALWAYS_SUPERSEDED,
+    supersedes=_ALWAYS_SUPERSEDED | {"b12-deficiency-untreated"},
+)

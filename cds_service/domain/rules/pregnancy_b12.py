@@ -58,24 +58,9 @@ from ..findings import (
 )
 from ..picture import B12Status, Band, ClinicalPicture, describe, result_value_text
 from ..regimens import recommended_regimen
+from ..rule import Rule, summary_of
 from ..sources import NICE_NG239
 from ..vocabulary import Analyte, ConditionKind, DataCategory, Indicator
-
-ID = "pregnancy-b12"
-TITLE = "Pregnancy: confirm with active B12; review 1 month after starting treatment"
-SOURCES = (NICE_NG239,)
-SETTINGS = (
-    "thresholds.total_b12_deficient_below_ng_l",
-    "thresholds.total_b12_unlikely_above_ng_l",
-    "thresholds.total_b12_deficient_below_pmol_l",
-    "thresholds.total_b12_unlikely_above_pmol_l",
-    "windows.lookback_months",
-    "neurological_involvement",
-    "formulary",
-    "windows.neuro_loading_review_weeks",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.WARNING, Indicator.INFO)
 
 #: Without a dated pregnancy record, treatment started within a full-term pregnancy's length
 #: (42 weeks) counts as started in pregnancy.
@@ -192,7 +177,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         supersedes.update({"b12-deficiency-untreated", "b12-cause-workup"})
     concerns = {m.resource_id for m in p.b12_drafts} | {d.resource_id for d in active_drafts}
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.WARNING if deficient else Indicator.INFO,
         summary=shorten(summary),
         detail="\n".join(lines),
@@ -229,3 +214,25 @@ def _uncorroborated(p: ClinicalPicture) -> bool:
         p.latest_current(Analyte.HAEMOGLOBIN) is not None
         and p.latest_current(Analyte.MCV) is not None
     )
+
+
+RULE = Rule(
+    id="pregnancy-b12",
+    title="Pregnancy: confirm with active B12; review 1 month after starting treatment",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239,),
+    indicators=(Indicator.WARNING, Indicator.INFO),
+    settings=(
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "thresholds.total_b12_deficient_below_pmol_l",
+        "thresholds.total_b12_unlikely_above_pmol_l",
+        "windows.lookback_months",
+        "neurological_involvement",
+        "formulary",
+        "thresholds.haemoglobin_low_female_g_dl",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+    supersedes=frozenset({"b12-indeterminate", "b12-deficiency-untreated", "b12-cause-workup"}),
+)
