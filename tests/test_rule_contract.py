@@ -181,13 +181,15 @@ def _scenario_charts() -> list[tuple[Facts, datetime]]:
 
 def _branch_charts() -> list[tuple[Facts, datetime]]:
     """Charts for branches no scenario reaches: results in pmol/L, a raised MMA with impaired
-    renal function, an oral cyanocobalamin draft with neuropathy, pregnancy with a low molar
-    B12 and neuropathy."""
+    renal function, red-cell folate in both units, an oral cyanocobalamin draft with
+    neuropathy, pregnancy with a low molar B12 and neuropathy."""
     neuro = condition(ConditionKind.PERIPHERAL_NEUROPATHY)
     egfr = lab(Analyte.EGFR, 40)
     pregnant = condition(ConditionKind.PREGNANCY)
     charts = [
         (b12(120, "pmol/L"), folic_acid_draft()),
+        (b12(150), lab(Analyte.RBC_FOLATE, 100, "ng/mL"), folic_acid_draft()),
+        (b12(150), lab(Analyte.RBC_FOLATE, 200, "nmol/L"), folic_acid_draft()),
         (active_b12(20), folic_acid_draft()),
         (b12(250), mma(500), egfr, folic_acid_draft()),
         (b12(150), mma(500), egfr),

@@ -30,7 +30,8 @@ from datetime import datetime
 
 from ..facts import LabResult, MedicationExposure
 from ..findings import Finding
-from ..picture import ClinicalPicture, describe, result_value_text
+from ..picture import ClinicalPicture
+from ..resulttext import describe, result_value_text
 from ..rule import Rule, summary_of
 from ..sources import CYANOCOBALAMIN_LABEL, NICE_NG239
 from ..vocabulary import Analyte, DrugClass, Indicator

@@ -34,7 +34,8 @@ from ..codes import LOINC_DISPLAY, LOINC_H_PYLORI_STOOL_AG, LOINC_IF_ANTIBODY
 from ..evidence import missing_data
 from ..facts import MedicationExposure
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion
-from ..picture import ClinicalPicture, describe, duration_text
+from ..picture import ClinicalPicture
+from ..resulttext import describe, duration_text
 from ..rule import Rule, summary_of
 from ..sources import NICE_NG239
 from ..units import format_number

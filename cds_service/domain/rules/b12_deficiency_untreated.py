@@ -33,18 +33,20 @@ from __future__ import annotations
 
 import re
 
-from ..evidence import b12_evidence_lines, malabsorption_causes, missing_data, neurological_lines
-from ..findings import Finding, SelectionBehavior, Suggestion, shorten
-from ..picture import (
-    B12Status,
-    ClinicalPicture,
-    describe,
-    result_value_text,
+from ..b12status import B12Status
+from ..evidence import (
+    b12_evidence_lines,
+    malabsorption_causes,
+    missing_data,
+    neurological_lines,
+    renal_mma_caveat,
 )
+from ..findings import Finding, SelectionBehavior, Suggestion, shorten
+from ..picture import ClinicalPicture
 from ..regimens import treatment_options
+from ..resulttext import result_value_text
 from ..rule import Rule, summary_of
 from ..sources import AAFP_2025, BNF_HYDROXOCOBALAMIN, NICE_NG239
-from ..units import format_number
 from ..vocabulary import Analyte, ConditionKind, DataCategory, Indicator
 
 
@@ -97,12 +99,8 @@ def _detail(
     lines += b12_evidence_lines(p) + [""]
     if a.conflict:
         lines += [f"Conflicting results: {a.conflict}", ""]
-    if a.mma_renal_caveat and a.mma is not None:
-        lines.append(
-            f"MMA is raised but eGFR {describe(p.egfr)} is below "
-            f"{format_number(p.policy.thresholds.egfr_impaired_below)}: renal impairment raises "
-            "MMA on its own; the deficiency rests on the B12 result."
-        )
+    if renal := renal_mma_caveat(p, "; the deficiency rests on the B12 result."):
+        lines.append(renal)
     if p.scd_recorded:
         names = ", ".join(
             f"{c.name} ({c.resource_id})"

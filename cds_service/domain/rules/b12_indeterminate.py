@@ -32,16 +32,13 @@ from __future__ import annotations
 
 import re
 
+from ..b12status import B12Status
 from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA
-from ..evidence import b12_evidence_lines, first_neuro_kind, neurological_lines
+from ..evidence import b12_evidence_lines, first_neuro_kind, neurological_lines, renal_mma_caveat
 from ..facts import DraftLabOrder
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
-from ..picture import (
-    B12Status,
-    ClinicalPicture,
-    describe,
-    result_value_text,
-)
+from ..picture import ClinicalPicture
+from ..resulttext import describe, result_value_text
 from ..rule import Rule, summary_of
 from ..sources import NICE_NG239
 from ..units import format_number
@@ -135,19 +132,14 @@ def _summary(
 
 
 def _detail(p: ClinicalPicture, suggest_mma: bool, drafts: list[DraftLabOrder]) -> str:
-    a = p.b12
     lines = [
         "An indeterminate B12 result neither confirms nor excludes deficiency: a second-line "
         "test (MMA, or active B12 when only total B12 was measured) settles it.",
         "",
     ]
     lines += b12_evidence_lines(p) + [""]
-    if a.mma_renal_caveat and a.mma is not None:
-        lines.append(
-            f"MMA is raised but eGFR {describe(p.egfr)} is below "
-            f"{format_number(p.policy.thresholds.egfr_impaired_below)}: renal impairment raises "
-            "MMA on its own, so it does not settle the question."
-        )
+    if renal := renal_mma_caveat(p, ", so it does not settle the question."):
+        lines.append(renal)
     elif suggest_mma and p.egfr_impaired:
         lines.append(
             f"eGFR {describe(p.egfr)} is below "

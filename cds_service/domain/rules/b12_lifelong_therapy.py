@@ -29,6 +29,7 @@ do not need lifelong B12, and a warning saying they do would be wrong.
 
 from __future__ import annotations
 
+from ..b12status import B12Status
 from ..codes import LOINC_CBC, LOINC_DISPLAY, LOINC_TOTAL_B12
 from ..facts import MedicationExposure
 from ..findings import (
@@ -40,8 +41,9 @@ from ..findings import (
     SelectionBehavior,
     Suggestion,
 )
-from ..picture import B12Status, ClinicalPicture, describe
+from ..picture import ClinicalPicture
 from ..regimens import BARIATRIC_IM, BARIATRIC_ORAL, maintenance_regimen
+from ..resulttext import describe
 from ..rule import Rule, summary_of
 from ..sources import AAFP_2017, ASMBS_2016, NICE_NG239
 from ..vocabulary import MALABSORPTION_CAUSES, Analyte, ConditionKind, DataCategory, Indicator

@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import re
 
+from ..b12status import B12Status
+from ..bands import Band, total_b12_cutoffs
 from ..codes import LOINC_DISPLAY, LOINC_MMA
 from ..evidence import first_neuro_kind, neurological_lines
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
-from ..picture import B12Status, Band, ClinicalPicture, describe, result_value_text
+from ..picture import ClinicalPicture
+from ..resulttext import describe, result_value_text
 from ..rule import Rule, summary_of
 from ..sources import AAFP_2025, NICE_NG239
 from ..units import format_number
@@ -87,10 +90,8 @@ def _summary(p: ClinicalPicture) -> str:
 def _detail(p: ClinicalPicture, drafts: list) -> str:
     t = p.policy.thresholds
     total = p.b12.total
-    if total.unit == "pmol/L":
-        limit = f"{format_number(t.total_b12_unlikely_above_pmol_l)} pmol/L"
-    else:
-        limit = f"{format_number(t.total_b12_unlikely_above_ng_l)} ng/L"
+    cut = total_b12_cutoffs(total.unit, p.policy)
+    limit = f"{format_number(cut.unlikely_above)} {cut.unit}"
     lines = [
         "**Normal total B12 does not exclude deficiency when symptoms suggest it**: total B12 "
         "can be falsely normal (intrinsic factor antibody interference). MMA or active B12 is "

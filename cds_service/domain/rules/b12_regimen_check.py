@@ -41,6 +41,7 @@ loading phase as above.
 
 from __future__ import annotations
 
+from ..dates import DAYS_PER_MONTH
 from ..facts import MedicationExposure
 from ..findings import (
     Finding,
@@ -50,7 +51,7 @@ from ..findings import (
     Suggestion,
     shorten,
 )
-from ..picture import DAYS_PER_MONTH, ClinicalPicture
+from ..picture import ClinicalPicture
 from ..regimens import recommended_regimen
 from ..rule import Rule, summary_of
 from ..sources import AAFP_2025, BNF_HYDROXOCOBALAMIN, NICE_NG239

@@ -29,7 +29,8 @@ from ..findings import (
     SelectionBehavior,
     Suggestion,
 )
-from ..picture import ClinicalPicture, duration_text
+from ..picture import ClinicalPicture
+from ..resulttext import duration_text
 from ..rule import Rule, summary_of
 from ..sources import NICE_NG239
 from ..vocabulary import B12_PRODUCTS, Analyte, DrugClass, Indicator, Route

@@ -43,11 +43,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..b12status import B12Status
 from ..codes import LOINC_ACTIVE_B12, LOINC_CBC, LOINC_DISPLAY, LOINC_FOLATE, LOINC_TOTAL_B12
 from ..evidence import missing_data, stale_reason
 from ..facts import LabResult, MedicationExposure
 from ..findings import SUMMARY_MAX, Finding, OrderLab, SelectionBehavior, Suggestion, shorten
-from ..picture import B12Status, ClinicalPicture, RiskFactor, describe, result_value_text
+from ..picture import ClinicalPicture, RiskFactor
+from ..resulttext import describe, result_value_text
 from ..rule import Rule, summary_of
 from ..sources import AAFP_2017, AAFP_2025, NICE_NG239
 from ..vocabulary import Analyte, DataCategory, DrugClass, Indicator

@@ -35,10 +35,13 @@ window or has no start date): that is maintenance, not a start.
 
 from __future__ import annotations
 
+from ..b12status import B12Status
+from ..bands import below
 from ..codes import LOINC_CBC, LOINC_DISPLAY, LOINC_POTASSIUM, LOINC_RETICULOCYTES
 from ..facts import MedicationExposure
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
-from ..picture import B12Status, ClinicalPicture, below, describe
+from ..picture import ClinicalPicture
+from ..resulttext import describe
 from ..rule import Rule, summary_of
 from ..sources import CYANOCOBALAMIN_LABEL, NICE_NG239
 from ..units import format_number

@@ -54,7 +54,7 @@ from ..findings import (
     Suggestion,
     shorten,
 )
-from ..picture import ClinicalPicture, describe
+from ..picture import ClinicalPicture
 from ..policy import Formulary
 from ..regimens import (
     maintenance_regimen,
@@ -62,6 +62,7 @@ from ..regimens import (
     same_schedule_hydroxocobalamin,
     standard_regimen,
 )
+from ..resulttext import describe
 from ..rule import Rule, summary_of
 from ..sources import DIVINE
 from ..units import format_number

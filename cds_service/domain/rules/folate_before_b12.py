@@ -60,6 +60,8 @@ from __future__ import annotations
 
 import re
 
+from ..b12status import B12Status
+from ..bands import folate_cutoff
 from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA, LOINC_TOTAL_B12
 from ..evidence import (
     b12_evidence_lines,
@@ -67,9 +69,10 @@ from ..evidence import (
     malabsorption_causes,
     missing_data,
     neurological_lines,
+    renal_mma_caveat,
     stale_reason,
 )
-from ..facts import MedicationExposure
+from ..facts import LabResult, MedicationExposure
 from ..findings import (
     Finding,
     OrderLab,
@@ -80,13 +83,9 @@ from ..findings import (
     Suggestion,
     shorten,
 )
-from ..picture import (
-    B12Status,
-    ClinicalPicture,
-    describe,
-    result_value_text,
-)
+from ..picture import ClinicalPicture
 from ..regimens import recommended_regimen
+from ..resulttext import describe, result_value_text
 from ..rule import Rule, summary_of
 from ..sources import BNF_HYDROXOCOBALAMIN, CYANOCOBALAMIN_LABEL, NICE_NG239
 from ..units import format_number
@@ -431,12 +430,8 @@ def _detail(
         lines += [f"Conflicting results: {a.conflict}", ""]
     if a.status is B12Status.UNKNOWN:
         lines += _unknown_lines(p, test_drafts)
-    if a.mma_renal_caveat and a.mma is not None:
-        lines.append(
-            f"MMA is raised but eGFR {describe(p.egfr)} is below "
-            f"{format_number(p.policy.thresholds.egfr_impaired_below)}: renal impairment raises "
-            "MMA on its own, so it does not settle B12 status."
-        )
+    if renal := renal_mma_caveat(p, ", so it does not settle B12 status."):
+        lines.append(renal)
     lines += neurological_lines(p)
     if p.scd_recorded:
         lines.append("Subacute combined degeneration is recorded: start B12 without delay.")
@@ -500,22 +495,10 @@ def _folate_line(p: ClinicalPicture, m: MedicationExposure) -> str:
     return f"{m.name}, {dose}, {kind} ({m.resource_id})"
 
 
-def _folate_result_line(p: ClinicalPicture, result) -> str:
-    t = p.policy.thresholds
-    if result.analyte is Analyte.RBC_FOLATE:
-        name = "red-cell folate"
-        limit = (
-            f"{format_number(t.rbc_folate_deficient_below_nmol_l)} nmol/L"
-            if result.unit == "nmol/L"
-            else f"{format_number(t.rbc_folate_deficient_below_ng_ml)} ng/mL"
-        )
-    else:
-        name = "serum folate"
-        limit = (
-            f"{format_number(t.folate_deficient_below_nmol_l)} nmol/L"
-            if result.unit == "nmol/L"
-            else f"{format_number(t.folate_deficient_below_ng_ml)} ng/mL"
-        )
+def _folate_result_line(p: ClinicalPicture, result: LabResult) -> str:
+    name = "red-cell folate" if result.analyte is Analyte.RBC_FOLATE else "serum folate"
+    cutoff, unit = folate_cutoff(result, p.policy)
+    limit = f"{format_number(cutoff)} {unit}"
     return f"{name} {describe(result)}: deficient (below {limit}, BSH 2014)"
 
 

@@ -53,8 +53,9 @@ from ..findings import (
     Suggestion,
     shorten,
 )
-from ..picture import ClinicalPicture, describe, result_value_text
+from ..picture import ClinicalPicture
 from ..regimens import neurological_regimen
+from ..resulttext import describe, result_value_text
 from ..rule import Rule, summary_of
 from ..sources import AAFP_2025, NICE_NG239
 from ..vocabulary import Analyte, ConditionKind, DataCategory, DrugClass, Indicator

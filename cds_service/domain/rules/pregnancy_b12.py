@@ -47,6 +47,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from ..b12status import B12Status
+from ..bands import Band
 from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY
 from ..findings import (
     Finding,
@@ -56,8 +58,9 @@ from ..findings import (
     Suggestion,
     shorten,
 )
-from ..picture import B12Status, Band, ClinicalPicture, describe, result_value_text
+from ..picture import ClinicalPicture
 from ..regimens import recommended_regimen
+from ..resulttext import describe, result_value_text
 from ..rule import Rule, summary_of
 from ..sources import NICE_NG239
 from ..vocabulary import Analyte, ConditionKind, DataCategory, Indicator
