@@ -1,39 +1,30 @@
 """``b12-deficiency-untreated``: B12 deficiency is confirmed and no B12 therapy is in place.
 
-rule book §3: "Deficient total or active B12, or functional deficiency (MMA above limit
-with indeterminate or discordant total B12), and no B12 therapy" -> "B12 deficiency confirmed
-(value, date): start treatment. Untreated deficiency can cause permanent spinal cord damage
-within about 3 months." warning; **critical** if SCD is recorded. Regimen by situation (one
-recommended, ``at-most-one``): neurological involvement -> hydroxocobalamin 1 mg IM on
-alternate days until no further improvement, then 1 mg every 2 months; none -> 1 mg IM three
-times a week for 2 weeks, then every 2-3 months; no neuro, no malabsorption, not severe ->
-alternative oral cyanocobalamin 1000-2000 micrograms daily (US formulary: cyanocobalamin IM).
+Untreated deficiency can cause permanent spinal cord damage within about 3 months: treat
+now, with the regimen that fits the situation (NICE NG239, BNF; oral replacement as an
+alternative when nothing calls for injections, AAFP 2025).
 
-Sources: NICE NG239 (diagnosis, management), BNF hydroxocobalamin (regimens), AAFP 2025 (oral
-replacement).
-
-When: B12 status (``p.b12``) is deficient (total or active B12 below its limit, the most
-specific current evidence winning) or functional deficiency (MMA above its limit with eGFR >=
-60), and no B12 therapy is active or among the draft orders (``p.has_b12_therapy`` false).
-Then: warning, critical when subacute combined degeneration is recorded. Summary "B12
-deficiency confirmed (118 ng/L (≈87 pmol/L), 2026-05-01): start treatment."; detail: spinal
-cord damage within about 3 months, every B12 result with its band, the conflict statement when
-results disagree, neurological involvement (plainly flagged when it rests on headache / back
-pain only), a malabsorption cause (treatment is lifelong), the regimens and why, missing data.
-Suggestions: ``regimens.treatment_options`` (exactly one recommended, ``at-most-one``).
-``concerns``: drafted stop orders of a B12 product (normally none). Supersedes
-b12-indeterminate, b12-normal-but-symptomatic, b12-screening-due and b12-lifelong-therapy: this
-card carries the treatment, and its regimen continues into maintenance.
-Not when: B12 therapy is active or drafted; status indeterminate, unlikely or unknown; a
-raised MMA with eGFR < 60 alone (not specific); results drawn after B12 therapy began (not
-diagnostic, NICE).
+When: the B12 status is deficient (total or active B12 below the cut-off of its unit, the
+most specific current evidence winning) or functional deficiency (MMA above its limit with
+eGFR at or above ``thresholds.egfr_impaired_below``), and no B12 therapy is active or drafted.
+Then: warning, critical when subacute combined degeneration is recorded. The detail names
+each result with its band, any conflict between results, neurological involvement (saying
+plainly when it rests on headache or back pain alone), a malabsorption cause (treatment is
+lifelong), why this regimen, and missing data. The suggestions are the treatment options
+(exactly one recommended): the neurological regimen with involvement
+(``neurological_involvement``, ``windows.neuro_loading_review_weeks``), else the standard IM
+regimen, with oral cyanocobalamin as an alternative when there is no malabsorption cause,
+anaemia or degeneration; the product follows ``formulary``. The card concerns drafted B12
+stop orders, and silences the indeterminate, symptom, screening and lifelong cards: it
+carries the treatment, and its regimen continues into maintenance.
+Not when: B12 therapy active or drafted; status indeterminate, unlikely or unknown; a raised
+MMA with impaired renal function alone; results drawn on therapy (not diagnostic).
 """
 
 from __future__ import annotations
 
-import re
-
 from ..b12status import B12Status
+from ..cardtext import CardText
 from ..evidence import (
     b12_evidence_lines,
     malabsorption_causes,
@@ -41,7 +32,7 @@ from ..evidence import (
     neurological_lines,
     renal_mma_caveat,
 )
-from ..findings import Finding, SelectionBehavior, Suggestion, shorten
+from ..findings import Finding, OrderMedication, SelectionBehavior, Suggestion, shorten
 from ..picture import ClinicalPicture
 from ..regimens import treatment_options
 from ..resulttext import result_value_text
@@ -74,6 +65,8 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
 
 def _summary(p: ClinicalPicture) -> str:
     key = p.b12.key_result
+    if key is None:  # a deficient status always has its deciding result
+        return shorten("B12 deficiency confirmed: start treatment.")
     when = key.effective.date().isoformat()
     if p.b12.status is B12Status.FUNCTIONAL_DEFICIENCY:
         head = f"Functional B12 deficiency (MMA {result_value_text(key)}, {when})"
@@ -121,7 +114,11 @@ def _detail(
     lines += ["", "Regimen:", ""]
     for option in options:
         tag = "Recommended" if option.is_recommended else "Alternative"
-        lines.append(f"- {tag}: {option.actions[0].regimen.text}")
+        lines += [
+            f"- {tag}: {a.regimen.text}"
+            for a in option.actions[:1]
+            if isinstance(a, OrderMedication)
+        ]
     lines.append("")
     lines.append(_regimen_reason(p))
     missing = missing_data(p, DataCategory.MEDICATIONS, DataCategory.CONDITIONS)
@@ -131,12 +128,7 @@ def _detail(
             f"{missing}. Check that B12 is not already given, and for neurological signs or a "
             "malabsorption cause.",
         ]
-    lines += [
-        "",
-        f"Source: {NICE_NG239.label}; {BNF_HYDROXOCOBALAMIN.label}; {AAFP_2025.label}.",
-    ]
-    # Optional sections leave blank lines behind: keep one between paragraphs.
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    return CardText(*lines).source(NICE_NG239, BNF_HYDROXOCOBALAMIN, AAFP_2025).text()
 
 
 def _regimen_reason(p: ClinicalPicture) -> str:
