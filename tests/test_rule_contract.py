@@ -7,11 +7,16 @@ are held to what the rule does.
   supersession) as a failed rule: logged by rule id, isolated like a crash;
 - the settings a rule declares are exactly the site-policy keys it reads, over the scenario
   corpus and a few charts that reach the branches the corpus does not;
+- rule ``evaluate`` functions decide and delegate: each is at most 40 lines; a rule's
+  docstring says When / Then / Not when briefly, naming thresholds by their policy key.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
+import re
+import sys
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -232,3 +237,20 @@ def test_the_recorder_sees_a_site_policy_read():
     recorder: Any = _Recorder(Policy(), "", reads)
     assert recorder.windows.lookback_months == 12 and recorder.formulary
     assert reads == {"windows.lookback_months", "formulary"}
+
+
+# --- evaluate decides and delegates ----------------------------------------------------------
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.id)
+def test_evaluate_is_at_most_forty_lines(rule):
+    lines, _ = inspect.getsourcelines(rule.evaluate)
+    assert len(lines) <= 40, f"{rule.id}: evaluate is {len(lines)} lines"
+
+
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.id)
+def test_a_rule_docstring_says_when_then_and_not_when_briefly(rule):
+    doc = sys.modules[rule.evaluate.__module__].__doc__ or ""
+    assert doc.splitlines()[0] == rule.summary
+    assert "\nWhen: " in doc and "\nThen: " in doc and "\nNot when: " in doc, rule.id
+    assert len(doc.strip().splitlines()) <= 30, rule.id
+    # Cut-offs are named by their policy key, not quoted as numbers a site can change.
+    assert not re.search(r"\d ?(ng/L|pg/mL|pmol/L|nmol/L|fL|mmol/L|g/dL|micrograms)", doc), rule.id

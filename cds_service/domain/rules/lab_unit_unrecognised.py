@@ -1,7 +1,7 @@
 """``lab-unit-unrecognised``: a B12-family result whose value or unit cannot be interpreted.
 
 The cut-offs are unit-specific, so a result in an unknown unit (or none), a text that is not
-one number ("see comment"), or a reported limit that settles no band (">100 ng/L") is not
+one number ("see comment"), or a reported limit that settles no band (">100" in ng/L) is not
 interpreted. It is never dropped silently: this card reports it.
 
 When: a current (``windows.lookback_months``) total B12, active B12 or MMA result cannot be
