@@ -32,15 +32,7 @@ from ..resulttext import describe, duration_text
 from ..rule import Rule, summary_of
 from ..sources import NICE_NG239
 from ..units import format_number
-from ..vocabulary import (
-    B12_PRODUCTS,
-    Analyte,
-    ConditionKind,
-    DataCategory,
-    DrugClass,
-    Indicator,
-    Route,
-)
+from ..vocabulary import Analyte, ConditionKind, DataCategory, DrugClass, Indicator
 
 _NAMES = {Analyte.TOTAL_B12: "B12", Analyte.ACTIVE_B12: "active B12", Analyte.MMA: "MMA"}
 
@@ -54,8 +46,8 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         return None
     days = p.policy.windows.if_antibody_after_injection_days
     recent = _recent_injections(p, days)
-    ongoing = [m for m in p.b12_therapy if _parenteral(m) and m not in recent]
-    drafted = [m for m in p.b12_drafts if _parenteral(m)]
+    ongoing = [m for m in p.b12_therapy if m.is_injected_b12 and m not in recent]
+    drafted = [m for m in p.b12_drafts if m.is_injected_b12]
     suggestions: list[Suggestion] = []
     if not recent:
         suggestions.append(_if_antibody(_when_to_draw(days, ongoing, drafted)))
@@ -132,14 +124,6 @@ def _known_cause(p: ClinicalPicture) -> bool:
     )
 
 
-def _parenteral(m: MedicationExposure) -> bool:
-    """Injected B12. Hydroxocobalamin without a route is an injection (the only form the BNF
-    and the US market carry)."""
-    if m.route.parenteral:
-        return True
-    return m.route is Route.UNKNOWN and m.classes & B12_PRODUCTS == {DrugClass.HYDROXOCOBALAMIN}
-
-
 def _recent_injections(p: ClinicalPicture, days: int) -> list[MedicationExposure]:
     since = p.now - timedelta(days=days)
     return [
@@ -147,7 +131,7 @@ def _recent_injections(p: ClinicalPicture, days: int) -> list[MedicationExposure
         for m in p.facts.medications
         if m.is_b12_product
         and not m.is_draft
-        and _parenteral(m)
+        and m.is_injected_b12
         and m.start is not None
         and since <= m.start <= p.now
     ]

@@ -29,7 +29,7 @@ from ..picture import ClinicalPicture
 from ..resulttext import duration_text
 from ..rule import Rule, summary_of
 from ..sources import NICE_NG239
-from ..vocabulary import B12_PRODUCTS, Analyte, DrugClass, Indicator, Route
+from ..vocabulary import Analyte, Indicator, Route
 
 OVERRIDE_REASONS = (
     OverrideReason("symptoms-recurred", "Symptoms recurred on treatment"),
@@ -42,7 +42,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if not tests:
         return None
     threshold = p.policy.windows.established_im_months
-    established = [m for m in p.b12_therapy if _parenteral(m) and _months(p, m) > threshold]
+    established = [m for m in p.b12_therapy if m.is_injected_b12 and _months(p, m) > threshold]
     if not established:
         return None
     longest = max(established, key=lambda m: _months(p, m))
@@ -101,12 +101,6 @@ def _detail(
             "needed."
         )
     return text.source(NICE_NG239).text()
-
-
-def _parenteral(m: MedicationExposure) -> bool:
-    if m.route.parenteral:
-        return True
-    return m.route is Route.UNKNOWN and m.classes & B12_PRODUCTS == {DrugClass.HYDROXOCOBALAMIN}
 
 
 def _route(m: MedicationExposure) -> str:
