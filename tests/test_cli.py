@@ -49,7 +49,7 @@ def test_rules_lists_every_rule_with_sources_and_settings(capsys):
 
     assert cli.main(["rules", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
-    assert [e["id"] for e in entries] == [r.ID for r in ALL_RULES]
+    assert [e["id"] for e in entries] == [r.id for r in ALL_RULES]
     assert all(e["sources"] and e["title"] for e in entries)
 
 

@@ -5,7 +5,7 @@ the others, and the order hooks show only what concerns the orders being signed 
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
+from dataclasses import replace
 
 from cds_service.domain.engine import HookKind, evaluate
 from cds_service.domain.rules import ALL_RULES
@@ -21,7 +21,7 @@ def test_a_failing_rule_does_not_silence_the_others(caplog):
     def broken(picture):
         raise OverflowError("date value out of range")
 
-    rules = (SimpleNamespace(ID="broken-rule", evaluate=broken), *ALL_RULES)
+    rules = (replace(ALL_RULES[0], id="broken-rule", evaluate=broken), *ALL_RULES)
     with caplog.at_level(logging.ERROR):
         result = evaluate(
             facts(_metformin_for_six_years()), NOW, HookKind.PATIENT_VIEW, rules=rules

@@ -86,7 +86,7 @@ def test_every_rule_fires_in_some_scenario():
     from cds_service.domain.rules import ALL_RULES
 
     shown = {rule for slug in SLUGS for rule in scenario(slug)[1]["rules"]}
-    assert shown == {rule.ID for rule in ALL_RULES}
+    assert shown == {rule.id for rule in ALL_RULES}
 
 
 # --- (a) golden ------------------------------------------------------------------------------

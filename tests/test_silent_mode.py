@@ -5,6 +5,7 @@ the feedback report shows shown, silent and firing rates per 1,000 invocations."
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -103,7 +104,7 @@ def test_silent_rules_never_appear_in_a_response(slug, tmp_path):
 
 
 def test_every_rule_silent_answers_no_card_over_the_corpus(tmp_path):
-    everything = Policy.from_mapping({"rules": {r.ID: {"mode": "silent"} for r in ALL_RULES}})
+    everything = Policy.from_mapping({"rules": {r.id: {"mode": "silent"} for r in ALL_RULES}})
     recorded = 0
     for index, slug in enumerate(SLUGS):
         body, store = _invoke(slug, everything, tmp_path, f"all{index}")
@@ -127,12 +128,15 @@ def test_a_silent_rule_does_not_supersede_a_visible_one(tmp_path):
 
 
 def test_off_rules_are_not_evaluated(monkeypatch, tmp_path):
-    from cds_service.domain.rules import folate_before_b12
+    from cds_service.domain import engine
 
     def boom(picture):
         raise AssertionError("evaluated")
 
-    monkeypatch.setattr(folate_before_b12, "evaluate", boom)
+    rules = tuple(
+        replace(r, evaluate=boom) if r.id == "folate-before-b12" else r for r in ALL_RULES
+    )
+    monkeypatch.setattr(engine, "ALL_RULES", rules)
     body, store = _invoke(
         "folic-acid-with-b12-118-megaloblastic", policy_with(folate_before_b12="off"), tmp_path, "o"
     )

@@ -28,7 +28,7 @@ from .clients import OrderCode, TrustedClient
 
 UuidFactory = Callable[[], str]
 
-RULE_TITLES = {rule.ID: rule.TITLE for rule in ALL_RULES}
+RULE_TITLES = {rule.id: rule.title for rule in ALL_RULES}
 
 
 def _action(action: Any, patient_id: str) -> dict[str, Any]:

@@ -22,14 +22,14 @@ def _setting(policy: Policy, key: str) -> Any:
 def catalogue(policy: Policy) -> list[dict[str, Any]]:
     return [
         {
-            "id": rule.ID,
-            "title": rule.TITLE,
-            "summary": (rule.__doc__ or "").strip().splitlines()[0],
-            "indicators": [i.code for i in sorted(rule.INDICATORS, reverse=True)],
-            "sources": [{"label": s.label, "url": s.url} for s in rule.SOURCES],
-            "settings": {key: _setting(policy, key) for key in rule.SETTINGS},
+            "id": rule.id,
+            "title": rule.title,
+            "summary": rule.summary,
+            "indicators": [i.code for i in sorted(rule.indicators, reverse=True)],
+            "sources": [{"label": s.label, "url": s.url} for s in rule.sources],
+            "settings": {key: _setting(policy, key) for key in rule.settings},
             # Site policy rules.<id>.mode: active, silent (recorded, never shown) or off.
-            "mode": policy.mode_of(rule.ID).value,
+            "mode": policy.mode_of(rule.id).value,
         }
         for rule in ALL_RULES
     ]

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
-from types import ModuleType
 
 from .facts import Facts
 from .findings import Finding
 from .formulary import localise
 from .picture import ClinicalPicture
 from .policy import DEFAULT_POLICY, Policy, RuleMode
+from .rule import Rule
 from .rules import ALL_RULES
 from .vocabulary import Indicator
 
@@ -43,10 +43,10 @@ class Evaluation:
 
 
 def run_rules(
-    picture: ClinicalPicture, rules: Sequence[ModuleType] = ALL_RULES
+    picture: ClinicalPicture, rules: Sequence[Rule] | None = None
 ) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
     """Every finding, superseded ones removed, critical first (then rule order)."""
-    fired, failed = _fire(picture, rules)
+    fired, failed = _fire(picture, ALL_RULES if rules is None else rules)
     return _finished(_ranked(fired), picture, picture.policy), failed
 
 
@@ -61,7 +61,7 @@ def _finished(
 
 
 def _fire(
-    picture: ClinicalPicture, rules: Sequence[ModuleType]
+    picture: ClinicalPicture, rules: Sequence[Rule]
 ) -> tuple[list[tuple[int, Finding]], tuple[str, ...]]:
     fired: list[tuple[int, Finding]] = []
     failed: list[str] = []
@@ -70,11 +70,21 @@ def _fire(
             finding = rule.evaluate(picture)
         except Exception as exc:  # one broken rule must not silence the others
             # Type only: an exception message could quote patient data.
-            log.error("rule failed", extra={"rule": rule.ID, "error": type(exc).__name__})
-            failed.append(rule.ID)
+            log.error("rule failed", extra={"rule": rule.id, "error": type(exc).__name__})
+            failed.append(rule.id)
             continue
-        if finding is not None:
-            fired.append((order, finding))
+        if finding is None:
+            continue
+        breach = rule.breach(finding)
+        if breach is not None:
+            # A finding outside the rule's declarations would mislead the catalogue and the
+            # budget: handled like a crash. The breach names ids and codes, never card text.
+            log.error(
+                "rule failed", extra={"rule": rule.id, "error": "RuleContract", "breach": breach}
+            )
+            failed.append(rule.id)
+            continue
+        fired.append((order, finding))
     return fired, tuple(failed)
 
 
@@ -120,11 +130,13 @@ def evaluate(
     now: datetime,
     hook: HookKind,
     policy: Policy = DEFAULT_POLICY,
-    rules: Sequence[ModuleType] = ALL_RULES,
+    rules: Sequence[Rule] | None = None,
 ) -> Evaluation:
+    """The findings for one hook call: ``rules`` defaults to the registry."""
+    rules = ALL_RULES if rules is None else rules
     picture = ClinicalPicture(facts, now, policy)
-    modes = {rule.ID: policy.mode_of(rule.ID) for rule in rules}
-    fired, failed = _fire(picture, [r for r in rules if modes[r.ID] is not RuleMode.OFF])
+    modes = {rule.id: policy.mode_of(rule.id) for rule in rules}
+    fired, failed = _fire(picture, [r for r in rules if modes[r.id] is not RuleMode.OFF])
     if hook is HookKind.ORDER_SELECT and facts.selections:
         focus = facts.selections
     else:

@@ -6,7 +6,10 @@ One place, so that every card states a result, its band and the cut-offs in effe
 
 from __future__ import annotations
 
-from .picture import Band, ClinicalPicture, describe, mma_limit_nmol_l
+from .bands import Band, active_b12_cutoffs, mma_limit_nmol_l, total_b12_cutoffs
+from .facts import LabResult
+from .picture import ClinicalPicture
+from .resulttext import describe
 from .units import format_number
 from .vocabulary import POSSIBLE_NEUROLOGICAL, ConditionKind, DataCategory
 
@@ -31,36 +34,35 @@ def band_text(band: Band, low: float, high: float, unit: str) -> str:
 def b12_evidence_lines(p: ClinicalPicture) -> list[str]:
     """One Markdown bullet per diagnostic B12-family result, with its band and the site's
     cut-offs for the unit it was reported in."""
-    a, t = p.b12, p.policy.thresholds
+    a = p.b12
     lines = []
-    if a.total is not None:
-        if a.total.unit == "pmol/L":
-            low, high, unit = (
-                t.total_b12_deficient_below_pmol_l,
-                t.total_b12_unlikely_above_pmol_l,
-                "pmol/L",
-            )
-        else:
-            low, high, unit = (
-                t.total_b12_deficient_below_ng_l,
-                t.total_b12_unlikely_above_ng_l,
-                "ng/L",
-            )
-        lines.append(f"- Total B12 {describe(a.total)}: {band_text(a.total_band, low, high, unit)}")
+    if a.total is not None and a.total_band is not None:
+        cut = total_b12_cutoffs(a.total.unit, p.policy)
+        band = band_text(a.total_band, cut.deficient_below, cut.unlikely_above, cut.unit)
+        lines.append(f"- Total B12 {describe(a.total)}: {band}")
         lines.append(CONVERSION_NOTE)
-    if a.active is not None:
-        band = band_text(
-            a.active_band,
-            t.active_b12_deficient_below_pmol_l,
-            t.active_b12_unlikely_above_pmol_l,
-            "pmol/L",
-        )
+    if a.active is not None and a.active_band is not None:
+        cut = active_b12_cutoffs(p.policy)
+        band = band_text(a.active_band, cut.deficient_below, cut.unlikely_above, cut.unit)
         lines.append(f"- Active B12 {describe(a.active)}: {band}")
     if a.mma is not None:
         limit = format_number(mma_limit_nmol_l(a.mma, p.policy))
         state = "raised" if a.mma_raised else "not raised"
         lines.append(f"- MMA {describe(a.mma)}: {state} (limit {limit} nmol/L)")
     return lines
+
+
+def renal_mma_caveat(p: ClinicalPicture, consequence: str) -> str | None:
+    """ "MMA is raised but eGFR ... is below 60: renal impairment raises MMA on its own" and
+    what that means for this card; ``None`` unless the B12 status carries the renal caveat."""
+    a = p.b12
+    if not (a.mma_renal_caveat and a.mma is not None and p.egfr is not None):
+        return None
+    limit = format_number(p.policy.thresholds.egfr_impaired_below)
+    return (
+        f"MMA is raised but eGFR {describe(p.egfr)} is below {limit}: renal impairment raises "
+        f"MMA on its own{consequence}"
+    )
 
 
 def first_neuro_kind(p: ClinicalPicture) -> str | None:
@@ -83,7 +85,7 @@ def possible_neuro_text(p: ClinicalPicture) -> str:
     )
 
 
-def stale_reason(p: ClinicalPicture, result) -> str:
+def stale_reason(p: ClinicalPicture, result: LabResult) -> str:
     """Why a B12 result on record is not diagnostic evidence now."""
     if p.drawn_on_therapy(result):
         return "drawn after B12 therapy began, so not diagnostic"

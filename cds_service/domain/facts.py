@@ -90,6 +90,18 @@ class MedicationExposure:
         return bool(self.classes & B12_PRODUCTS)
 
     @property
+    def is_injected_b12(self) -> bool:
+        """A parenteral B12 product; hydroxocobalamin without a route counts (it is an
+        injection only, in the BNF and on the US market)."""
+        if not self.is_b12_product:
+            return False
+        if self.route.parenteral:
+            return True
+        return self.route is Route.UNKNOWN and self.classes & B12_PRODUCTS == {
+            DrugClass.HYDROXOCOBALAMIN
+        }
+
+    @property
     def is_folate(self) -> bool:
         return bool(self.classes & FOLATES)
 

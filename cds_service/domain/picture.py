@@ -7,18 +7,25 @@ speaks of it speaks of the same evidence. Pure: no clock, no I/O.
 
 from __future__ import annotations
 
-import calendar
 import logging
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
 from functools import cached_property
 
+from .b12status import B12Assessment, assess_b12
+from .bands import (
+    Band,
+    above,
+    active_b12_band,
+    below,
+    folate_deficient,
+    mma_raised,
+    total_b12_band,
+)
+from .dates import add_months, months_between
 from .facts import ConditionFact, Facts, LabResult, MedicationExposure
 from .policy import DEFAULT_POLICY, Policy
-from .safetext import request_text
-from .units import NG_L_TO_PMOL_L, PMOL_L_TO_NG_L, display_unit, format_number, to_canonical
+from .resulttext import duration_text
 from .vocabulary import (
     B12_FAMILY,
     MALABSORPTION_CAUSES,
@@ -29,235 +36,7 @@ from .vocabulary import (
     Sex,
 )
 
-DAYS_PER_MONTH = 30.4375
-
 log = logging.getLogger(__name__)
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """The same day ``months`` calendar months later (clamped to the month's last day)."""
-    index = moment.year * 12 + moment.month - 1 + months
-    year, month = divmod(index, 12)
-    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
-    return moment.replace(year=year, month=month + 1, day=day)
-
-
-def months_between(start: datetime, end: datetime) -> float:
-    """Calendar months, with the part-month as a fraction: 15 Feb -> 15 Jun is 4.0.
-
-    Clinical windows are said in calendar months ("metformin for 4 months"); dates are
-    compared by calendar day, so a date-only start counts from its day, not its midnight.
-    """
-    start_day, end_day = start.date(), end.date()
-    if end_day < start_day:
-        return -months_between(end, start)
-    whole = (end_day.year - start_day.year) * 12 + end_day.month - start_day.month
-    anchor = add_months(start, whole).date()
-    if anchor > end_day:
-        whole -= 1
-        anchor = add_months(start, whole).date()
-    following = add_months(start, whole + 1).date()
-    return whole + (end_day - anchor).days / (following - anchor).days
-
-
-class Band(Enum):
-    """Where one B12-family result falls (rule book §2)."""
-
-    DEFICIENT = "deficient"
-    INDETERMINATE = "indeterminate"
-    UNLIKELY = "deficiency unlikely"
-    UNINTERPRETABLE = "not interpretable"
-
-
-class B12Status(Enum):
-    """The patient's B12 status from the current diagnostic evidence."""
-
-    DEFICIENT = "deficient"
-    FUNCTIONAL_DEFICIENCY = "functional deficiency"
-    INDETERMINATE = "indeterminate"
-    UNLIKELY = "deficiency unlikely"
-    UNKNOWN = "unknown"
-
-    @property
-    def is_deficient(self) -> bool:
-        return self in (B12Status.DEFICIENT, B12Status.FUNCTIONAL_DEFICIENCY)
-
-
-def b12_pair(result: LabResult, policy: Policy) -> tuple[float, float, float]:
-    """(value, deficient-below, unlikely-above) of a total B12 in the scale of its reported
-    unit: pmol/L against the molar pair, every mass unit against the mass pair."""
-    t = policy.thresholds
-    if result.unit == "pmol/L":
-        return (
-            result.value,
-            t.total_b12_deficient_below_pmol_l,
-            t.total_b12_unlikely_above_pmol_l,
-        )
-    # ng/L, pg/mL and ng/mL (x1000) are one mass scale: the mass pair applies.
-    return (
-        result.canonical_value,
-        t.total_b12_deficient_below_ng_l,
-        t.total_b12_unlikely_above_ng_l,
-    )
-
-
-def total_b12_band(result: LabResult, policy: Policy) -> Band:
-    """Against the pair of the *reported* unit: never convert then compare."""
-    if result.value is None or not result.unit_recognised:
-        return Band.UNINTERPRETABLE
-    value, low, high = b12_pair(result, policy)
-    return _band(value, low, high, result.comparator)
-
-
-def active_b12_band(result: LabResult, policy: Policy) -> Band:
-    t = policy.thresholds
-    if result.value is None or not result.unit_recognised:
-        return Band.UNINTERPRETABLE
-    return _band(
-        result.canonical_value,
-        t.active_b12_deficient_below_pmol_l,
-        t.active_b12_unlikely_above_pmol_l,
-        result.comparator,
-    )
-
-
-def _band(
-    value: float, deficient_below: float, unlikely_above: float, comparator: str | None = None
-) -> Band:
-    """The band of a value, or of a reported limit ("<150", ">2000").
-
-    ``<N`` / ``<=N`` with N at or below the deficient cut-off is deficient; with N above it,
-    indeterminate (it may be deficient: never "unlikely"). ``>N`` / ``>=N`` with N at or above
-    the "unlikely" cut-off is unlikely; any other ``>N`` cannot be interpreted.
-    """
-    if comparator in ("<", "<="):
-        return Band.DEFICIENT if value <= deficient_below else Band.INDETERMINATE
-    if comparator in (">", ">="):
-        return Band.UNLIKELY if value >= unlikely_above else Band.UNINTERPRETABLE
-    if value < deficient_below:
-        return Band.DEFICIENT
-    if value > unlikely_above:
-        return Band.UNLIKELY
-    return Band.INDETERMINATE
-
-
-def below(result: LabResult | None, limit: float) -> bool:
-    """Is the result (in its canonical unit) surely below ``limit``? A reported limit counts
-    only when every value it allows is below ("<60" for 60, not ">10")."""
-    if result is None or result.canonical_value is None:
-        return False
-    value, comparator = result.canonical_value, result.comparator
-    if comparator == "<":
-        return value <= limit
-    if comparator in (">", ">="):
-        return False
-    return value < limit
-
-
-def above(result: LabResult | None, limit: float) -> bool:
-    """Is the result (in its canonical unit) surely above ``limit``?"""
-    if result is None or result.canonical_value is None:
-        return False
-    value, comparator = result.canonical_value, result.comparator
-    if comparator == ">":
-        return value >= limit
-    if comparator in ("<", "<="):
-        return False
-    return value > limit
-
-
-def mma_raised(result: LabResult, policy: Policy) -> bool | None:
-    """MMA above its limit (True), not above it (False), or a reported limit that does not
-    settle it (None: "<400" with a limit of 271, ">100")."""
-    if result.value is None or not result.unit_recognised:
-        return None
-    limit = mma_limit_nmol_l(result, policy)
-    value, comparator = result.canonical_value, result.comparator
-    if comparator in ("<", "<="):
-        return False if value <= limit else None
-    if comparator in (">", ">="):
-        return True if value >= limit else None
-    return value > limit
-
-
-def mma_limit_nmol_l(result: LabResult, policy: Policy) -> float:
-    """The lab's upper limit (converted to nmol/L) when given, else the default (NICE)."""
-    if result.reference_high is not None:
-        converted = to_canonical(Analyte.MMA, result.reference_high, result.unit)
-        if converted is not None and converted > 0:
-            return converted
-    return policy.thresholds.mma_upper_limit_nmol_l
-
-
-def describe(result: LabResult) -> str:
-    """Evidence as a card names it: value in both units for B12, date, resource."""
-    day = result.effective.date().isoformat()
-    return f"{result_value_text(result)} on {day} ({result.resource_id})"
-
-
-def result_value_text(result: LabResult, policy: Policy = DEFAULT_POLICY) -> str:
-    """The reported value first, with its comparator ("<150 pg/mL"); a total B12 also in the
-    other unit as a whole-number approximation ("180 ng/L (\u2248133 pmol/L)")."""
-    if result.value is None:
-        return request_text(result.text_value) or "no value"
-    cmp = result.comparator or ""
-    reported = f"{cmp}{format_number(result.value)} {display_unit(result.unit)}".strip()
-    if result.analyte is Analyte.TOTAL_B12 and result.unit_recognised:
-        if result.unit == "pmol/L":
-            other = f"{_approx(result, policy, result.value * PMOL_L_TO_NG_L)} ng/L"
-        else:
-            ng_l = result.canonical_value
-            other = f"{_approx(result, policy, ng_l * NG_L_TO_PMOL_L)} pmol/L"
-            if result.unit != "ng/L":
-                other = f"{cmp}{format_number(ng_l)} ng/L, {other}"
-        return f"{reported} ({other})"
-    if result.analyte is Analyte.MMA and result.unit_recognised and result.unit != "nmol/L":
-        return f"{reported} ({cmp}{format_number(result.canonical_value)} nmol/L)"
-    return reported
-
-
-def _approx(result: LabResult, policy: Policy, converted: float) -> str:
-    """A converted total B12 as "\u2248133": a whole number, moved by one when rounding would
-    put it on the other side of the other unit's cut-off than the reported value's band
-    (179.9 ng/L is deficient: "\u2248132 pmol/L", never 133)."""
-    whole = round(converted)
-    t = policy.thresholds
-    if result.unit == "pmol/L":
-        low, high = t.total_b12_deficient_below_ng_l, t.total_b12_unlikely_above_ng_l
-    else:
-        low, high = t.total_b12_deficient_below_pmol_l, t.total_b12_unlikely_above_pmol_l
-    if result.comparator is None and math.isfinite(converted):
-        band = total_b12_band(result, policy)
-        if band is Band.DEFICIENT and whole >= low:
-            whole = math.ceil(low) - 1
-        elif band is Band.INDETERMINATE and whole < low:
-            whole = math.ceil(low)
-        elif band is Band.INDETERMINATE and whole > high:
-            whole = math.floor(high)
-        elif band is Band.UNLIKELY and whole <= high:
-            whole = math.floor(high) + 1
-    return f"\u2248{result.comparator or ''}{whole}"
-
-
-@dataclass(frozen=True)
-class B12Assessment:
-    status: B12Status
-    total: LabResult | None = None
-    total_band: Band | None = None
-    active: LabResult | None = None
-    active_band: Band | None = None
-    mma: LabResult | None = None
-    mma_raised: bool | None = None
-    #: MMA is raised but eGFR < 60 makes it non-specific.
-    mma_renal_caveat: bool = False
-    #: Plain-language statement of discordant evidence, when there is one.
-    conflict: str | None = None
-    #: The results that decided the status, most specific first.
-    deciding: tuple[LabResult, ...] = ()
-
-    @property
-    def key_result(self) -> LabResult | None:
-        return self.deciding[0] if self.deciding else None
 
 
 @dataclass(frozen=True)
@@ -331,8 +110,8 @@ class ClinicalPicture:
             if m.is_b12_product
             and not m.is_draft
             and m.status == "completed"
-            and (m.end or m.start) is not None
-            and (m.end or m.start) >= since
+            and (last := m.end or m.start) is not None
+            and last >= since
         )
         return self.b12_therapy + recent
 
@@ -526,37 +305,14 @@ class ClinicalPicture:
 
     @cached_property
     def folate_deficiency(self) -> LabResult | None:
-        """The latest current serum or red-cell folate when it is below the BSH 2014 limit of
-        its unit (serum < 3 ng/mL = 7 nmol/L; red cell < 150 ng/mL = 340 nmol/L)."""
-        t = self.policy.thresholds
-        limits = {
-            Analyte.FOLATE: (t.folate_deficient_below_ng_ml, t.folate_deficient_below_nmol_l),
-            Analyte.RBC_FOLATE: (
-                t.rbc_folate_deficient_below_ng_ml,
-                t.rbc_folate_deficient_below_nmol_l,
-            ),
-        }
-        found = []
-        for analyte, (mass, molar) in limits.items():
-            result = self.latest_current(analyte)
-            if result is None:
-                continue
-            limit = molar if result.unit == "nmol/L" else mass
-            # Compared in the reported unit (ng/mL, µg/L or nmol/L), never converted.
-            value = result.value if result.unit == "nmol/L" else result.canonical_value
-            reported = LabResult(
-                result.resource_id,
-                analyte,
-                result.loinc,
-                result.effective,
-                value,
-                result.unit,
-                value,
-                result.unit,
-                comparator=result.comparator,
-            )
-            if below(reported, limit):
-                found.append(result)
+        """The latest current serum or red-cell folate below the limit for its unit
+        (``thresholds.folate_deficient_below_*``, ``thresholds.rbc_folate_deficient_below_*``)."""
+        found = [
+            result
+            for analyte in (Analyte.FOLATE, Analyte.RBC_FOLATE)
+            if (result := self.latest_current(analyte)) is not None
+            and folate_deficient(result, self.policy)
+        ]
         return max(found, key=lambda r: r.effective, default=None)
 
     @cached_property
@@ -660,8 +416,9 @@ class ClinicalPicture:
     @cached_property
     def other_risk_factors(self) -> tuple[RiskFactor, ...]:
         found: list[RiskFactor] = []
+        patient = self.facts.patient
         if self.age is not None and self.age > self.policy.thresholds.age_risk_above_years:
-            found.append(RiskFactor(f"age {self.age}", self.facts.patient.resource_id))
+            found.append(RiskFactor(f"age {self.age}", patient.resource_id if patient else None))
         for kind, label in (
             (ConditionKind.VEGAN_DIET, "vegan / strict vegetarian diet"),
             (ConditionKind.ALCOHOL_USE_DISORDER, "heavy alcohol use"),
@@ -677,106 +434,3 @@ class ClinicalPicture:
                 )
             )
         return tuple(found)
-
-
-def duration_text(months: float) -> str:
-    if months >= 24:
-        return f"{int(months // 12)} years"
-    if months >= 12:
-        return "1 year" if months < 13 else f"{int(months)} months"
-    whole = int(months)
-    return f"{whole} month{'s' if whole != 1 else ''}"
-
-
-def assess_b12(p: ClinicalPicture) -> B12Assessment:
-    """B12 status from current diagnostic results (rule book §2, "Conflicts").
-
-    The most specific current evidence wins: active B12 over total B12; MMA above its limit with
-    eGFR >= 60 outranks an indeterminate or normal total B12 (antibody interference can make
-    total B12 falsely normal). A raised MMA with eGFR < 60 is not specific (renal impairment
-    raises MMA on its own). Results drawn after B12 therapy began never count.
-    """
-    total = p.diagnostic(Analyte.TOTAL_B12)
-    active = p.diagnostic(Analyte.ACTIVE_B12)
-    mma = p.diagnostic(Analyte.MMA)
-    total_band = total_b12_band(total, p.policy) if total else None
-    active_band = active_b12_band(active, p.policy) if active else None
-    raised = None
-    renal_caveat = False
-    if mma is not None:
-        raised = mma_raised(mma, p.policy)
-        renal_caveat = bool(raised) and p.egfr_impaired
-    mma_decisive = bool(raised) and not renal_caveat
-    base = dict(
-        total=total,
-        total_band=total_band,
-        active=active,
-        active_band=active_band,
-        mma=mma,
-        mma_raised=raised,
-        mma_renal_caveat=renal_caveat,
-    )
-
-    if active_band is Band.DEFICIENT:
-        conflict = None
-        if total_band is Band.UNLIKELY:
-            conflict = (
-                f"Total B12 is normal ({result_value_text(total)}) but active B12 is low "
-                f"({result_value_text(active)}): active B12 is the more specific test "
-                "(antibody interference can make total B12 falsely normal)."
-            )
-        return B12Assessment(
-            B12Status.DEFICIENT, conflict=conflict, deciding=(active,) + _opt(total), **base
-        )
-    if active_band is Band.UNLIKELY:
-        conflict = None
-        if total_band is Band.DEFICIENT:
-            conflict = (
-                f"Total B12 is low ({result_value_text(total)}) but active B12 is normal "
-                f"({result_value_text(active)}): active B12 is the more specific test."
-            )
-        if mma_decisive:
-            conflict = (
-                f"Active B12 is normal ({result_value_text(active)}) but MMA is raised "
-                f"({result_value_text(mma)}) with normal renal function: "
-                "treat as functional deficiency."
-            )
-            return B12Assessment(
-                B12Status.FUNCTIONAL_DEFICIENCY, conflict=conflict, deciding=(mma, active), **base
-            )
-        return B12Assessment(
-            B12Status.UNLIKELY, conflict=conflict, deciding=(active,) + _opt(total), **base
-        )
-    if total_band is Band.DEFICIENT:
-        return B12Assessment(B12Status.DEFICIENT, deciding=(total,) + _opt(active), **base)
-
-    # Total indeterminate / unlikely / absent, active indeterminate / absent.
-    indeterminate = total_band is Band.INDETERMINATE or active_band is Band.INDETERMINATE
-    if mma_decisive:
-        conflict = None
-        if total_band is Band.UNLIKELY:
-            conflict = (
-                f"Total B12 is normal ({result_value_text(total)}) but MMA is raised "
-                f"({result_value_text(mma)}) with normal renal function: total B12 can be falsely "
-                "normal (antibody interference); MMA is the more specific test."
-            )
-        deciding = (mma,) + _opt(active) + _opt(total)
-        return B12Assessment(
-            B12Status.FUNCTIONAL_DEFICIENCY, conflict=conflict, deciding=deciding, **base
-        )
-    if indeterminate:
-        if mma is not None and not raised:
-            # A normal MMA settles an indeterminate result.
-            return B12Assessment(
-                B12Status.UNLIKELY, deciding=(mma,) + _opt(active) + _opt(total), **base
-            )
-        return B12Assessment(
-            B12Status.INDETERMINATE, deciding=_opt(active) + _opt(total) + _opt(mma), **base
-        )
-    if total_band is Band.UNLIKELY:
-        return B12Assessment(B12Status.UNLIKELY, deciding=(total,), **base)
-    return B12Assessment(B12Status.UNKNOWN, deciding=_opt(mma), **base)
-
-
-def _opt(result: LabResult | None) -> tuple[LabResult, ...]:
-    return (result,) if result is not None else ()

@@ -247,7 +247,7 @@ def _rule_modes(data: Any) -> tuple[tuple[str, RuleMode], ...]:
         raise PolicyError("site policy key 'rules': expected a mapping of rule ids")
     from .rules import ALL_RULES  # here: the rules import this module
 
-    known = {rule.ID for rule in ALL_RULES}
+    known = {rule.id for rule in ALL_RULES}
     modes = []
     for rule_id, entry in data.items():
         if rule_id not in known:

@@ -11,9 +11,10 @@ from .codes import (
     RXNORM_CYANOCOBALAMIN_ORAL_1000,
     RXNORM_HYDROXOCOBALAMIN_INJECTION,
 )
+from .dates import DAYS_PER_MONTH
 from .facts import MedicationExposure
 from .findings import DosePhase, OrderMedication, Regimen, Suggestion
-from .picture import DAYS_PER_MONTH, ClinicalPicture
+from .picture import ClinicalPicture
 from .policy import Formulary
 from .units import format_number
 from .vocabulary import DrugClass, Route
@@ -224,7 +225,7 @@ def same_schedule_hydroxocobalamin(m: MedicationExposure) -> Regimen | None:
         return None
     dose = m.dose_ug or MG
     dose_text = f"{dose / MG:g} mg" if dose >= MG else f"{format_number(dose)} micrograms"
-    if single:
+    if single or m.interval_days is None:
         phase = DosePhase(f"{dose_text} IM once", dose, count=1)
     else:
         frequency, every, unit, words = schedule(m.interval_days)

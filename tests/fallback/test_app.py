@@ -250,7 +250,9 @@ def test_each_fault_is_a_412_or_a_degraded_200_within_budget(make_client, mock, 
     )
     # Once untimed: a worker's first fetch builds its HTTP session and TLS context; the budget
     # is about what each call waits for the EHR, not about one-time set-up.
-    client.post("/cds-services/b12-patient-view", json=with_server(scenario.request("patient-view")))
+    client.post(
+        "/cds-services/b12-patient-view", json=with_server(scenario.request("patient-view"))
+    )
     texts = []
     for service, hook in [("b12-patient-view", "patient-view"), ("b12-order-sign", "order-sign")]:
         started = time.perf_counter()

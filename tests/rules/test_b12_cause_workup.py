@@ -190,5 +190,5 @@ def test_summary_is_under_140_characters():
 def test_nitrous_oxide_use_is_the_cause_and_its_card_silences_this_one():
     p = picture(b12(118), condition(ConditionKind.NITROUS_OXIDE_USE))
     assert rule.evaluate(p) is not None
-    findings, _ = run_rules(p, (rule, nitrous_oxide_b12))
+    findings, _ = run_rules(p, (rule.RULE, nitrous_oxide_b12.RULE))
     assert [f.rule_id for f in findings] == ["nitrous-oxide-b12"]

@@ -208,7 +208,7 @@ def test_missing_medications_are_named():
 
 
 # --- comparator limits ("<150", ">2000"): both bands of each comparator rule -----------------
-UNTREATED, INDETERMINATE, UNIT = rule.ID, "b12-indeterminate", "lab-unit-unrecognised"
+UNTREATED, INDETERMINATE, UNIT = rule.RULE.id, "b12-indeterminate", "lab-unit-unrecognised"
 
 
 @pytest.mark.parametrize(

@@ -246,7 +246,7 @@ def test_missing_medications_are_mentioned():
 def test_silences_screening_for_the_same_patient():
     p = picture(condition(ConditionKind.PERNICIOUS_ANAEMIA), med(DrugClass.METFORMIN, months=72))
     assert b12_screening_due.evaluate(p) is not None
-    findings, failed = run_rules(p, (b12_screening_due, rule))
+    findings, failed = run_rules(p, (b12_screening_due.RULE, rule.RULE))
     assert [f.rule_id for f in findings] == ["b12-lifelong-therapy"]
     assert failed == ()
 

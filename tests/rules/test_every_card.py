@@ -11,8 +11,8 @@ import pytest
 from cds_service.domain.engine import HookKind, evaluate
 from cds_service.domain.findings import OrderLab, OrderMedication
 from cds_service.domain.formulary import DEFAULTS
-from cds_service.domain.picture import result_value_text
 from cds_service.domain.policy import Policy, PolicyError
+from cds_service.domain.resulttext import result_value_text
 from tests.builders import NOW, Analyte, b12, days_ago, facts, folic_acid_draft, lab, picture
 
 from .corpus import scenario_cases

@@ -19,8 +19,8 @@ from datetime import timedelta
 
 import pytest
 
+from cds_service.domain.b12status import B12Status
 from cds_service.domain.findings import RemoveDraft
-from cds_service.domain.picture import B12Status
 from cds_service.domain.rules import (
     b12_deficiency_untreated,
     b12_indeterminate,

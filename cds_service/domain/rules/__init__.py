@@ -1,16 +1,13 @@
-"""One module per rule of rule book §3, named after its id.
+"""The registry: one module per rule, named after its id, each exposing ``RULE``.
 
-Each module defines ``ID``, ``TITLE``, ``SOURCES`` (``domain.sources.Source``), ``SETTINGS``
-(the site-policy keys it reads, for ``cds-service rules``), ``INDICATORS`` (the urgencies its
-cards can have) and ``evaluate(picture)`` returning a ``Finding`` or ``None``. The order below
-is the tie-break order of cards of equal urgency: what protects the patient now first, then
-treatment quality, then testing, then data quality.
+The order below is the tie-break order of cards of equal urgency: what protects the patient
+now first, then treatment quality, then testing, then data quality. ``registry`` refuses a
+duplicate id or a supersession that names no rule, so a mistake here fails at import.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
-
+from ..rule import Rule, registry
 from . import (
     b12_assay_interference,
     b12_cause_workup,
@@ -29,20 +26,22 @@ from . import (
     pregnancy_b12,
 )
 
-ALL_RULES: tuple[ModuleType, ...] = (
-    folate_before_b12,
-    b12_deficiency_untreated,
-    nitrous_oxide_b12,
-    b12_treatment_monitoring,
-    cyanocobalamin_renal,
-    b12_regimen_check,
-    b12_lifelong_therapy,
-    pregnancy_b12,
-    b12_indeterminate,
-    b12_normal_but_symptomatic,
-    b12_screening_due,
-    b12_cause_workup,
-    b12_retest_on_treatment,
-    b12_assay_interference,
-    lab_unit_unrecognised,
+ALL_RULES: tuple[Rule, ...] = registry(
+    (
+        folate_before_b12.RULE,
+        b12_deficiency_untreated.RULE,
+        nitrous_oxide_b12.RULE,
+        b12_treatment_monitoring.RULE,
+        cyanocobalamin_renal.RULE,
+        b12_regimen_check.RULE,
+        b12_lifelong_therapy.RULE,
+        pregnancy_b12.RULE,
+        b12_indeterminate.RULE,
+        b12_normal_but_symptomatic.RULE,
+        b12_screening_due.RULE,
+        b12_cause_workup.RULE,
+        b12_retest_on_treatment.RULE,
+        b12_assay_interference.RULE,
+        lab_unit_unrecognised.RULE,
+    )
 )

@@ -1,45 +1,35 @@
 """``b12-assay-interference``: a B12 or folate result that may not mean what it says.
 
-rule book §3: "A B12 or folate result in the window and, at its date, active
-antibiotics, methotrexate or pyrimethamine; or the B12 result was drawn after B12 therapy
-started" -> "This B12 result may be invalid: drawn during methotrexate / after B12 therapy
-began." info; no suggestions.
+Antibiotics, methotrexate and pyrimethamine invalidate microbiological B12 and folate
+assays (falsely low results), and a sample drawn after B12 replacement starts reflects the
+treatment, not the body's stores.
 
-Sources: US cyanocobalamin injection label ("methotrexate, pyrimethamine, and most antibiotics
-invalidate folic acid and vitamin B12 diagnostic microbiological blood assays"); NICE NG239
-(take samples before replacement starts; rule book §1).
-
-When: a current total B12, active B12, serum or red-cell folate result with a value, drawn
-while a non-draft antibiotic, methotrexate or pyrimethamine exposure was running (start on or
-before the result date, and an end on or after it, or no end and still active); or a current
-B12-family result (total, active B12, MMA) drawn after B12 therapy began
-(``p.on_therapy_results``).
-Then: info card on the latest such result ("+N more" when several), the detail listing each
-result with its interfering exposure (name, id, dates) or the therapy start. No suggestions;
-``concerns`` is empty (the card is about results, not orders: patient-view shows it).
-Source: the cyanocobalamin label when a drug interferes, NICE NG239 otherwise.
-Not when: the result is outside the look-back window; the exposure is a draft, started after
-the result, or ended before it; a completed / stopped exposure without an end date (its
-course cannot be shown to cover the result date: a finished antibiotic course would otherwise
-cover every later result).
+When: a current (``windows.lookback_months``) total B12, active B12, serum or red-cell folate
+result with a value was drawn while a taken antibiotic, methotrexate or pyrimethamine
+exposure was running (started on or before the result, ended on or after it or still
+active); or a current B12-family result was drawn on B12 therapy (including the wash-out
+after a finished course, ``windows.b12_washout_months``).
+Then: info about the latest such result ("+N more" when several); the detail lists each
+result with the interfering exposure or the therapy start. No suggestions, and no orders
+concerned: the card is about results, so patient-view shows it. It cites the cyanocobalamin
+label when a drug interferes, NICE NG239 otherwise.
+Not when: the result is older than the look-back window; the exposure is a draft, started
+after the result or ended before it; a finished exposure without an end date (it cannot be
+shown to cover the result).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from ..cardtext import CardText
 from ..facts import LabResult, MedicationExposure
 from ..findings import Finding
-from ..picture import ClinicalPicture, describe, result_value_text
+from ..picture import ClinicalPicture
+from ..resulttext import describe, result_value_text
+from ..rule import Rule, summary_of
 from ..sources import CYANOCOBALAMIN_LABEL, NICE_NG239
 from ..vocabulary import Analyte, DrugClass, Indicator
-
-ID = "b12-assay-interference"
-TITLE = "B12 or folate result that may be invalid"
-SOURCES = (CYANOCOBALAMIN_LABEL, NICE_NG239)
-SETTINGS = ("windows.lookback_months",)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.INFO,)
 
 _INTERFERING = {
     DrugClass.ANTIBIOTIC: "antibiotics",
@@ -56,8 +46,28 @@ _NAMES = {
 }
 
 
+_Flagged = dict[LabResult, tuple[list[MedicationExposure], bool]]
+
+
 def evaluate(p: ClinicalPicture) -> Finding | None:
-    flagged: dict[LabResult, tuple[list[MedicationExposure], bool]] = {}
+    flagged = _flagged(p)
+    if not flagged:
+        return None
+    ordered = sorted(flagged, key=lambda r: (r.effective, r.resource_id), reverse=True)
+    any_drug = any(flagged[r][0] for r in ordered)
+    return Finding(
+        rule_id=RULE.id,
+        indicator=Indicator.INFO,
+        summary=_summary(ordered, flagged),
+        detail=_detail(p, ordered, flagged, any_drug),
+        source=CYANOCOBALAMIN_LABEL if any_drug else NICE_NG239,
+    )
+
+
+def _flagged(p: ClinicalPicture) -> _Flagged:
+    """Each doubtful result: the drugs running when it was drawn, and whether it was drawn
+    on B12 therapy."""
+    flagged: _Flagged = {}
     for analyte in _ASSAYED:
         for r in p.results(analyte):
             if r.value is None or not p.is_current(r):
@@ -70,10 +80,10 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             continue
         drugs, _ = flagged.get(r, ([], False))
         flagged[r] = (drugs, True)
-    if not flagged:
-        return None
+    return flagged
 
-    ordered = sorted(flagged, key=lambda r: (r.effective, r.resource_id), reverse=True)
+
+def _summary(ordered: list[LabResult], flagged: _Flagged) -> str:
     latest = ordered[0]
     drugs, on_therapy = flagged[latest]
     reasons = []
@@ -92,16 +102,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             f"This {_NAMES[latest.analyte]} result may be invalid: drawn "
             f"{' and '.join(reasons)}{more}."
         )
-
-    any_drug = any(flagged[r][0] for r in ordered)
-    source = CYANOCOBALAMIN_LABEL if any_drug else NICE_NG239
-    return Finding(
-        rule_id=ID,
-        indicator=Indicator.INFO,
-        summary=summary,
-        detail=_detail(p, ordered, flagged, any_drug),
-        source=source,
-    )
+    return summary
 
 
 def _running_at(m: MedicationExposure, when: datetime) -> bool:
@@ -125,7 +126,7 @@ def _join(words: list[str]) -> str:
 def _detail(
     p: ClinicalPicture,
     ordered: list[LabResult],
-    flagged: dict[LabResult, tuple[list[MedicationExposure], bool]],
+    flagged: _Flagged,
     any_drug: bool,
 ) -> str:
     lines = ["Results that may not reflect the patient's B12 or folate status:", ""]
@@ -134,10 +135,8 @@ def _detail(
         lines.append(f"- {_NAMES[r.analyte]} {describe(r)}")
         for m in drugs:
             end = m.end.date().isoformat() if m.end else "ongoing"
-            lines.append(
-                f"  - drawn during {m.name} ({m.resource_id}; {m.start.date().isoformat()} to "
-                f"{end})"
-            )
+            start = m.start.date().isoformat() if m.start else "start not recorded"
+            lines.append(f"  - drawn during {m.name} ({m.resource_id}; {start} to {end})")
         if on_therapy:
             lines.append(f"  - drawn after B12 therapy began ({_therapy_start_text(p)})")
     if any_drug:
@@ -154,9 +153,8 @@ def _detail(
             "stores: it cannot confirm or exclude deficiency, and this service did not use it to "
             "judge B12 status. Take samples before replacement (NICE NG239).",
         ]
-    labels = ([CYANOCOBALAMIN_LABEL.label] if any_drug else []) + [NICE_NG239.label]
-    lines += ["", f"Source: {'; '.join(labels)}."]
-    return "\n".join(lines)
+    sources = ([CYANOCOBALAMIN_LABEL] if any_drug else []) + [NICE_NG239]
+    return CardText(*lines).source(*sources).text()
 
 
 def _therapy_start_text(p: ClinicalPicture) -> str:
@@ -166,3 +164,17 @@ def _therapy_start_text(p: ClinicalPicture) -> str:
     if start is None or start.year == datetime.min.year:
         return f"active B12 therapy with no recorded start date: {ids}"
     return f"first B12 therapy on {start.date().isoformat()}: {ids}"
+
+
+RULE = Rule(
+    id="b12-assay-interference",
+    title="B12 or folate result that may be invalid",
+    summary=summary_of(__doc__),
+    sources=(CYANOCOBALAMIN_LABEL, NICE_NG239),
+    indicators=(Indicator.INFO,),
+    settings=(
+        "windows.lookback_months",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+)

@@ -1,63 +1,38 @@
 """``b12-cause-workup``: B12 deficiency with no known cause: look for one.
 
-rule book §3: "Deficiency (any route to it) and no known cause (no malabsorption cause,
-no risk drug, not vegan) and no intrinsic factor antibody result" -> "Find the cause: intrinsic
-factor antibodies, H. pylori, coeliac serology; review diet and medicines." info; order
-intrinsic factor antibody (31444-3); H. pylori test. "Do not order IF antibody within 2 weeks
-of a B12 injection (say so)."
+A deficiency needs a cause: autoimmune gastritis (intrinsic factor antibodies),
+H. pylori, coeliac disease, diet or medicines.
 
-Sources: NICE NG239 (causes of deficiency; test for autoimmune gastritis; coeliac disease).
-
-When: B12 status is deficient or functional deficiency (``p.b12.status.is_deficient``), and no
-known cause is recorded: no malabsorption cause (condition or positive IF antibody), no risk
-drug (``p.drug_risk_factors``: metformin / acid suppression past their windows, colchicine,
-para-aminosalicylic acid), no vegan / strict vegetarian diet; and no intrinsic factor antibody
-result at any date.
-Then: info card naming the deciding B12 evidence, with two suggestions (``any``): intrinsic
-factor antibody and H. pylori stool antigen. Coeliac serology and a review of diet and medicines
-are in the detail. ``concerns``: drafted B12 products (the IF antibody sample belongs before
-the first injection).
-Exception: a parenteral B12 product started within ``windows.if_antibody_after_injection_days``
-(14) days: the IF antibody order is left out (results can be falsely positive), and the
-detail says when it can be drawn. On longer-running injections the order carries a note to
-draw it at least that long after the last injection.
-Not when: status is not deficient; a cause is recorded; an IF antibody result exists (any
-date, any answer) or an IF antibody test is already among the draft orders.
-Recorded nitrous oxide use is a known cause too: ``nitrous-oxide-b12`` supersedes this rule.
+When: the B12 status is deficient or functional deficiency, and no cause is recorded (no
+malabsorption cause or positive intrinsic factor antibody; no risk drug past its window,
+``windows.metformin_months`` / ``windows.acid_suppression_months``, nor colchicine or
+para-aminosalicylic acid; no vegan diet), and no intrinsic factor antibody result exists or
+is drafted.
+Then: info naming the deciding B12 evidence, offering intrinsic factor antibody and an
+H. pylori stool antigen (with a proton pump inhibitor caveat); coeliac serology and a review
+of diet and medicines are in the detail. The antibody is not offered within
+``windows.if_antibody_after_injection_days`` of a B12 injection (falsely positive results):
+the card says from when it can be drawn; with ongoing or drafted injections the order says
+when to draw it. The card concerns the B12 drafts (the sample belongs before the first dose).
+Not when: not deficient; a cause is recorded; an antibody result or order exists. Recorded
+nitrous oxide use is a cause too: ``nitrous-oxide-b12`` silences this card.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from ..cardtext import CardText
 from ..codes import LOINC_DISPLAY, LOINC_H_PYLORI_STOOL_AG, LOINC_IF_ANTIBODY
 from ..evidence import missing_data
 from ..facts import MedicationExposure
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion
-from ..picture import ClinicalPicture, describe, duration_text
+from ..picture import ClinicalPicture
+from ..resulttext import describe, duration_text
+from ..rule import Rule, summary_of
 from ..sources import NICE_NG239
 from ..units import format_number
-from ..vocabulary import (
-    B12_PRODUCTS,
-    Analyte,
-    ConditionKind,
-    DataCategory,
-    DrugClass,
-    Indicator,
-    Route,
-)
-
-ID = "b12-cause-workup"
-TITLE = "B12 deficiency without a known cause"
-SOURCES = (NICE_NG239,)
-SETTINGS = (
-    "windows.lookback_months",
-    "windows.metformin_months",
-    "windows.acid_suppression_months",
-    "windows.if_antibody_after_injection_days",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.INFO,)
+from ..vocabulary import Analyte, ConditionKind, DataCategory, DrugClass, Indicator
 
 _NAMES = {Analyte.TOTAL_B12: "B12", Analyte.ACTIVE_B12: "active B12", Analyte.MMA: "MMA"}
 
@@ -69,72 +44,76 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         return None
     if any(Analyte.IF_ANTIBODY in d.analytes for d in p.facts.draft_labs):
         return None
-
     days = p.policy.windows.if_antibody_after_injection_days
     recent = _recent_injections(p, days)
-    ongoing = [m for m in p.b12_therapy if _parenteral(m) and m not in recent]
-    drafted = [m for m in p.b12_drafts if _parenteral(m)]
-
-    suggestions = []
+    ongoing = [m for m in p.b12_therapy if m.is_injected_b12 and m not in recent]
+    drafted = [m for m in p.b12_drafts if m.is_injected_b12]
+    suggestions: list[Suggestion] = []
     if not recent:
-        note = None
-        if ongoing:
-            note = f"Draw at least {days} days after the last B12 injection."
-        elif drafted:
-            note = f"Draw before the first B12 injection, or at least {days} days after it."
-        suggestions.append(
-            Suggestion(
-                "Order intrinsic factor antibody",
-                (
-                    OrderLab(
-                        LOINC_IF_ANTIBODY,
-                        LOINC_DISPLAY[LOINC_IF_ANTIBODY],
-                        "Intrinsic factor antibody (autoimmune gastritis)",
-                        note,
-                    ),
-                ),
-            )
-        )
-    ppi = p.medications_of(DrugClass.PPI, drafts=False)
-    suggestions.append(
-        Suggestion(
-            "Order H. pylori stool antigen",
-            (
-                OrderLab(
-                    LOINC_H_PYLORI_STOOL_AG,
-                    LOINC_DISPLAY[LOINC_H_PYLORI_STOOL_AG],
-                    "Helicobacter pylori stool antigen",
-                    (
-                        "On a proton pump inhibitor: it can make the test falsely negative; "
-                        "stop it 2 weeks before if possible."
-                        if ppi
-                        else None
-                    ),
-                ),
-            ),
-        )
-    )
-    key = p.b12.key_result
-    summary = (
-        f"Find the cause of B12 deficiency ({_NAMES[key.analyte]} {key.comparator or ''}"
-        f"{format_number(key.value)} {key.unit}): intrinsic factor antibodies, H. pylori, "
-        "coeliac serology; review diet and medicines."
-    )
-    if len(summary) > 139:
-        summary = (
-            "Find the cause of B12 deficiency: intrinsic factor antibodies, H. pylori, coeliac "
-            "serology; review diet and medicines."
-        )
+        suggestions.append(_if_antibody(_when_to_draw(days, ongoing, drafted)))
+    suggestions.append(_h_pylori(bool(p.medications_of(DrugClass.PPI, drafts=False))))
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.INFO,
-        summary=summary,
+        summary=_summary(p),
         detail=_detail(p, recent, ongoing, drafted, days),
         source=NICE_NG239,
         suggestions=tuple(suggestions),
         selection_behavior=SelectionBehavior.ANY,
         concerns=frozenset(m.resource_id for m in p.b12_drafts),
     )
+
+
+def _when_to_draw(
+    days: int, ongoing: list[MedicationExposure], drafted: list[MedicationExposure]
+) -> str | None:
+    if ongoing:
+        return f"Draw at least {days} days after the last B12 injection."
+    if drafted:
+        return f"Draw before the first B12 injection, or at least {days} days after it."
+    return None
+
+
+def _if_antibody(note: str | None) -> Suggestion:
+    order = OrderLab(
+        LOINC_IF_ANTIBODY,
+        LOINC_DISPLAY[LOINC_IF_ANTIBODY],
+        "Intrinsic factor antibody (autoimmune gastritis)",
+        note,
+    )
+    return Suggestion("Order intrinsic factor antibody", (order,))
+
+
+def _h_pylori(on_ppi: bool) -> Suggestion:
+    note = (
+        "On a proton pump inhibitor: it can make the test falsely negative; "
+        "stop it 2 weeks before if possible."
+        if on_ppi
+        else None
+    )
+    order = OrderLab(
+        LOINC_H_PYLORI_STOOL_AG,
+        LOINC_DISPLAY[LOINC_H_PYLORI_STOOL_AG],
+        "Helicobacter pylori stool antigen",
+        note,
+    )
+    return Suggestion("Order H. pylori stool antigen", (order,))
+
+
+def _summary(p: ClinicalPicture) -> str:
+    key = p.b12.key_result
+    short = (
+        "Find the cause of B12 deficiency: intrinsic factor antibodies, H. pylori, coeliac "
+        "serology; review diet and medicines."
+    )
+    if key is None or key.value is None:
+        return short
+    summary = (
+        f"Find the cause of B12 deficiency ({_NAMES[key.analyte]} {key.comparator or ''}"
+        f"{format_number(key.value)} {key.unit}): intrinsic factor antibodies, H. pylori, "
+        "coeliac serology; review diet and medicines."
+    )
+    return short if len(summary) > 139 else summary
 
 
 def _known_cause(p: ClinicalPicture) -> bool:
@@ -145,14 +124,6 @@ def _known_cause(p: ClinicalPicture) -> bool:
     )
 
 
-def _parenteral(m: MedicationExposure) -> bool:
-    """Injected B12. Hydroxocobalamin without a route is an injection (the only form the BNF
-    and the US market carry)."""
-    if m.route.parenteral:
-        return True
-    return m.route is Route.UNKNOWN and m.classes & B12_PRODUCTS == {DrugClass.HYDROXOCOBALAMIN}
-
-
 def _recent_injections(p: ClinicalPicture, days: int) -> list[MedicationExposure]:
     since = p.now - timedelta(days=days)
     return [
@@ -160,10 +131,14 @@ def _recent_injections(p: ClinicalPicture, days: int) -> list[MedicationExposure
         for m in p.facts.medications
         if m.is_b12_product
         and not m.is_draft
-        and _parenteral(m)
+        and m.is_injected_b12
         and m.start is not None
         and since <= m.start <= p.now
     ]
+
+
+def _day(moment: datetime | None) -> str:
+    return moment.date().isoformat() if moment is not None else "on an unknown date"
 
 
 def _detail(
@@ -189,10 +164,9 @@ def _detail(
         "",
     ]
     if recent:
-        names = ", ".join(
-            f"{m.name} started {m.start.date().isoformat()} ({m.resource_id})" for m in recent
-        )
-        first_day = (max(m.start for m in recent) + timedelta(days=days)).date().isoformat()
+        starts = [m.start for m in recent if m.start is not None]
+        names = ", ".join(f"{m.name} started {_day(m.start)} ({m.resource_id})" for m in recent)
+        first_day = (max(starts) + timedelta(days=days)).date().isoformat()
         lines.append(
             f"- **Intrinsic factor antibodies: not ordered now.** A B12 injection in the last "
             f"{days} days ({names}) can make the result falsely positive; test from "
@@ -240,5 +214,29 @@ def _detail(
     missing = missing_data(p, DataCategory.CONDITIONS, DataCategory.MEDICATIONS)
     if missing:
         lines += ["", f"{missing}. A cause may be recorded there."]
-    lines += ["", f"Source: {NICE_NG239.label}."]
-    return "\n".join(lines)
+    return CardText(*lines).source(NICE_NG239).text()
+
+
+RULE = Rule(
+    id="b12-cause-workup",
+    title="B12 deficiency without a known cause",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239,),
+    indicators=(Indicator.INFO,),
+    settings=(
+        "windows.lookback_months",
+        "windows.metformin_months",
+        "windows.acid_suppression_months",
+        "windows.if_antibody_after_injection_days",
+        "thresholds.active_b12_deficient_below_pmol_l",
+        "thresholds.active_b12_unlikely_above_pmol_l",
+        "thresholds.egfr_impaired_below",
+        "thresholds.mma_upper_limit_nmol_l",
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_deficient_below_pmol_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "thresholds.total_b12_unlikely_above_pmol_l",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+)

@@ -1,78 +1,44 @@
 """``b12-deficiency-untreated``: B12 deficiency is confirmed and no B12 therapy is in place.
 
-rule book §3: "Deficient total or active B12, or functional deficiency (MMA above limit
-with indeterminate or discordant total B12), and no B12 therapy" -> "B12 deficiency confirmed
-(value, date): start treatment. Untreated deficiency can cause permanent spinal cord damage
-within about 3 months." warning; **critical** if SCD is recorded. Regimen by situation (one
-recommended, ``at-most-one``): neurological involvement -> hydroxocobalamin 1 mg IM on
-alternate days until no further improvement, then 1 mg every 2 months; none -> 1 mg IM three
-times a week for 2 weeks, then every 2-3 months; no neuro, no malabsorption, not severe ->
-alternative oral cyanocobalamin 1000-2000 micrograms daily (US formulary: cyanocobalamin IM).
+Untreated deficiency can cause permanent spinal cord damage within about 3 months: treat
+now, with the regimen that fits the situation (NICE NG239, BNF; oral replacement as an
+alternative when nothing calls for injections, AAFP 2025).
 
-Sources: NICE NG239 (diagnosis, management), BNF hydroxocobalamin (regimens), AAFP 2025 (oral
-replacement).
-
-When: B12 status (``p.b12``) is deficient (total or active B12 below its limit, the most
-specific current evidence winning) or functional deficiency (MMA above its limit with eGFR >=
-60), and no B12 therapy is active or among the draft orders (``p.has_b12_therapy`` false).
-Then: warning, critical when subacute combined degeneration is recorded. Summary "B12
-deficiency confirmed (118 ng/L (≈87 pmol/L), 2026-05-01): start treatment."; detail: spinal
-cord damage within about 3 months, every B12 result with its band, the conflict statement when
-results disagree, neurological involvement (plainly flagged when it rests on headache / back
-pain only), a malabsorption cause (treatment is lifelong), the regimens and why, missing data.
-Suggestions: ``regimens.treatment_options`` (exactly one recommended, ``at-most-one``).
-``concerns``: drafted stop orders of a B12 product (normally none). Supersedes
-b12-indeterminate, b12-normal-but-symptomatic, b12-screening-due and b12-lifelong-therapy: this
-card carries the treatment, and its regimen continues into maintenance.
-Not when: B12 therapy is active or drafted; status indeterminate, unlikely or unknown; a
-raised MMA with eGFR < 60 alone (not specific); results drawn after B12 therapy began (not
-diagnostic, NICE).
+When: the B12 status is deficient (total or active B12 below the cut-off of its unit, the
+most specific current evidence winning) or functional deficiency (MMA above its limit with
+eGFR at or above ``thresholds.egfr_impaired_below``), and no B12 therapy is active or drafted.
+Then: warning, critical when subacute combined degeneration is recorded. The detail names
+each result with its band, any conflict between results, neurological involvement (saying
+plainly when it rests on headache or back pain alone), a malabsorption cause (treatment is
+lifelong), why this regimen, and missing data. The suggestions are the treatment options
+(exactly one recommended): the neurological regimen with involvement
+(``neurological_involvement``, ``windows.neuro_loading_review_weeks``), else the standard IM
+regimen, with oral cyanocobalamin as an alternative when there is no malabsorption cause,
+anaemia or degeneration; the product follows ``formulary``. The card concerns drafted B12
+stop orders, and silences the indeterminate, symptom, screening and lifelong cards: it
+carries the treatment, and its regimen continues into maintenance.
+Not when: B12 therapy active or drafted; status indeterminate, unlikely or unknown; a raised
+MMA with impaired renal function alone; results drawn on therapy (not diagnostic).
 """
 
 from __future__ import annotations
 
-import re
-
-from ..evidence import b12_evidence_lines, malabsorption_causes, missing_data, neurological_lines
-from ..findings import Finding, SelectionBehavior, Suggestion, shorten
-from ..picture import (
-    B12Status,
-    ClinicalPicture,
-    describe,
-    result_value_text,
+from ..b12status import B12Status
+from ..cardtext import CardText
+from ..evidence import (
+    b12_evidence_lines,
+    malabsorption_causes,
+    missing_data,
+    neurological_lines,
+    renal_mma_caveat,
 )
+from ..findings import Finding, OrderMedication, SelectionBehavior, Suggestion, shorten
+from ..picture import ClinicalPicture
 from ..regimens import treatment_options
+from ..resulttext import result_value_text
+from ..rule import Rule, summary_of
 from ..sources import AAFP_2025, BNF_HYDROXOCOBALAMIN, NICE_NG239
-from ..units import format_number
 from ..vocabulary import Analyte, ConditionKind, DataCategory, Indicator
-
-ID = "b12-deficiency-untreated"
-TITLE = "Confirmed B12 deficiency without treatment"
-SOURCES = (NICE_NG239, BNF_HYDROXOCOBALAMIN, AAFP_2025)
-SETTINGS = (
-    "thresholds.total_b12_deficient_below_ng_l",
-    "thresholds.total_b12_deficient_below_pmol_l",
-    "thresholds.active_b12_deficient_below_pmol_l",
-    "thresholds.mma_upper_limit_nmol_l",
-    "thresholds.egfr_impaired_below",
-    "thresholds.haemoglobin_low_male_g_dl",
-    "thresholds.haemoglobin_low_female_g_dl",
-    "windows.lookback_months",
-    "neurological_involvement",
-    "formulary",
-    "windows.neuro_loading_review_weeks",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.CRITICAL, Indicator.WARNING)
-
-_SUPERSEDES = frozenset(
-    {
-        "b12-indeterminate",
-        "b12-normal-but-symptomatic",
-        "b12-screening-due",
-        "b12-lifelong-therapy",
-    }
-)
 
 
 def evaluate(p: ClinicalPicture) -> Finding | None:
@@ -85,7 +51,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         if m.is_b12_product and m.is_draft and m.is_stop_order
     )
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.CRITICAL if p.scd_recorded else Indicator.WARNING,
         summary=_summary(p),
         detail=_detail(p, options, stop_orders),
@@ -93,12 +59,14 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         suggestions=options,
         selection_behavior=SelectionBehavior.AT_MOST_ONE,
         concerns=stop_orders,
-        supersedes=_SUPERSEDES,
+        supersedes=RULE.always_supersedes,
     )
 
 
 def _summary(p: ClinicalPicture) -> str:
     key = p.b12.key_result
+    if key is None:  # a deficient status always has its deciding result
+        return shorten("B12 deficiency confirmed: start treatment.")
     when = key.effective.date().isoformat()
     if p.b12.status is B12Status.FUNCTIONAL_DEFICIENCY:
         head = f"Functional B12 deficiency (MMA {result_value_text(key)}, {when})"
@@ -124,12 +92,8 @@ def _detail(
     lines += b12_evidence_lines(p) + [""]
     if a.conflict:
         lines += [f"Conflicting results: {a.conflict}", ""]
-    if a.mma_renal_caveat and a.mma is not None:
-        lines.append(
-            f"MMA is raised but eGFR {describe(p.egfr)} is below "
-            f"{format_number(p.policy.thresholds.egfr_impaired_below)}: renal impairment raises "
-            "MMA on its own; the deficiency rests on the B12 result."
-        )
+    if renal := renal_mma_caveat(p, "; the deficiency rests on the B12 result."):
+        lines.append(renal)
     if p.scd_recorded:
         names = ", ".join(
             f"{c.name} ({c.resource_id})"
@@ -150,7 +114,11 @@ def _detail(
     lines += ["", "Regimen:", ""]
     for option in options:
         tag = "Recommended" if option.is_recommended else "Alternative"
-        lines.append(f"- {tag}: {option.actions[0].regimen.text}")
+        lines += [
+            f"- {tag}: {a.regimen.text}"
+            for a in option.actions[:1]
+            if isinstance(a, OrderMedication)
+        ]
     lines.append("")
     lines.append(_regimen_reason(p))
     missing = missing_data(p, DataCategory.MEDICATIONS, DataCategory.CONDITIONS)
@@ -160,12 +128,7 @@ def _detail(
             f"{missing}. Check that B12 is not already given, and for neurological signs or a "
             "malabsorption cause.",
         ]
-    lines += [
-        "",
-        f"Source: {NICE_NG239.label}; {BNF_HYDROXOCOBALAMIN.label}; {AAFP_2025.label}.",
-    ]
-    # Optional sections leave blank lines behind: keep one between paragraphs.
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    return CardText(*lines).source(NICE_NG239, BNF_HYDROXOCOBALAMIN, AAFP_2025).text()
 
 
 def _regimen_reason(p: ClinicalPicture) -> str:
@@ -188,3 +151,41 @@ def _regimen_reason(p: ClinicalPicture) -> str:
         "No neurological involvement, no malabsorption cause and no anaemia: oral "
         "cyanocobalamin is an alternative to IM (NICE NG239; AAFP 2025)."
     )
+
+
+#: The test, symptom and lifelong-therapy cards: this card's treatment answers them.
+_SUPERSEDED = (
+    "b12-indeterminate",
+    "b12-normal-but-symptomatic",
+    "b12-screening-due",
+    "b12-lifelong-therapy",
+)
+
+
+RULE = Rule(
+    id="b12-deficiency-untreated",
+    title="Confirmed B12 deficiency without treatment",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239, BNF_HYDROXOCOBALAMIN, AAFP_2025),
+    indicators=(Indicator.CRITICAL, Indicator.WARNING),
+    settings=(
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_deficient_below_pmol_l",
+        "thresholds.active_b12_deficient_below_pmol_l",
+        "thresholds.mma_upper_limit_nmol_l",
+        "thresholds.egfr_impaired_below",
+        "thresholds.haemoglobin_low_male_g_dl",
+        "thresholds.haemoglobin_low_female_g_dl",
+        "windows.lookback_months",
+        "neurological_involvement",
+        "formulary",
+        "windows.neuro_loading_review_weeks",
+        "thresholds.active_b12_unlikely_above_pmol_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "thresholds.total_b12_unlikely_above_pmol_l",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+    always_supersedes=frozenset(_SUPERSEDED),
+    supersedes=frozenset(_SUPERSEDED),
+)

@@ -1,68 +1,37 @@
 """``b12-indeterminate``: B12 is in the indeterminate band and nothing has settled it.
 
-rule book §3: "Total B12 or active B12 indeterminate, no MMA (or active B12) result that
-settles it, no B12 therapy" -> "B12 indeterminate (value): check MMA before deciding." info;
-warning with neurological involvement (do not delay treatment if suspicion is strong - say
-so); order serum MMA (LOINC 13964-2); if only total B12 was measured, active B12 (72160-5) as
-alternative.
+An indeterminate total B12 (between ``thresholds.total_b12_deficient_below_ng_l`` and
+``thresholds.total_b12_unlikely_above_ng_l``, or the pmol/L pair) or active B12 neither
+confirms nor excludes deficiency: a second-line test settles it. MMA is not specific in
+renal impairment; in pregnancy active B12 confirms.
 
-Sources: NICE NG239 (indeterminate total B12 180-350 ng/L, active B12 25-70 pmol/L: MMA or
-active B12 as a second-line test; treat without waiting when suspicion is strong; MMA is not
-specific in renal impairment).
-
-When: B12 status (``p.b12``) is indeterminate, i.e. the total or active B12 is in its
-indeterminate band and no current MMA or active B12 settles it (a normal MMA would make it
-"unlikely", a raised MMA with eGFR >= 60 "functional deficiency", a low or high active B12
-decides it), and no B12 therapy is active or drafted.
-Then: info; warning with neurological involvement, saying "do not delay treatment if
-suspicion is strong" (and plainly, when involvement rests on headache / back pain only, that
-it is *possible* involvement). Summary "B12 indeterminate (250 ng/L (≈184 pmol/L)): check MMA
-before deciding."; detail names each B12 result with its band, the renal caveat (MMA raised
-with eGFR < 60 is not specific), pregnancy (total B12 falls in pregnancy), tests already
-drafted. Suggestions (``any``): serum MMA 13964-2 when no MMA is current or drafted; active
-B12 72160-5 as the alternative when only total B12 was measured. MMA is recommended, except
-that active B12 is recommended when eGFR < 60 (MMA not specific) or in pregnancy (NICE: active
-B12 to confirm). ``concerns``: drafted MMA / active B12 orders.
-Not when: status deficient or functional deficiency (``b12-deficiency-untreated``), unlikely
-(a normal MMA settles it, or both tests above their bands), unknown; B12 therapy active or
-drafted (results are then not diagnostic); results drawn after therapy began.
+When: the B12 status is indeterminate (no current MMA or active B12 settles it) and no B12
+therapy is active or drafted.
+Then: info; warning with neurological involvement, saying not to delay treatment when
+suspicion is strong (and that headache or back pain alone is only *possible* involvement).
+The detail names each result with its band and the site's cut-offs, the renal caveat
+(eGFR below ``thresholds.egfr_impaired_below``), pregnancy and drafted tests. It offers MMA
+(unless current or drafted) and, when only total B12 was measured, active B12 as the
+alternative; active B12 is the recommended one with impaired renal function, in pregnancy,
+or when MMA is not offered. The card concerns the drafted MMA and active B12 orders.
+Not when: deficient, functional deficiency, unlikely or unknown status; B12 therapy active
+or drafted (results are then not diagnostic).
 """
 
 from __future__ import annotations
 
-import re
-
+from ..b12status import B12Status
+from ..cardtext import CardText
 from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA
-from ..evidence import b12_evidence_lines, first_neuro_kind, neurological_lines
+from ..evidence import b12_evidence_lines, first_neuro_kind, neurological_lines, renal_mma_caveat
 from ..facts import DraftLabOrder
 from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
-from ..picture import (
-    B12Status,
-    ClinicalPicture,
-    describe,
-    result_value_text,
-)
+from ..picture import ClinicalPicture
+from ..resulttext import describe, result_value_text
+from ..rule import Rule, summary_of
 from ..sources import NICE_NG239
 from ..units import format_number
 from ..vocabulary import Analyte, DataCategory, Indicator
-
-ID = "b12-indeterminate"
-TITLE = "Indeterminate B12 result not yet settled by MMA or active B12"
-SOURCES = (NICE_NG239,)
-SETTINGS = (
-    "thresholds.total_b12_deficient_below_ng_l",
-    "thresholds.total_b12_unlikely_above_ng_l",
-    "thresholds.total_b12_deficient_below_pmol_l",
-    "thresholds.total_b12_unlikely_above_pmol_l",
-    "thresholds.active_b12_deficient_below_pmol_l",
-    "thresholds.active_b12_unlikely_above_pmol_l",
-    "thresholds.mma_upper_limit_nmol_l",
-    "thresholds.egfr_impaired_below",
-    "windows.lookback_months",
-    "neurological_involvement",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.WARNING, Indicator.INFO)
 
 _MMA_NOTE = "Draw before any B12 is given: MMA falls within days of replacement."
 
@@ -78,44 +47,42 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     # impairment would make non-specific.
     suggest_active = a.active is None and not active_drafts and (not mma_drafts or p.egfr_impaired)
     prefer_active = suggest_active and (p.pregnant or p.egfr_impaired or not suggest_mma)
-
-    suggestions = []
-    if suggest_mma:
-        suggestions.append(
-            Suggestion(
-                "Order serum methylmalonic acid (MMA)",
-                (OrderLab(LOINC_MMA, LOINC_DISPLAY[LOINC_MMA], "Serum MMA", note=_MMA_NOTE),),
-                is_recommended=not prefer_active,
-            )
-        )
-    if suggest_active:
-        suggestions.append(
-            Suggestion(
-                "Order active B12 (holotranscobalamin)" + ("" if prefer_active else " instead"),
-                (
-                    OrderLab(
-                        LOINC_ACTIVE_B12,
-                        LOINC_DISPLAY[LOINC_ACTIVE_B12],
-                        "Active B12 (holotranscobalamin)",
-                        note="Draw before any B12 is given.",
-                    ),
-                ),
-                is_recommended=prefer_active,
-            )
-        )
-    neuro = bool(p.neurological)
+    suggestions = _suggestions(suggest_mma, suggest_active, prefer_active)
     return Finding(
-        rule_id=ID,
-        indicator=Indicator.WARNING if neuro else Indicator.INFO,
+        rule_id=RULE.id,
+        indicator=Indicator.WARNING if p.neurological else Indicator.INFO,
         summary=_summary(
             p, suggest_mma and not prefer_active, suggest_active, mma_drafts, active_drafts
         ),
         detail=_detail(p, suggest_mma, mma_drafts + active_drafts),
         source=NICE_NG239,
-        suggestions=tuple(suggestions),
+        suggestions=suggestions,
         selection_behavior=SelectionBehavior.ANY if suggestions else None,
         concerns=frozenset(d.resource_id for d in mma_drafts + active_drafts),
     )
+
+
+def _suggestions(
+    suggest_mma: bool, suggest_active: bool, prefer_active: bool
+) -> tuple[Suggestion, ...]:
+    suggestions = []
+    if suggest_mma:
+        mma = OrderLab(LOINC_MMA, LOINC_DISPLAY[LOINC_MMA], "Serum MMA", note=_MMA_NOTE)
+        suggestions.append(
+            Suggestion(
+                "Order serum methylmalonic acid (MMA)", (mma,), is_recommended=not prefer_active
+            )
+        )
+    if suggest_active:
+        active = OrderLab(
+            LOINC_ACTIVE_B12,
+            LOINC_DISPLAY[LOINC_ACTIVE_B12],
+            "Active B12 (holotranscobalamin)",
+            note="Draw before any B12 is given.",
+        )
+        label = "Order active B12 (holotranscobalamin)" + ("" if prefer_active else " instead")
+        suggestions.append(Suggestion(label, (active,), is_recommended=prefer_active))
+    return tuple(suggestions)
 
 
 def _drafts(p: ClinicalPicture, analyte: Analyte) -> list[DraftLabOrder]:
@@ -130,7 +97,9 @@ def _summary(
     active_drafts: list[DraftLabOrder],
 ) -> str:
     key = p.b12.key_result
-    if key.analyte is Analyte.ACTIVE_B12:
+    if key is None:  # an indeterminate status always has its deciding result
+        head = "B12 indeterminate"
+    elif key.analyte is Analyte.ACTIVE_B12:
         head = f"Active B12 indeterminate ({result_value_text(key)})"
     else:
         head = f"B12 indeterminate ({result_value_text(key)})"
@@ -152,20 +121,15 @@ def _summary(
 
 
 def _detail(p: ClinicalPicture, suggest_mma: bool, drafts: list[DraftLabOrder]) -> str:
-    a = p.b12
     lines = [
         "An indeterminate B12 result neither confirms nor excludes deficiency: a second-line "
         "test (MMA, or active B12 when only total B12 was measured) settles it.",
         "",
     ]
     lines += b12_evidence_lines(p) + [""]
-    if a.mma_renal_caveat and a.mma is not None:
-        lines.append(
-            f"MMA is raised but eGFR {describe(p.egfr)} is below "
-            f"{format_number(p.policy.thresholds.egfr_impaired_below)}: renal impairment raises "
-            "MMA on its own, so it does not settle the question."
-        )
-    elif suggest_mma and p.egfr_impaired:
+    if renal := renal_mma_caveat(p, ", so it does not settle the question."):
+        lines.append(renal)
+    elif suggest_mma and p.egfr_impaired and p.egfr is not None:
         lines.append(
             f"eGFR {describe(p.egfr)} is below "
             f"{format_number(p.policy.thresholds.egfr_impaired_below)}: a raised MMA would not "
@@ -191,6 +155,28 @@ def _detail(p: ClinicalPicture, suggest_mma: bool, drafts: list[DraftLabOrder]) 
             "Medications were not available for this request: check that B12 is not already "
             "given (results drawn after replacement are not diagnostic)."
         )
-    lines += ["", f"Source: {NICE_NG239.label}."]
-    # Optional sections leave blank lines behind: keep one between paragraphs.
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    return CardText(*lines).source(NICE_NG239).text()
+
+
+RULE = Rule(
+    id="b12-indeterminate",
+    title="Indeterminate B12 result not yet settled by MMA or active B12",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239,),
+    indicators=(Indicator.WARNING, Indicator.INFO),
+    settings=(
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "thresholds.total_b12_deficient_below_pmol_l",
+        "thresholds.total_b12_unlikely_above_pmol_l",
+        "thresholds.active_b12_deficient_below_pmol_l",
+        "thresholds.active_b12_unlikely_above_pmol_l",
+        "thresholds.mma_upper_limit_nmol_l",
+        "thresholds.egfr_impaired_below",
+        "windows.lookback_months",
+        "neurological_involvement",
+        "thresholds.mcv_macrocytosis_above_fl",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+)

@@ -1,34 +1,29 @@
 """``b12-lifelong-therapy``: an irreversible malabsorption cause needs lifelong B12.
 
-rule book §3: "Malabsorption cause recorded and no active B12 therapy, or a B12 order
-being signed is a 'stop'/completed order" -> "Pernicious anaemia / bariatric surgery means
-lifelong B12: keep treatment going." Post-bariatric: 1 mg oral daily indefinitely (AAFP 2017)
-or 1000 micrograms IM monthly (ASMBS). warning; create the maintenance regimen.
+Pernicious anaemia, gastrectomy, bariatric surgery or ileal resection stop B12 being
+absorbed for good: treatment continues for life (after bariatric surgery, oral daily per
+AAFP 2017 or IM monthly per ASMBS 2016).
 
-Sources: NICE NG239 (lifelong treatment when the cause is irreversible), AAFP 2017 and
-ASMBS 2016 (after bariatric surgery). The card cites ASMBS 2016 when bariatric surgery is a
-cause, NICE NG239 otherwise.
-
-When: a malabsorption cause is recorded (condition, or a positive intrinsic factor antibody)
-and either
-- there is no B12 therapy (no active B12 product, none among the draft orders), or
-- a B12 order being signed is a stop / completed order and no other B12 draft continues
-  therapy (a stop beside a new B12 order is a switch, not a stop).
-The "or" reads inside the cause: without an irreversible cause, stopping B12 after repletion
-is legitimate (NICE), and the card has no cause to name.
-Then: warning naming the cause(s) and the evidence; one recommended suggestion
-(``at-most-one``): the maintenance regimen (``regimens.maintenance_regimen``). ``concerns``:
-the stop-order draft ids. Supersedes ``b12-screening-due``: for a patient who needs lifelong
-B12 the problem is the missing treatment; the detail asks for a baseline sample before the
-first dose when no current B12 result exists.
-Not when: B12 therapy is active or drafted (and not being stopped); no malabsorption cause.
-Ileal Crohn's disease alone (the picture counts any Crohn's record as ileal) needs evidence of
-deficiency (a deficient status or a recorded B12 deficiency): most people with Crohn's disease
-do not need lifelong B12, and a warning saying they do would be wrong.
+When: a malabsorption cause is recorded (a condition, or a positive intrinsic factor
+antibody) and either no B12 therapy is active or drafted, or a B12 stop order is being
+signed with no other B12 draft continuing treatment (a stop beside a new order is a switch).
+Ileal Crohn's disease alone counts only with evidence of deficiency: most people with
+Crohn's disease do not need lifelong B12.
+Then: warning naming the causes and their evidence, with the maintenance regimen
+(``formulary``; the neurological regimen with ``neurological_involvement``); after bariatric
+surgery without neurological involvement, the oral and the IM bariatric regimens (oral
+recommended). With no current diagnostic B12 result (``windows.lookback_months``), the
+suggestions also order a B12 test and a blood count, drawn before the first dose. A stop
+order gets override reasons (given elsewhere, patient declines, specialist advice, cause
+resolved) and is what the card concerns. The card silences the screening, indeterminate and
+symptom cards: for this patient the missing treatment is the problem, whatever the level.
+Not when: B12 therapy active or drafted and not being stopped; no malabsorption cause.
 """
 
 from __future__ import annotations
 
+from ..b12status import B12Status
+from ..cardtext import CardText
 from ..codes import LOINC_CBC, LOINC_DISPLAY, LOINC_TOTAL_B12
 from ..facts import MedicationExposure
 from ..findings import (
@@ -40,22 +35,12 @@ from ..findings import (
     SelectionBehavior,
     Suggestion,
 )
-from ..picture import B12Status, ClinicalPicture, describe
+from ..picture import ClinicalPicture
 from ..regimens import BARIATRIC_IM, BARIATRIC_ORAL, maintenance_regimen
+from ..resulttext import describe
+from ..rule import Rule, summary_of
 from ..sources import AAFP_2017, ASMBS_2016, NICE_NG239
 from ..vocabulary import MALABSORPTION_CAUSES, Analyte, ConditionKind, DataCategory, Indicator
-
-ID = "b12-lifelong-therapy"
-TITLE = "Lifelong B12 for an irreversible malabsorption cause"
-SOURCES = (NICE_NG239, AAFP_2017, ASMBS_2016)
-SETTINGS = ("formulary", "neurological_involvement", "windows.lookback_months")
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.WARNING,)
-
-#: For a patient who needs lifelong B12 the problem is the missing treatment: a card asking
-#: for a B12 test, or for MMA "before deciding", would contradict "start it" (the recorded
-#: cause decides, whatever the level).
-SUPERSEDES = frozenset({"b12-screening-due", "b12-indeterminate", "b12-normal-but-symptomatic"})
 
 #: A stop order can be legitimate: the override reasons say which.
 STOP_OVERRIDE_REASONS = (
@@ -87,41 +72,16 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     stops = tuple(
         m for m in p.facts.medications if m.is_draft and m.is_stop_order and m.is_b12_product
     )
-    untreated = not p.has_b12_therapy
     stopping = bool(stops) and not p.b12_drafts
-    if not (untreated or stopping):
+    if p.has_b12_therapy and not stopping:
         return None
-
-    names = [k.value for k in causes]
-    cause_text = _join(names)
-    subject = cause_text[:1].upper() + cause_text[1:]
-    verb = "mean" if len(names) > 1 else "means"
-    if stopping:
-        drug = stops[0].name
-        summary = f"{subject} {verb} lifelong B12: keep treatment going, do not stop {drug}."
-        if len(summary) > 139:
-            summary = f"{subject} {verb} lifelong B12: keep treatment going."
-    else:
-        ever = any(m.is_b12_product and not m.is_draft for m in p.facts.medications)
-        summary = (
-            f"{subject} {verb} lifelong B12, but no B12 treatment is recorded: "
-            f"{'restart' if ever else 'start'} it."
-        )
-        if len(summary) > 139:
-            summary = f"{subject} {verb} lifelong B12: keep treatment going."
-    if len(summary) > 139:
-        summary = "This malabsorption cause means lifelong B12: keep treatment going."
-
     bariatric = ConditionKind.BARIATRIC_SURGERY in causes
-    source = ASMBS_2016 if bariatric else NICE_NG239
+    regimens: tuple[Regimen, ...] = (maintenance_regimen(p),)
     if bariatric and not p.neurological:
         # Post-bariatric maintenance (AAFP 2017 oral daily; ASMBS 2016 IM monthly).
         regimens = (BARIATRIC_ORAL, BARIATRIC_IM)
-    else:
-        regimens = (maintenance_regimen(p),)
-    # Status first: with no current diagnostic B12 result, each regimen also orders B12 and a
-    # blood count, drawn before the first dose (results drawn after replacement starts are not
-    # diagnostic).
+    # With no current diagnostic B12 result, each regimen also orders B12 and a blood count,
+    # drawn before the first dose (results drawn after replacement starts are not diagnostic).
     baseline = _baseline_tests(p) if not stopping and p.b12.status is B12Status.UNKNOWN else ()
     options = tuple(
         Suggestion(
@@ -132,17 +92,41 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         for index, r in enumerate(regimens)
     )
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.WARNING,
-        summary=summary,
+        summary=_summary(p, causes, stops if stopping else ()),
         detail=_detail(p, causes, stops if stopping else (), regimens, bool(baseline)),
-        source=source,
+        source=ASMBS_2016 if bariatric else NICE_NG239,
         suggestions=options,
         selection_behavior=SelectionBehavior.AT_MOST_ONE,
         override_reasons=STOP_OVERRIDE_REASONS if stopping else (),
         concerns=frozenset(m.resource_id for m in stops) if stopping else frozenset(),
-        supersedes=SUPERSEDES,
+        supersedes=RULE.always_supersedes,
     )
+
+
+def _summary(
+    p: ClinicalPicture, causes: list[ConditionKind], stops: tuple[MedicationExposure, ...]
+) -> str:
+    names = [k.value for k in causes]
+    cause_text = _join(names)
+    subject = cause_text[:1].upper() + cause_text[1:]
+    verb = "mean" if len(names) > 1 else "means"
+    if stops:
+        summary = (
+            f"{subject} {verb} lifelong B12: keep treatment going, do not stop {stops[0].name}."
+        )
+    else:
+        ever = any(m.is_b12_product and not m.is_draft for m in p.facts.medications)
+        summary = (
+            f"{subject} {verb} lifelong B12, but no B12 treatment is recorded: "
+            f"{'restart' if ever else 'start'} it."
+        )
+    if len(summary) > 139:
+        summary = f"{subject} {verb} lifelong B12: keep treatment going."
+    if len(summary) > 139:
+        summary = "This malabsorption cause means lifelong B12: keep treatment going."
+    return summary
 
 
 def _baseline_tests(p: ClinicalPicture) -> tuple[OrderLab, ...]:
@@ -243,6 +227,31 @@ def _detail(
     for alternative in regimens[1:]:
         lines.append(f"Alternative: {alternative.text}")
     bariatric = regimens[0] is BARIATRIC_ORAL
-    sources = [NICE_NG239.label] + ([AAFP_2017.label, ASMBS_2016.label] if bariatric else [])
-    lines += ["", f"Source: {'; '.join(sources)}."]
-    return "\n".join(lines)
+    sources = [NICE_NG239] + ([AAFP_2017, ASMBS_2016] if bariatric else [])
+    return CardText(*lines).source(*sources).text()
+
+
+#: For a patient who needs lifelong B12 the problem is the missing treatment: a card asking
+#: for a B12 test, or for MMA "before deciding", would contradict "start it" (the recorded
+#: cause decides, whatever the level).
+_SUPERSEDED = ("b12-screening-due", "b12-indeterminate", "b12-normal-but-symptomatic")
+
+
+RULE = Rule(
+    id="b12-lifelong-therapy",
+    title="Lifelong B12 for an irreversible malabsorption cause",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239, AAFP_2017, ASMBS_2016),
+    indicators=(Indicator.WARNING,),
+    settings=(
+        "formulary",
+        "neurological_involvement",
+        "windows.lookback_months",
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+    always_supersedes=frozenset(_SUPERSEDED),
+    supersedes=frozenset(_SUPERSEDED),
+)

@@ -1,74 +1,48 @@
 """``b12-regimen-check``: a drafted B12 order that does not fit the patient.
 
-rule book §3: "A B12 product is in the draft orders and it does not fit: oral or
-sublingual product with neurological involvement; oral dose < 1000 µg/day with a malabsorption
-cause; one-off or interval > 3 months IM without loading" -> "Oral B12 is not the preferred
-route with neurological involvement: use the IM regimen." warning; "replace (delete draft +
-create) with the matching IM regimen".
+NICE and the BNF choose the route and dose by situation: IM with neurological involvement
+or a malabsorption cause, an oral dose high enough when absorption is impaired, and a
+loading course before maintenance injections.
 
-Sources: NICE NG239 (oral vs IM by situation; IM with neurological involvement or
-malabsorption); BNF hydroxocobalamin (loading, then maintenance); AAFP 2025.
-
-When: a B12 product (cyanocobalamin, hydroxocobalamin, methylcobalamin) is among the draft
-orders (stop orders excluded) and at least one of:
-
-- **route**: it is oral or sublingual and neurological involvement is recorded (the site's set;
-  headache / back pain are *possible* involvement and the card says so plainly);
-- **dose**: it is oral or sublingual, a malabsorption cause is recorded and the dose is below
-  ``thresholds.oral_min_ug_per_day_malabsorption`` (1000 µg/day). A dose without a frequency
-  is read as once daily (the usual oral order; a higher frequency would have to be stated);
-- **no loading**: it is parenteral (IM / SC / IV), the patient has no loading phase, and the
-  order is a one-off (``count == 1``, or no repeat schedule at all) or repeats less often than
-  every ``windows.im_max_interval_months`` (3) months. "A loading phase" is: active B12 therapy
-  (``p.b12_therapy``), a non-draft parenteral B12 exposure started within the look-back window
-  (a course completed recently: UK practice often orders each maintenance injection as a
-  one-off), or another drafted parenteral B12 order given at least weekly (the loading course
-  drafted alongside the maintenance order).
-
-Then: warning. The summary names the most important misfit (route, then dose, then loading),
-the detail lists every misfit with the evidence. One suggestion, recommended, ``at-most-one``:
-delete every misfitting draft and order ``regimens.recommended_regimen(p)`` (the neurological
-IM regimen with neurological involvement, else the standard IM regimen). ``concerns``: the
-misfitting drafts. ``supersedes`` ``cyanocobalamin-renal`` when the replacement is
-hydroxocobalamin and it removes every cyanocobalamin draft (the replacement already fixes it).
-
-Not when: no B12 draft; the draft fits; the route is unknown (nothing to judge: the adapter
-reads route from the dosage, its text or the product name); an oral dose is unknown (no dose
-and no strength in the name); an oral product with neither neurological involvement nor a
-malabsorption cause (oral 1000-2000 µg daily is a NICE option then); a parenteral order with a
-loading phase as above.
+When: a B12 draft (not a stop order) misfits in at least one way:
+- route: oral or sublingual with neurological involvement (``neurological_involvement``;
+  headache or back pain alone is said to be *possible* involvement);
+- dose: oral or sublingual below ``thresholds.oral_min_ug_per_day_malabsorption`` a day with
+  a malabsorption cause (a dose without a frequency is read as once daily);
+- no loading: parenteral, with no loading phase, and a one-off or less often than every
+  ``windows.im_max_interval_months``. A loading phase is active B12 therapy, a taken
+  parenteral product started within ``windows.lookback_months`` (clinics often record each
+  maintenance injection as a one-off), or a weekly-or-more drafted parenteral course.
+Then: warning; the summary names the most important misfit (route, dose, loading), the
+detail lists each. One recommended suggestion deletes every misfitting draft and orders the
+recommended regimen (neurological with involvement, else standard; ``formulary``,
+``windows.neuro_loading_review_weeks``). When that replacement is hydroxocobalamin and it
+removes every cyanocobalamin draft, it silences ``cyanocobalamin-renal``.
+Not when: no B12 draft; the draft fits; an unknown route or oral dose (nothing to judge); an
+oral product with neither neurological involvement nor a malabsorption cause (a NICE option).
 """
 
 from __future__ import annotations
 
+from ..cardtext import CardText
+from ..dates import DAYS_PER_MONTH
 from ..facts import MedicationExposure
 from ..findings import (
+    Action,
     Finding,
     OrderMedication,
+    Regimen,
     RemoveDraft,
     SelectionBehavior,
     Suggestion,
     shorten,
 )
-from ..picture import DAYS_PER_MONTH, ClinicalPicture
+from ..picture import ClinicalPicture
 from ..regimens import recommended_regimen
+from ..rule import Rule, summary_of
 from ..sources import AAFP_2025, BNF_HYDROXOCOBALAMIN, NICE_NG239
 from ..units import format_number
 from ..vocabulary import DataCategory, DrugClass, Indicator, Route
-
-ID = "b12-regimen-check"
-TITLE = "Drafted B12 order that does not fit the clinical situation"
-SOURCES = (NICE_NG239, BNF_HYDROXOCOBALAMIN, AAFP_2025)
-SETTINGS = (
-    "thresholds.oral_min_ug_per_day_malabsorption",
-    "windows.im_max_interval_months",
-    "windows.lookback_months",
-    "neurological_involvement",
-    "formulary",
-    "windows.neuro_loading_review_weeks",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.WARNING,)
 
 _ENTERAL = (Route.ORAL, Route.SUBLINGUAL)
 #: A drafted parenteral order given at least this often is a loading course (BNF: alternate
@@ -81,71 +55,67 @@ _ORDER = (_ROUTE, _DOSE, _ONE_OFF, _INTERVAL)
 
 
 def evaluate(p: ClinicalPicture) -> Finding | None:
-    misfits: dict[str, list[str]] = {}  # draft id -> misfit kinds
     drafts = {m.resource_id: m for m in p.b12_drafts}
     loading = _has_loading(p)
-    for m in p.b12_drafts:
-        kinds = _misfits(p, m, loading)
-        if kinds:
-            misfits[m.resource_id] = kinds
+    misfits = {
+        m.resource_id: kinds for m in p.b12_drafts if (kinds := _misfits(p, m, loading))
+    }  # draft id -> misfit kinds
     if not misfits:
         return None
-
     regimen = recommended_regimen(p)
     first_id, first_kind = min(
         ((rid, kind) for rid, kinds in misfits.items() for kind in kinds),
         key=lambda item: _ORDER.index(item[1]),
     )
-    summary = shorten(_summary(p, drafts[first_id], first_kind, regimen))
-
-    lines = ["This drafted B12 order does not fit the clinical situation:", ""]
-    for rid, kinds in misfits.items():
-        m = drafts[rid]
-        lines.append(f"- **{m.name}** ({rid}), {_order_text(m)}:")
-        for kind in kinds:
-            lines.append(f"  - {_reason(p, m, kind)}")
-    lines.append("")
-    if p.neurological and p.neuro_possible_only:
-        names = ", ".join(sorted({c.name for c in p.neurological}))
-        lines += [
-            f"Neurological involvement rests on {names} only: the product brief treats it as "
-            "neurological involvement; NICE/BNF reserve the intensive regimen for neuropathy, "
-            "myelopathy, cognitive or optic signs. Confirm clinically.",
-            "",
-        ]
-    lines += [f"Suggested instead: {regimen.text}", ""]
-    if DataCategory.MEDICATIONS in p.facts.missing:
-        lines += [
-            "Current medications could not be obtained: existing B12 therapy (a completed "
-            "loading course) may not be visible here.",
-            "",
-        ]
-    lines.append(f"Source: {NICE_NG239.label}; {BNF_HYDROXOCOBALAMIN.label}; {AAFP_2025.label}.")
-
-    actions: list = [
+    actions: list[Action] = [
         RemoveDraft(rid, f"Delete the drafted order: {drafts[rid].name}") for rid in misfits
     ]
     actions.append(OrderMedication(regimen, regimen.text))
-    suggestion = Suggestion(
-        label=f"Replace with {regimen.label}", actions=tuple(actions), is_recommended=True
-    )
-
+    suggestion = Suggestion(f"Replace with {regimen.label}", tuple(actions), is_recommended=True)
     supersedes: frozenset[str] = frozenset()
     cyano_drafts = {m.resource_id for m in p.b12_drafts if DrugClass.CYANOCOBALAMIN in m.classes}
     if regimen.drug is DrugClass.HYDROXOCOBALAMIN and cyano_drafts <= misfits.keys():
+        # The replacement already answers the renal card.
         supersedes = frozenset({"cyanocobalamin-renal"})
-
     return Finding(
-        rule_id=ID,
+        rule_id=RULE.id,
         indicator=Indicator.WARNING,
-        summary=summary,
-        detail="\n".join(lines),
+        summary=shorten(_summary(p, drafts[first_id], first_kind, regimen)),
+        detail=_detail(p, drafts, misfits, regimen),
         source=NICE_NG239,
         suggestions=(suggestion,),
         selection_behavior=SelectionBehavior.AT_MOST_ONE,
         concerns=frozenset(misfits),
         supersedes=supersedes,
     )
+
+
+def _detail(
+    p: ClinicalPicture,
+    drafts: dict[str, MedicationExposure],
+    misfits: dict[str, list[str]],
+    regimen: Regimen,
+) -> str:
+    text = CardText("This drafted B12 order does not fit the clinical situation:", "")
+    for rid, kinds in misfits.items():
+        m = drafts[rid]
+        text.bullets([f"**{m.name}** ({rid}), {_order_text(m)}:"])
+        text.lines(f"  - {_reason(p, m, kind)}" for kind in kinds)
+    text.blank()
+    if p.neurological and p.neuro_possible_only:
+        names = ", ".join(sorted({c.name for c in p.neurological}))
+        text.paragraph(
+            f"Neurological involvement rests on {names} only: the product brief treats it as "
+            "neurological involvement; NICE/BNF reserve the intensive regimen for neuropathy, "
+            "myelopathy, cognitive or optic signs. Confirm clinically."
+        )
+    text.paragraph(f"Suggested instead: {regimen.text}")
+    if DataCategory.MEDICATIONS in p.facts.missing:
+        text.paragraph(
+            "Current medications could not be obtained: existing B12 therapy (a completed "
+            "loading course) may not be visible here."
+        )
+    return text.source(NICE_NG239, BNF_HYDROXOCOBALAMIN, AAFP_2025, blank_before=False).text()
 
 
 def _misfits(p: ClinicalPicture, m: MedicationExposure, loading: frozenset[str]) -> list[str]:
@@ -204,15 +174,15 @@ def _oral_ug_per_day(m: MedicationExposure) -> float | None:
     return m.dose_ug_per_day
 
 
-def _ug(value: float) -> str:
-    return f"{format_number(value)} micrograms"
+def _ug(value: float | None) -> str:
+    return f"{_number(value)} micrograms"
 
 
 def _route_word(m: MedicationExposure) -> str:
     return "Sublingual" if m.route is Route.SUBLINGUAL else "Oral"
 
 
-def _summary(p: ClinicalPicture, m: MedicationExposure, kind: str, regimen) -> str:
+def _summary(p: ClinicalPicture, m: MedicationExposure, kind: str, regimen: Regimen) -> str:
     # The first clause only: a bounded loading phase goes on "; review at 3 weeks; ...".
     first_phase = regimen.phases[0].text.split(";")[0]
     if kind == _ROUTE:
@@ -230,7 +200,7 @@ def _summary(p: ClinicalPicture, m: MedicationExposure, kind: str, regimen) -> s
         cause = p.malabsorption[0].name if p.malabsorption else "a positive IF antibody"
         if cause[:2].istitle():
             cause = cause[0].lower() + cause[1:]  # "Pernicious anaemia" mid-sentence
-        per_day = format_number(_oral_ug_per_day(m))
+        per_day = _number(_oral_ug_per_day(m))
         return (
             f"{_route_word(m)} B12 {per_day} micrograms/day is too low with {cause}: "
             "use the IM regimen."
@@ -276,7 +246,14 @@ def _reason(p: ClinicalPicture, m: MedicationExposure, kind: str) -> str:
     )
 
 
-def _months(days: float) -> str:
+def _number(value: float | None) -> str:
+    """A dose or interval the misfit test has already read (never ``None`` there)."""
+    return format_number(value) if value is not None else "an unstated number of"
+
+
+def _months(days: float | None) -> str:
+    if days is None:
+        return _number(days)
     months = days / DAYS_PER_MONTH
     return str(round(months)) if abs(months - round(months)) < 0.1 else f"{months:.1f}"
 
@@ -291,3 +268,22 @@ def _order_text(m: MedicationExposure) -> str:
     if m.count is not None:
         parts.append(f"{m.count} dose{'s' if m.count != 1 else ''}")
     return ", ".join(parts)
+
+
+RULE = Rule(
+    id="b12-regimen-check",
+    title="Drafted B12 order that does not fit the clinical situation",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239, BNF_HYDROXOCOBALAMIN, AAFP_2025),
+    indicators=(Indicator.WARNING,),
+    settings=(
+        "thresholds.oral_min_ug_per_day_malabsorption",
+        "windows.im_max_interval_months",
+        "windows.lookback_months",
+        "neurological_involvement",
+        "formulary",
+        "windows.neuro_loading_review_weeks",
+    ),
+    evaluate=evaluate,
+    supersedes=frozenset({"cyanocobalamin-renal"}),
+)

@@ -1,71 +1,41 @@
 """``b12-screening-due``: a patient at risk of B12 deficiency has no current B12 result.
 
-rule book §3: "No current B12 result (none, or only stale/on-treatment ones) and at least
-one risk factor: metformin >= 4 months; PPI or H2 blocker >= 12 months; age > 75;
-vegan/strict vegetarian diet; malabsorption cause; colchicine, para-aminosalicylic acid, heavy
-alcohol use; or a sign: macrocytosis, unexplained anaemia" -> "No B12 result in 12 months for a
-patient on metformin for 6 years: check B12." info; warning when neurological involvement or
-macrocytosis is present; order serum B12 (2132-9) with CBC (and folate when macrocytic).
+Who to test: people on metformin or acid suppression for long enough, older people, vegans,
+heavy drinkers, those with a malabsorption cause or on colchicine or para-aminosalicylic
+acid, and anyone with macrocytosis or unexplained anaemia. The sample comes before any B12.
 
-Sources: NICE NG239 (who to test; take samples before replacement), AAFP 2017 (age > 75),
-AAFP 2025 (metformin, acid suppression).
-
-When: B12 status is unknown (no current diagnostic total or active B12: none in the look-back
-window, or only results drawn after B12 therapy began) and at least one risk factor
-(``p.drug_risk_factors``, ``p.other_risk_factors``) or sign (macrocytosis, anaemia).
-Then: info card naming every risk factor with its duration and evidence, and the last stale
-B12 value and date if there is one; warning when neurological involvement (definite or
-possible) or macrocytosis is present. One suggestion, ``any``: order serum B12 with a blood
-count, plus serum folate when macrocytic (orders already among the drafts are left out). In
-pregnancy the B12 test is active B12 (72160-5): total B12 falls in pregnancy (docs/rulebook.md
-section 6, NICE NG239).
-``concerns``: drafted B12 products (take the sample before the first dose) and drafted
-renewals of a risk drug (metformin, acid suppression, ...), so that the card shows at
-order-sign when one of them is being signed.
-Not when:
-- the patient is on established B12 therapy (``p.established_b12_therapy``: an active B12
-  product, or a course or injection recorded as completed within the longest maintenance
-  interval): a level is uninformative then, and a card asking for one would contradict the
-  "no routine B12 retest" of the treatment plan. A first B12 order among the drafts is not
-  established therapy: then the card asks for the sample before the first dose;
-- a total or active B12 test is already among the draft orders: the clinician is doing what
-  the card would ask, so the card would be noise (silent rather than a card about that draft);
-- a current total / active B12 result exists whose unit cannot be interpreted
-  (``lab-unit-unrecognised`` reports that result; "no B12 result" would be untrue);
-- a current normal MMA (drawn before therapy) exists: it is current evidence against
-  deficiency. A raised MMA that renal impairment makes non-specific does not settle it;
-- no risk factor or sign (metformin 3.9 months, PPI 11.9 months, age 75 ...).
-Neurological involvement alone is not a trigger (docs/rulebook.md lists it only as raising the
-indicator); with headache / back pain as *possible* involvement it would fire very widely.
+When: the B12 status is unknown (no current diagnostic total or active B12 within
+``windows.lookback_months``, or only results drawn on therapy) and there is a risk factor:
+metformin for ``windows.metformin_months``, a PPI or H2 blocker for
+``windows.acid_suppression_months``, age above ``thresholds.age_risk_above_years``, the
+conditions and drugs above, or a sign (macrocytosis by ``thresholds.mcv_macrocytosis_above_fl``;
+anaemia no recorded cause explains).
+Then: info naming each risk factor with its duration and evidence and the last stale B12;
+warning with neurological involvement or macrocytosis. One suggestion orders B12 (active
+B12 in pregnancy: total B12 falls), a blood count and, when macrocytic, folate, leaving out
+what is drafted. The card concerns B12 drafts (sample before the first dose) and drafted
+renewals of a risk drug, so it shows when one is signed.
+Not when: established B12 therapy (a level is uninformative then); a B12 test already
+drafted; a current B12 result whose unit cannot be read (``lab-unit-unrecognised`` speaks);
+a current normal MMA; no risk factor or sign. Neurological involvement alone is not a
+trigger: it only raises the urgency.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..b12status import B12Status
+from ..cardtext import CardText
 from ..codes import LOINC_ACTIVE_B12, LOINC_CBC, LOINC_DISPLAY, LOINC_FOLATE, LOINC_TOTAL_B12
 from ..evidence import missing_data, stale_reason
 from ..facts import LabResult, MedicationExposure
 from ..findings import SUMMARY_MAX, Finding, OrderLab, SelectionBehavior, Suggestion, shorten
-from ..picture import B12Status, ClinicalPicture, RiskFactor, describe, result_value_text
+from ..picture import ClinicalPicture, RiskFactor
+from ..resulttext import describe, result_value_text
+from ..rule import Rule, summary_of
 from ..sources import AAFP_2017, AAFP_2025, NICE_NG239
 from ..vocabulary import Analyte, DataCategory, DrugClass, Indicator
-
-ID = "b12-screening-due"
-TITLE = "B12 test due for a patient at risk of deficiency"
-SOURCES = (NICE_NG239, AAFP_2017, AAFP_2025)
-SETTINGS = (
-    "windows.lookback_months",
-    "windows.metformin_months",
-    "windows.acid_suppression_months",
-    "thresholds.age_risk_above_years",
-    "thresholds.mcv_macrocytosis_above_fl",
-    "thresholds.haemoglobin_low_male_g_dl",
-    "thresholds.haemoglobin_low_female_g_dl",
-    "neurological_involvement",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.WARNING, Indicator.INFO)
 
 #: Drug classes that are screening risk factors (their drafted renewals concern this card).
 _RISK_DRUGS = (
@@ -87,30 +57,36 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         return None
     if _uninterpretable_current_b12(p) or _normal_mma(p):
         return None
-
     factors = _risk_factors(p)
     if not factors:
         return None
-
-    macro = p.macrocytosis
-    warning = bool(p.neurological) or macro is not None
+    warning = bool(p.neurological) or p.macrocytosis is not None
     months = p.policy.windows.lookback_months
     b12_missing = DataCategory.B12_LABS in p.facts.missing
+    return Finding(
+        rule_id=RULE.id,
+        indicator=Indicator.WARNING if warning else Indicator.INFO,
+        summary=_summary(factors, months, b12_missing),
+        detail=_detail(p, factors, months, b12_missing),
+        source=NICE_NG239,
+        suggestions=(_tests(p, drafted),),
+        selection_behavior=SelectionBehavior.ANY,
+        concerns=_concerns(p, factors),
+    )
 
-    summary = _summary(factors, months, b12_missing)
-    detail = _detail(p, factors, months, b12_missing)
+
+def _tests(p: ClinicalPicture, drafted: frozenset[Analyte]) -> Suggestion:
     if p.pregnant:
-        # rule book §6: total B12 falls in pregnancy; NICE tests active B12 instead.
-        actions = [
-            OrderLab(LOINC_ACTIVE_B12, LOINC_DISPLAY[LOINC_ACTIVE_B12], "Active B12 (pregnancy)")
-        ]
+        # Total B12 falls in pregnancy; NICE tests active B12 instead.
+        b12 = OrderLab(LOINC_ACTIVE_B12, LOINC_DISPLAY[LOINC_ACTIVE_B12], "Active B12 (pregnancy)")
     else:
-        actions = [OrderLab(LOINC_TOTAL_B12, LOINC_DISPLAY[LOINC_TOTAL_B12], "Serum vitamin B12")]
+        b12 = OrderLab(LOINC_TOTAL_B12, LOINC_DISPLAY[LOINC_TOTAL_B12], "Serum vitamin B12")
+    actions = [b12]
     parts = ["active B12" if p.pregnant else "B12"]
     if not drafted & _BLOOD_COUNT:
         actions.append(OrderLab(LOINC_CBC, LOINC_DISPLAY[LOINC_CBC], "Full blood count"))
         parts.append("a blood count")
-    if macro is not None and Analyte.FOLATE not in drafted:
+    if p.macrocytosis is not None and Analyte.FOLATE not in drafted:
         actions.append(
             OrderLab(LOINC_FOLATE, LOINC_DISPLAY[LOINC_FOLATE], "Serum folate (macrocytosis)")
         )
@@ -118,17 +94,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     label = "Order " + (
         parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     )
-    suggestion = Suggestion(label=label, actions=tuple(actions))
-    return Finding(
-        rule_id=ID,
-        indicator=Indicator.WARNING if warning else Indicator.INFO,
-        summary=summary,
-        detail=detail,
-        source=NICE_NG239,
-        suggestions=(suggestion,),
-        selection_behavior=SelectionBehavior.ANY,
-        concerns=_concerns(p, factors),
-    )
+    return Suggestion(label=label, actions=tuple(actions))
 
 
 # --- when --------------------------------------------------------------------------------------
@@ -287,8 +253,7 @@ def _detail(p: ClinicalPicture, factors: list[_Factor], months: int, b12_missing
     )
     if missing:
         lines.append(f"{missing}; more risk factors may apply.")
-    lines += ["", f"Source: {NICE_NG239.label}; {AAFP_2017.label}; {AAFP_2025.label}."]
-    return "\n".join(lines)
+    return CardText(*lines).source(NICE_NG239, AAFP_2017, AAFP_2025).text()
 
 
 def _analyte_name(result: LabResult) -> str:
@@ -303,3 +268,33 @@ def _concerns(p: ClinicalPicture, factors: list[_Factor]) -> frozenset[str]:
         if on_it:
             ids.update(m.resource_id for m in p.medications_of(cls, drafts=True))
     return frozenset(ids)
+
+
+RULE = Rule(
+    id="b12-screening-due",
+    title="B12 test due for a patient at risk of deficiency",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239, AAFP_2017, AAFP_2025),
+    indicators=(Indicator.WARNING, Indicator.INFO),
+    settings=(
+        "windows.lookback_months",
+        "windows.metformin_months",
+        "windows.acid_suppression_months",
+        "thresholds.age_risk_above_years",
+        "thresholds.mcv_macrocytosis_above_fl",
+        "thresholds.haemoglobin_low_male_g_dl",
+        "thresholds.haemoglobin_low_female_g_dl",
+        "neurological_involvement",
+        "thresholds.active_b12_deficient_below_pmol_l",
+        "thresholds.active_b12_unlikely_above_pmol_l",
+        "thresholds.egfr_impaired_below",
+        "thresholds.mma_upper_limit_nmol_l",
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_deficient_below_pmol_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "thresholds.total_b12_unlikely_above_pmol_l",
+        "windows.b12_washout_months",
+        "windows.im_max_interval_months",
+    ),
+    evaluate=evaluate,
+)

@@ -1,50 +1,35 @@
 """``cyanocobalamin-renal``: high-dose cyanocobalamin drafted with impaired renal function.
 
-rule book §3: "Cyanocobalamin (any route, ≥ 1 mg doses or ≥ 1000 µg/day) is in the draft
-orders and eGFR < 60 or CKD / dialysis is recorded" -> "eGFR 38: prefer hydroxocobalamin to
-cyanocobalamin." warning (never critical); "replace with hydroxocobalamin at the same schedule".
-Methylcobalamin is an unlicensed supplement in the UK, in neither NICE nor the BNF: the card
-never suggests or names it as an alternative. Section 6: the brief's "do not use" becomes a
-warning, not a block, because the evidence is indirect.
+In DIVINe, high-dose B vitamins including cyanocobalamin were followed by a faster fall in
+GFR and more vascular events in diabetic nephropathy; the harm is attributed to cyanide
+accumulating when renal clearance is reduced. The evidence is indirect and this is not a
+labelled contraindication, so the card warns (never blocks) and prefers hydroxocobalamin.
+Methylcobalamin is never suggested: it is an unlicensed supplement in neither NICE nor BNF.
 
-Sources: DIVINe (House et al., JAMA 2010;303:1603); Spence et al., Lancet Neurol 2017.
-
-When: a cyanocobalamin product is among the draft orders (stop orders excluded) with a
-qualifying dose, and renal function is impaired: the latest current eGFR is below
-``thresholds.egfr_impaired_below`` (60), or CKD or dialysis is recorded.
-
-A qualifying dose: ``dose_ug`` >= ``thresholds.cyanocobalamin_renal_min_ug`` (1000 µg) per
-administration, or that much per day (500 µg twice daily counts). **Unknown dose** (no dose in
-the order and none the adapter could read from the strength): the product name decides. A name
-that states a cyanocobalamin strength of at least 1 mg ("1000 MCG/ML", "1 MG Oral Tablet")
-qualifies, because one unit (an ampoule of 1 mL, a tablet) is the usual dose; a name without a
-strength, or with a lower one (a multivitamin with 6 micrograms), does not: low-dose products
-were not what DIVINe tested, and a card on every multivitamin would be noise.
-
-Then: warning naming the renal evidence and each qualifying draft. Detail: DIVINe (high-dose B
-vitamins including cyanocobalamin 1 mg in diabetic nephropathy: faster GFR decline, more
-vascular events, HR 2.0); the evidence is indirect; it is not a labelled contraindication. One
-suggestion (``at-most-one``): for each qualifying draft, delete it and order hydroxocobalamin at
-the same schedule (``regimens.same_schedule_hydroxocobalamin``, with the course length and a
-single dose kept, and three-times-weekly written as such). It is recommended when every draft is
-parenteral with a readable schedule. An **oral / sublingual** draft is replaced by
-hydroxocobalamin IM (there is no oral hydroxocobalamin): the maintenance regimen when the
-patient is already on B12, else the standard / neurological regimen. This route change is never
-recommended. A parenteral draft with a repeat count but no readable interval, or a draft of
-unknown route, gets no automatic replacement (the detail says why). Override reasons:
-hydroxocobalamin not on formulary; benefit outweighs risk. ``concerns``: the qualifying drafts.
-
-Not when: no cyanocobalamin draft; the dose does not qualify; the latest current eGFR is >= 60
-and no CKD / dialysis is recorded; no current eGFR and no CKD / dialysis (including when renal
-results could not be obtained: the card cannot speak of evidence it does not have).
+When: a cyanocobalamin draft (not a stop order) has a qualifying dose, at least
+``thresholds.cyanocobalamin_renal_min_ug`` per administration or per day (an unknown dose
+qualifies when the product name states such a strength: one ampoule or tablet is the usual
+dose), and renal function is impaired: the latest current eGFR is below
+``thresholds.egfr_impaired_below``, or CKD or dialysis is recorded.
+Then: warning naming the renal evidence and each qualifying draft, with one suggestion that
+deletes each draft and orders hydroxocobalamin at the same schedule (recommended when every
+draft is parenteral with a readable schedule). An oral or sublingual draft becomes
+hydroxocobalamin IM (maintenance when already on B12, the neurological regimen with
+``windows.neuro_loading_review_weeks`` when involvement is recorded, else standard): a route
+change, never recommended. A draft whose schedule cannot be copied gets no replacement and
+the card says why. Override reasons: not on formulary; benefit outweighs risk.
+Not when: no qualifying cyanocobalamin draft; no current impaired eGFR and no CKD or dialysis
+recorded (including when renal results could not be obtained).
 """
 
 from __future__ import annotations
 
 import re
 
+from ..cardtext import CardText
 from ..facts import MedicationExposure
 from ..findings import (
+    Action,
     Finding,
     OrderMedication,
     OverrideReason,
@@ -54,7 +39,7 @@ from ..findings import (
     Suggestion,
     shorten,
 )
-from ..picture import ClinicalPicture, describe
+from ..picture import ClinicalPicture
 from ..policy import Formulary
 from ..regimens import (
     maintenance_regimen,
@@ -62,22 +47,11 @@ from ..regimens import (
     same_schedule_hydroxocobalamin,
     standard_regimen,
 )
+from ..resulttext import describe
+from ..rule import Rule, summary_of
 from ..sources import DIVINE
 from ..units import format_number
 from ..vocabulary import ConditionKind, DrugClass, Indicator, Route
-
-ID = "cyanocobalamin-renal"
-TITLE = "High-dose cyanocobalamin with impaired renal function"
-SOURCES = (DIVINE,)
-SETTINGS = (
-    "thresholds.cyanocobalamin_renal_min_ug",
-    "thresholds.egfr_impaired_below",
-    "windows.lookback_months",
-    "formulary",
-    "windows.neuro_loading_review_weeks",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.WARNING,)
 
 OVERRIDE_REASONS = (
     OverrideReason("hydroxocobalamin-not-on-formulary", "Hydroxocobalamin not on formulary"),
@@ -93,52 +67,56 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     if not p.renal_impairment:
         return None
     minimum = p.policy.thresholds.cyanocobalamin_renal_min_ug
-    qualifying: list[tuple[MedicationExposure, str]] = []
-    for m in p.b12_drafts:
-        if DrugClass.CYANOCOBALAMIN not in m.classes:
-            continue
-        why = _qualifying_dose(m, minimum)
-        if why:
-            qualifying.append((m, why))
+    qualifying = [
+        (m, why)
+        for m in p.b12_drafts
+        if DrugClass.CYANOCOBALAMIN in m.classes and (why := _qualifying_dose(m, minimum))
+    ]
     if not qualifying:
         return None
+    actions, route_change, unreplaced = _replacements(p, qualifying)
+    suggestions: tuple[Suggestion, ...] = ()
+    if actions:
+        label = (
+            "Switch to hydroxocobalamin IM (route change)"
+            if route_change
+            else "Replace with hydroxocobalamin at the same schedule"
+        )
+        recommended = not route_change and not unreplaced
+        suggestions = (Suggestion(label, tuple(actions), is_recommended=recommended),)
+    return Finding(
+        rule_id=RULE.id,
+        indicator=Indicator.WARNING,
+        summary=shorten(f"{_lead(p)}: prefer hydroxocobalamin to cyanocobalamin."),
+        detail=_detail(p, qualifying, route_change, unreplaced),
+        source=DIVINE,
+        suggestions=suggestions,
+        selection_behavior=SelectionBehavior.AT_MOST_ONE if suggestions else None,
+        override_reasons=OVERRIDE_REASONS,
+        concerns=frozenset(m.resource_id for m, _ in qualifying),
+    )
 
+
+def _lead(p: ClinicalPicture) -> str:
     egfr = p.egfr if p.egfr_impaired else None
-    dialysis = p.conditions_of(ConditionKind.DIALYSIS)
-    ckd = p.conditions_of(ConditionKind.CKD)
-    if egfr is not None:
-        lead = f"eGFR {egfr.comparator or ''}{format_number(egfr.value)}"
-    elif dialysis:
-        lead = "Dialysis recorded"
-    else:
-        lead = "CKD recorded"
-    summary = shorten(f"{lead}: prefer hydroxocobalamin to cyanocobalamin.")
+    if egfr is not None and egfr.value is not None:
+        return f"eGFR {egfr.comparator or ''}{format_number(egfr.value)}"
+    if p.conditions_of(ConditionKind.DIALYSIS):
+        return "Dialysis recorded"
+    return "CKD recorded"
 
-    lines = ["**Renal function**", ""]
-    if egfr is not None:
-        lines.append(f"- eGFR {describe(egfr)}")
-    elif p.egfr is not None:
-        lines.append(f"- latest eGFR {describe(p.egfr)} (not below the limit)")
-    for c in dialysis + tuple(c for c in ckd if c not in dialysis):
-        lines.append(f"- {c.name} ({c.resource_id})")
-    lines += ["", "**Cyanocobalamin in the draft orders**", ""]
-    for m, why in qualifying:
-        lines.append(f"- {m.name} ({m.resource_id}): {why}")
-    lines += [
-        "",
-        "In DIVINe, high-dose B vitamins including cyanocobalamin 1 mg daily in diabetic "
-        "nephropathy (with folic acid 2.5 mg and B6 25 mg) were followed by a faster fall in "
-        "GFR and more vascular events (hazard ratio 2.0). Spence et al. (Lancet Neurol 2017) "
-        "attribute the harm to cyanocobalamin when renal clearance is reduced (cyanide "
-        "accumulates). The evidence is indirect (a combined vitamin trial) and impaired renal "
-        "function is **not a labelled contraindication**: prefer "
-        "hydroxocobalamin (IM).",
-        "",
-    ]
 
-    actions: list = []
+_Qualifying = list[tuple[MedicationExposure, str]]
+
+
+def _replacements(
+    p: ClinicalPicture, qualifying: _Qualifying
+) -> tuple[list[Action], bool, _Qualifying]:
+    """The delete-and-order actions, whether any changes the route, and the drafts that get
+    no replacement (with why)."""
+    actions: list[Action] = []
     route_change = False
-    unreplaced: list[tuple[MedicationExposure, str]] = []
+    unreplaced: _Qualifying = []
     for m, _ in qualifying:
         regimen, why_not = _replacement(p, m)
         if regimen is None:
@@ -147,38 +125,44 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
         route_change = route_change or m.route in (Route.ORAL, Route.SUBLINGUAL)
         actions.append(RemoveDraft(m.resource_id, f"Delete the drafted order: {m.name}"))
         actions.append(OrderMedication(regimen, regimen.text))
+    return actions, route_change, unreplaced
+
+
+def _detail(
+    p: ClinicalPicture, qualifying: _Qualifying, route_change: bool, unreplaced: _Qualifying
+) -> str:
+    text = CardText().heading("Renal function")
+    egfr = p.egfr if p.egfr_impaired else None
+    if egfr is not None:
+        text.bullets([f"eGFR {describe(egfr)}"])
+    elif p.egfr is not None:
+        text.bullets([f"latest eGFR {describe(p.egfr)} (not below the limit)"])
+    dialysis = p.conditions_of(ConditionKind.DIALYSIS)
+    ckd = tuple(c for c in p.conditions_of(ConditionKind.CKD) if c not in dialysis)
+    text.bullets(f"{c.name} ({c.resource_id})" for c in dialysis + ckd)
+    text.blank().heading("Cyanocobalamin in the draft orders")
+    text.bullets(f"{m.name} ({m.resource_id}): {why}" for m, why in qualifying).blank()
+    text.paragraph(_EVIDENCE)
     if route_change:
-        lines += [
+        text.paragraph(
             "Hydroxocobalamin is given by injection only: replacing an oral cyanocobalamin "
             "order with it changes the route. If the oral route matters more, keep the "
-            "cyanocobalamin and record the reason (override).",
-            "",
-        ]
+            "cyanocobalamin and record the reason (override)."
+        )
     for m, why_not in unreplaced:
-        lines += [f"No replacement is offered for {m.name} ({m.resource_id}): {why_not}", ""]
-    lines.append(f"Source: {DIVINE.label}; Spence et al., Lancet Neurol 2017.")
+        text.paragraph(f"No replacement is offered for {m.name} ({m.resource_id}): {why_not}")
+    return text.source(DIVINE, "Spence et al., Lancet Neurol 2017", blank_before=False).text()
 
-    suggestions: tuple[Suggestion, ...] = ()
-    if actions:
-        label = (
-            "Switch to hydroxocobalamin IM (route change)"
-            if route_change
-            else "Replace with hydroxocobalamin at the same schedule"
-        )
-        suggestions = (
-            Suggestion(label, tuple(actions), is_recommended=not route_change and not unreplaced),
-        )
-    return Finding(
-        rule_id=ID,
-        indicator=Indicator.WARNING,
-        summary=summary,
-        detail="\n".join(lines),
-        source=DIVINE,
-        suggestions=suggestions,
-        selection_behavior=SelectionBehavior.AT_MOST_ONE if suggestions else None,
-        override_reasons=OVERRIDE_REASONS,
-        concerns=frozenset(m.resource_id for m, _ in qualifying),
-    )
+
+_EVIDENCE = (
+    "In DIVINe, high-dose B vitamins including cyanocobalamin 1 mg daily in diabetic "
+    "nephropathy (with folic acid 2.5 mg and B6 25 mg) were followed by a faster fall in "
+    "GFR and more vascular events (hazard ratio 2.0). Spence et al. (Lancet Neurol 2017) "
+    "attribute the harm to cyanocobalamin when renal clearance is reduced (cyanide "
+    "accumulates). The evidence is indirect (a combined vitamin trial) and impaired renal "
+    "function is **not a labelled contraindication**: prefer "
+    "hydroxocobalamin (IM)."
+)
 
 
 def _qualifying_dose(m: MedicationExposure, minimum: float) -> str | None:
@@ -223,3 +207,20 @@ def _replacement(p: ClinicalPicture, m: MedicationExposure) -> tuple[Regimen | N
     if regimen is None:
         return None, "the order has no readable dosing interval, so its schedule cannot be copied."
     return regimen, ""
+
+
+RULE = Rule(
+    id="cyanocobalamin-renal",
+    title="High-dose cyanocobalamin with impaired renal function",
+    summary=summary_of(__doc__),
+    sources=(DIVINE,),
+    indicators=(Indicator.WARNING,),
+    settings=(
+        "thresholds.cyanocobalamin_renal_min_ug",
+        "thresholds.egfr_impaired_below",
+        "windows.lookback_months",
+        "windows.neuro_loading_review_weeks",
+        "neurological_involvement",
+    ),
+    evaluate=evaluate,
+)

@@ -1,65 +1,39 @@
 """``folate-before-b12``: folate is being given while B12 deficiency is untreated or unsettled.
 
-rule book §3: "Folic acid or folinic acid (any dose > 0.1 mg/day) is in the draft orders,
-or active, and there is no B12 therapy, and B12 status is deficient, indeterminate, functional
-deficiency, or **unknown** (no current result) with macrocytosis or neurological involvement"
--> "Do not give folic acid before B12 is treated: it can correct the anaemia while subacute
-combined degeneration progresses." critical when B12 deficient (or functional deficiency);
-warning otherwise. Exceptions: pregnancy or pre-conception folic acid <= 5 mg -> at most
-warning, never suggest stopping it ("address B12 at the same time"); folic acid with weekly
-methotrexate -> info only when B12 is unknown. Suggestions (``any``): add B12 treatment, delete
-the folic-acid draft (not in the pregnancy exception), order a B12 test when status is unknown.
+Folic acid can correct the anaemia of B12 deficiency while subacute combined degeneration
+progresses: B12 is treated first (or with it), never folate alone.
 
-Sources: NICE NG239 (treat B12 before folate; take samples before replacement), BNF
-hydroxocobalamin (regimens; folic acid must not be given alone in B12 deficiency), US
-cyanocobalamin injection label (folic acid can mask B12 deficiency).
-
-When: a folate product (folic acid, folinic acid, methylfolate) is a draft order or active,
-with a dose above ``thresholds.folic_acid_min_mg_per_day`` per day or an unknown dose; no B12
-therapy (``p.has_b12_therapy`` false); and B12 status (``p.b12``) is deficient, functional
-deficiency, indeterminate, or unknown with macrocytosis or neurological involvement.
-Then: critical when deficient or functional deficiency, else warning. Summary names the B12
-evidence ("Folic acid ordered with B12 118 ng/L (≈87 pmol/L): treat B12 first"); detail lists
-the folate orders, each B12 result with its band, any conflict, neurological involvement
-(stating plainly when it rests on headache / back pain only), macrocytosis, a malabsorption
-cause (lifelong treatment), missing data. Suggestions (``any``): the recommended B12 regimen
-(``regimens.recommended_regimen``, recommended); remove each folate *draft* (never an active
-statement); order total B12 (2132-9, sample before any B12) when status is unknown and no
-B12 test is drafted; when indeterminate, the second-line test ``b12-indeterminate`` would
-have offered (MMA 13964-2, else active B12 72160-5), since this card silences it.
-``concerns`` = the folate drafts. Supersedes b12-deficiency-untreated, b12-indeterminate,
-b12-screening-due, b12-normal-but-symptomatic and b12-lifelong-therapy: this card already
-carries their treatment / test.
-Exceptions:
-- Pregnant or planning pregnancy, with folic acid or methylfolate at most
-  ``thresholds.pregnancy_folic_acid_max_mg_per_day`` per day (or no dose recorded: the product
-  is presumed prophylactic, and stopping it could harm): that product is never offered for
-  removal, and when every folate is such prophylaxis the indicator is at most warning. The
-  card says "address B12 at the same time". One exception to the cap: with subacute combined
-  degeneration recorded and B12 deficient the card stays critical, because it silences the
-  critical ``b12-deficiency-untreated`` card ("never less urgent than what it silences").
-- Weekly methotrexate (interval >= 7 days, or "weekly" in the name): removal of the folate is
-  never offered (it prevents methotrexate toxicity). B12 unknown: info only, treatment offered
-  but not recommended (methotrexate itself raises the MCV); this info card does not silence
-  ``b12-screening-due`` / ``b12-lifelong-therapy``, which would be warnings. B12 deficient:
-  warning (critical only with SCD), treatment recommended.
-- Proven folate deficiency (``p.folate_deficiency``: current serum folate < 3 ng/mL or 7 nmol/L,
-  red-cell folate < 150 ng/mL or 340 nmol/L, BSH 2014): removal is never offered and the folate
-  result is shown. With deficient B12: critical, "combined deficiency: start B12 now and give
-  the folic acid with it" (BNF: never folic acid alone in undiagnosed megaloblastic anaemia).
-Override reasons: "B12 started or given elsewhere", "Folate deficiency confirmed and B12
-replete" (only when B12 is not deficient), "Pregnancy / NTD prophylaxis", "Folic acid with
-methotrexate".
-Not when: B12 therapy is active or among the draft orders; B12 status is "deficiency
-unlikely"; status unknown without macrocytosis or neurological involvement; every folate has
-a known dose <= ``folic_acid_min_mg_per_day`` per day; the folate is a stop order or a
-completed statement.
+When: a folate (folic acid, folinic acid, methylfolate) is drafted or active at more than
+``thresholds.folic_acid_min_mg_per_day`` a day (or an unknown dose); no B12 therapy is
+active or drafted; and the B12 status is deficient, functional deficiency, indeterminate, or
+unknown with macrocytosis, neurological involvement, or B12 results or blood counts that
+could not be retrieved.
+Then: critical when deficient, warning otherwise. The card offers the recommended B12
+regimen (recommended only once deficiency is established), deleting each folate draft, a
+B12 test when the status is unknown, and the second-line test when it is indeterminate (this
+card silences ``b12-indeterminate``, the deficiency, symptom, screening and lifelong cards,
+so it carries their step). Exceptions, each stated on the card:
+- pregnancy prophylaxis (up to ``thresholds.pregnancy_folic_acid_max_mg_per_day``, or no dose
+  recorded): never offered for removal, at most warning ("address B12 at the same time"),
+  and in pregnancy a deficient total alone is confirmed with active B12 first;
+- weekly methotrexate: never offered for removal; info while B12 is unknown (methotrexate
+  raises the MCV, and this info card leaves the screening and lifelong warnings standing);
+- proven folate deficiency (``thresholds.folate_deficient_below_*``,
+  ``thresholds.rbc_folate_deficient_below_*``): never offered for removal; with deficient B12,
+  critical "combined deficiency: start B12 now and give the folic acid with it".
+With subacute combined degeneration and deficient B12 the card stays critical: it silences
+the critical ``b12-deficiency-untreated`` card.
+Not when: B12 therapy active or drafted; B12 deficiency unlikely; an unknown status with
+nothing that calls for B12; every folate at or below the minimum dose, stopped or completed.
 """
 
 from __future__ import annotations
 
 import re
 
+from ..b12status import B12Status
+from ..bands import folate_cutoff
+from ..cardtext import CardText
 from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA, LOINC_TOTAL_B12
 from ..evidence import (
     b12_evidence_lines,
@@ -67,9 +41,10 @@ from ..evidence import (
     malabsorption_causes,
     missing_data,
     neurological_lines,
+    renal_mma_caveat,
     stale_reason,
 )
-from ..facts import MedicationExposure
+from ..facts import DraftLabOrder, LabResult, MedicationExposure
 from ..findings import (
     Finding,
     OrderLab,
@@ -80,13 +55,10 @@ from ..findings import (
     Suggestion,
     shorten,
 )
-from ..picture import (
-    B12Status,
-    ClinicalPicture,
-    describe,
-    result_value_text,
-)
+from ..picture import ClinicalPicture
 from ..regimens import recommended_regimen
+from ..resulttext import describe, result_value_text
+from ..rule import Rule, summary_of
 from ..sources import BNF_HYDROXOCOBALAMIN, CYANOCOBALAMIN_LABEL, NICE_NG239
 from ..units import format_number
 from ..vocabulary import (
@@ -97,40 +69,8 @@ from ..vocabulary import (
     Indicator,
 )
 
-ID = "folate-before-b12"
-TITLE = "Folate ordered or taken while B12 deficiency is untreated"
-SOURCES = (NICE_NG239, BNF_HYDROXOCOBALAMIN, CYANOCOBALAMIN_LABEL)
-SETTINGS = (
-    "thresholds.folic_acid_min_mg_per_day",
-    "thresholds.pregnancy_folic_acid_max_mg_per_day",
-    "thresholds.total_b12_deficient_below_ng_l",
-    "thresholds.total_b12_unlikely_above_ng_l",
-    "thresholds.total_b12_deficient_below_pmol_l",
-    "thresholds.total_b12_unlikely_above_pmol_l",
-    "thresholds.active_b12_deficient_below_pmol_l",
-    "thresholds.active_b12_unlikely_above_pmol_l",
-    "thresholds.mma_upper_limit_nmol_l",
-    "thresholds.egfr_impaired_below",
-    "thresholds.mcv_macrocytosis_above_fl",
-    "windows.lookback_months",
-    "neurological_involvement",
-    "formulary",
-    "windows.neuro_loading_review_weeks",
-)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.CRITICAL, Indicator.WARNING, Indicator.INFO)
-
-#: Every rule whose card this one replaces (rule book §4: one card per problem).
-_SUPERSEDES = frozenset(
-    {
-        "b12-deficiency-untreated",
-        "b12-indeterminate",
-        "b12-screening-due",
-        "b12-normal-but-symptomatic",
-        "b12-lifelong-therapy",
-    }
-)
-#: The info card of the methotrexate exception must not silence these warnings.
+#: The warning cards the critical and warning cards replace, but the info card of the
+#: methotrexate exception must leave standing.
 _WARNING_CARDS_KEPT_FOR_METHOTREXATE = frozenset({"b12-screening-due", "b12-lifelong-therapy"})
 
 #: Folates that serve as neural-tube-defect prophylaxis (the pregnancy exception).
@@ -162,45 +102,75 @@ _HEADLINE_KEEP_FOLATE = (
 
 
 def evaluate(p: ClinicalPicture) -> Finding | None:
-    if p.has_b12_therapy:
-        return None
-    folates = _folates(p)
-    if not folates:
+    folates = () if p.has_b12_therapy else _folates(p)
+    if not folates or not _b12_status_calls_for_it(p):
         return None
     status = p.b12.status
-    unknown = status is B12Status.UNKNOWN
-    if status is B12Status.UNLIKELY:
-        return None
-    # B12 results or blood counts that could not be retrieved leave macrocytosis unknown, not
-    # absent: a folate order must still get its warning (docs/protocol.md, "Prefetch").
-    data_missing = bool({DataCategory.B12_LABS, DataCategory.BLOOD_COUNTS} & p.facts.missing)
-    if unknown and not (p.macrocytosis is not None or p.neurological or data_missing):
-        return None
-
     prophylaxis = {m.resource_id for m in folates if _ntd_prophylaxis(p, m)}
-    pregnancy_exception = len(prophylaxis) == len(folates)
     methotrexate = _weekly_methotrexate(p)
-    # Proven folate deficiency as well: combined deficiency, the folic acid is needed too.
-    folate_low = p.folate_deficiency
-    combined = folate_low is not None and status.is_deficient
+    pregnancy_exception = len(prophylaxis) == len(folates)
+    indicator = _indicator(p, pregnancy_exception, bool(methotrexate))
+    test_drafts = [d for d in p.facts.draft_labs if d.analytes & _B12_TESTS]
+    # Deleting the folate is offered only outside the three exceptions (pregnancy prophylaxis
+    # per product; weekly methotrexate; proven folate deficiency).
+    keep_all = bool(methotrexate) or p.folate_deficiency is not None
+    removable = () if keep_all else tuple(m for m in folates if m.resource_id not in prophylaxis)
+    return Finding(
+        rule_id=RULE.id,
+        indicator=indicator,
+        summary=_summary(p, folates, pregnancy_exception, methotrexate),
+        detail=_detail(p, folates, prophylaxis, methotrexate, test_drafts),
+        source=NICE_NG239,
+        suggestions=_suggestions(p, removable, test_drafts),
+        selection_behavior=SelectionBehavior.ANY,
+        override_reasons=tuple(
+            r
+            for r in _OVERRIDE_REASONS
+            if not (status.is_deficient and r.code == "folate-deficiency-b12-replete")
+        ),
+        concerns=frozenset(m.resource_id for m in folates if m.is_draft),
+        supersedes=_supersedes(p, indicator),
+    )
 
+
+def _b12_status_calls_for_it(p: ClinicalPicture) -> bool:
+    """Deficient or unsettled B12; an unknown status only with macrocytosis, neurological
+    involvement, or B12 results / blood counts that could not be retrieved (they leave
+    macrocytosis unknown, not absent: a folate order must still get its warning)."""
+    status = p.b12.status
+    if status is B12Status.UNLIKELY:
+        return False
+    data_missing = bool({DataCategory.B12_LABS, DataCategory.BLOOD_COUNTS} & p.facts.missing)
+    if status is B12Status.UNKNOWN:
+        return p.macrocytosis is not None or bool(p.neurological) or data_missing
+    return True
+
+
+def _indicator(p: ClinicalPicture, pregnancy_exception: bool, methotrexate: bool) -> Indicator:
+    status = p.b12.status
     indicator = Indicator.CRITICAL if status.is_deficient else Indicator.WARNING
     if pregnancy_exception:
         indicator = min(indicator, Indicator.WARNING)
-    if combined:
+    if p.folate_deficiency is not None and status.is_deficient:
+        # Proven folate deficiency as well: combined deficiency, the folic acid is needed too.
         indicator = Indicator.CRITICAL
     if methotrexate:
         # Folate with weekly methotrexate prevents its toxicity: warning when B12 is known to
         # be deficient (or unsettled), info while B12 is unknown (methotrexate raises the MCV).
+        unknown = status is B12Status.UNKNOWN
         indicator = Indicator.INFO if unknown else min(indicator, Indicator.WARNING)
     if status.is_deficient and p.scd_recorded:
         # This card silences b12-deficiency-untreated, which is critical with SCD.
         indicator = Indicator.CRITICAL
-    # Deleting the folate is offered only outside the three exceptions (pregnancy prophylaxis
-    # per product; weekly methotrexate; proven folate deficiency).
-    keep_all = bool(methotrexate) or folate_low is not None
+    return indicator
 
-    test_drafts = [d for d in p.facts.draft_labs if d.analytes & _B12_TESTS]
+
+def _suggestions(
+    p: ClinicalPicture,
+    removable: tuple[MedicationExposure, ...],
+    test_drafts: list[DraftLabOrder],
+) -> tuple[Suggestion, ...]:
+    status = p.b12.status
     # In pregnancy a low *total* B12 alone is not proof (it falls physiologically): confirm
     # with active B12 first unless neurological signs make waiting unsafe (NICE NG239).
     confirm_in_pregnancy = (
@@ -214,41 +184,26 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     # test is, so that accepting everything never starts B12 before the sample is drawn.
     treat_first = status.is_deficient and not confirm_in_pregnancy
     suggestions = [_treatment(p, not status.is_deficient, recommended=treat_first)]
-    if not keep_all:
-        suggestions += [
-            _removal(m) for m in folates if m.is_draft and m.resource_id not in prophylaxis
-        ]
-    if unknown and not test_drafts:
+    suggestions += [_removal(m) for m in removable if m.is_draft]
+    if status is B12Status.UNKNOWN and not test_drafts:
         suggestions.append(_b12_test())
     if status is B12Status.INDETERMINATE:
         # This card silences b12-indeterminate, so it carries its second-line test.
         suggestions += _second_line_test(p)
     if confirm_in_pregnancy:
         suggestions.append(_active_b12_test())
+    return tuple(suggestions)
 
-    supersedes = _SUPERSEDES
-    if indicator is Indicator.INFO:
-        supersedes = _SUPERSEDES - _WARNING_CARDS_KEPT_FOR_METHOTREXATE
+
+def _supersedes(p: ClinicalPicture, indicator: Indicator) -> frozenset[str]:
+    supersedes = RULE.always_supersedes
+    if indicator is not Indicator.INFO:
+        supersedes = supersedes | _WARNING_CARDS_KEPT_FOR_METHOTREXATE
     if p.pregnant:
         # One card for B12 in a pregnant patient on folate: this one carries the active B12
         # confirmation that pregnancy-b12 would ask for.
         supersedes = supersedes | {"pregnancy-b12"}
-    return Finding(
-        rule_id=ID,
-        indicator=indicator,
-        summary=_summary(p, folates, pregnancy_exception, methotrexate),
-        detail=_detail(p, folates, prophylaxis, methotrexate, test_drafts),
-        source=NICE_NG239,
-        suggestions=tuple(suggestions),
-        selection_behavior=SelectionBehavior.ANY,
-        override_reasons=tuple(
-            r
-            for r in _OVERRIDE_REASONS
-            if not (status.is_deficient and r.code == "folate-deficiency-b12-replete")
-        ),
-        concerns=frozenset(m.resource_id for m in folates if m.is_draft),
-        supersedes=supersedes,
-    )
+    return supersedes
 
 
 # --- when ------------------------------------------------------------------------------------
@@ -370,12 +325,13 @@ def _second_line_test(p: ClinicalPicture) -> list[Suggestion]:
 def _drug_name(m: MedicationExposure) -> str:
     for cls in (DrugClass.FOLIC_ACID, DrugClass.FOLINIC_ACID, DrugClass.METHYLFOLATE):
         if cls in m.classes:
-            return cls.value.capitalize()
+            return str(cls.value).capitalize()
     return "Folate"
 
 
 def _analyte_label(analyte: Analyte) -> str:
-    return {Analyte.ACTIVE_B12: "active B12", Analyte.MMA: "MMA"}.get(analyte, "B12")
+    labels = {Analyte.ACTIVE_B12: "active B12", Analyte.MMA: "MMA"}
+    return labels.get(analyte, "B12")
 
 
 def _summary(
@@ -388,7 +344,7 @@ def _summary(
     drug = f"{_drug_name(first)} {'ordered' if first.is_draft else 'being taken'}"
     status = p.b12.status
     key = p.b12.key_result
-    if status is B12Status.UNKNOWN:
+    if status is B12Status.UNKNOWN or key is None:
         none = (
             "B12 results unavailable"
             if DataCategory.B12_LABS in p.facts.missing
@@ -441,7 +397,7 @@ def _detail(
     folates: tuple[MedicationExposure, ...],
     prophylaxis: set[str],
     methotrexate: tuple[MedicationExposure, ...],
-    test_drafts: list,
+    test_drafts: list[DraftLabOrder],
 ) -> str:
     a = p.b12
     folate_low = p.folate_deficiency
@@ -462,12 +418,8 @@ def _detail(
         lines += [f"Conflicting results: {a.conflict}", ""]
     if a.status is B12Status.UNKNOWN:
         lines += _unknown_lines(p, test_drafts)
-    if a.mma_renal_caveat and a.mma is not None:
-        lines.append(
-            f"MMA is raised but eGFR {describe(p.egfr)} is below "
-            f"{format_number(p.policy.thresholds.egfr_impaired_below)}: renal impairment raises "
-            "MMA on its own, so it does not settle B12 status."
-        )
+    if renal := renal_mma_caveat(p, ", so it does not settle B12 status."):
+        lines.append(renal)
     lines += neurological_lines(p)
     if p.scd_recorded:
         lines.append("Subacute combined degeneration is recorded: start B12 without delay.")
@@ -511,13 +463,8 @@ def _detail(
             "",
             f"{missing}. Check the record (B12 may already be given or measured elsewhere).",
         ]
-    lines += [
-        "",
-        f"Source: {NICE_NG239.label}; {BNF_HYDROXOCOBALAMIN.label}; "
-        f"{CYANOCOBALAMIN_LABEL.label}.",
-    ]
-    # Optional sections leave blank lines behind: keep one between paragraphs.
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    text = CardText(*lines)
+    return text.source(NICE_NG239, BNF_HYDROXOCOBALAMIN, CYANOCOBALAMIN_LABEL).text()
 
 
 def _folate_line(p: ClinicalPicture, m: MedicationExposure) -> str:
@@ -531,26 +478,14 @@ def _folate_line(p: ClinicalPicture, m: MedicationExposure) -> str:
     return f"{m.name}, {dose}, {kind} ({m.resource_id})"
 
 
-def _folate_result_line(p: ClinicalPicture, result) -> str:
-    t = p.policy.thresholds
-    if result.analyte is Analyte.RBC_FOLATE:
-        name = "red-cell folate"
-        limit = (
-            f"{format_number(t.rbc_folate_deficient_below_nmol_l)} nmol/L"
-            if result.unit == "nmol/L"
-            else f"{format_number(t.rbc_folate_deficient_below_ng_ml)} ng/mL"
-        )
-    else:
-        name = "serum folate"
-        limit = (
-            f"{format_number(t.folate_deficient_below_nmol_l)} nmol/L"
-            if result.unit == "nmol/L"
-            else f"{format_number(t.folate_deficient_below_ng_ml)} ng/mL"
-        )
+def _folate_result_line(p: ClinicalPicture, result: LabResult) -> str:
+    name = "red-cell folate" if result.analyte is Analyte.RBC_FOLATE else "serum folate"
+    cutoff, unit = folate_cutoff(result, p.policy)
+    limit = f"{format_number(cutoff)} {unit}"
     return f"{name} {describe(result)}: deficient (below {limit}, BSH 2014)"
 
 
-def _unknown_lines(p: ClinicalPicture, test_drafts: list) -> list[str]:
+def _unknown_lines(p: ClinicalPicture, test_drafts: list[DraftLabOrder]) -> list[str]:
     months = p.policy.windows.lookback_months
     lines = [f"No diagnostic B12 result in the last {months} months."]
     stale = p.stale_b12
@@ -575,3 +510,49 @@ def _pregnancy_text(p: ClinicalPicture, undosed: bool) -> str:
     if undosed:
         text += " A folate without a recorded dose is presumed to be prophylaxis."
     return text
+
+
+RULE = Rule(
+    id="folate-before-b12",
+    title="Folate ordered or taken while B12 deficiency is untreated",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239, BNF_HYDROXOCOBALAMIN, CYANOCOBALAMIN_LABEL),
+    indicators=(Indicator.CRITICAL, Indicator.WARNING, Indicator.INFO),
+    settings=(
+        "thresholds.folic_acid_min_mg_per_day",
+        "thresholds.pregnancy_folic_acid_max_mg_per_day",
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+        "thresholds.total_b12_deficient_below_pmol_l",
+        "thresholds.total_b12_unlikely_above_pmol_l",
+        "thresholds.active_b12_deficient_below_pmol_l",
+        "thresholds.active_b12_unlikely_above_pmol_l",
+        "thresholds.mma_upper_limit_nmol_l",
+        "thresholds.egfr_impaired_below",
+        "thresholds.mcv_macrocytosis_above_fl",
+        "windows.lookback_months",
+        "neurological_involvement",
+        "formulary",
+        "windows.neuro_loading_review_weeks",
+        "thresholds.folate_deficient_below_ng_ml",
+        "thresholds.folate_deficient_below_nmol_l",
+        "thresholds.rbc_folate_deficient_below_ng_ml",
+        "thresholds.rbc_folate_deficient_below_nmol_l",
+        "windows.b12_washout_months",
+    ),
+    evaluate=evaluate,
+    # One card per problem: the deficiency, test and symptom cards this one replaces.
+    always_supersedes=frozenset(
+        {"b12-deficiency-untreated", "b12-indeterminate", "b12-normal-but-symptomatic"}
+    ),
+    supersedes=frozenset(
+        {
+            "b12-deficiency-untreated",
+            "b12-indeterminate",
+            "b12-normal-but-symptomatic",
+            "b12-screening-due",
+            "b12-lifelong-therapy",
+            "pregnancy-b12",
+        }
+    ),
+)

@@ -1,36 +1,28 @@
 """``lab-unit-unrecognised``: a B12-family result whose value or unit cannot be interpreted.
 
-A B12 value with a unit outside {pg/mL, ng/L, ng/mL, pmol/L} (or no unit) is not interpreted,
-nor is a text value that is not one number ("see comment"), nor a reported limit that settles
-no band (">100 ng/L"). Such a result is never silently dropped: this rule reports it.
+The cut-offs are unit-specific, so a result in an unknown unit (or none), a text that is not
+one number ("see comment"), or a reported limit that settles no band (">100" in ng/L) is not
+interpreted. It is never dropped silently: this card reports it.
 
-Sources: NICE NG239 (thresholds are unit-specific).
-
-When: a current total B12, active B12 or MMA result has a value or a unit that cannot be read
-(``ClinicalPicture.unrecognised_b12_results``).
-Then: info card "B12 result 0.2 (unit 'mg') could not be interpreted." / "B12 result 'see
-comment' could not be interpreted." naming each result; **warning** when a folate is among the
-draft orders: the folate alert counts such a result as "no current result" and cannot judge
-B12 from it.
-Not when: the value and unit are interpretable; the result is outside the look-back window.
+When: a current (``windows.lookback_months``) total B12, active B12 or MMA result cannot be
+read; a limit is judged against the banding cut-offs of its unit
+(``thresholds.total_b12_deficient_below_ng_l``, ``thresholds.total_b12_unlikely_above_ng_l``).
+Then: info naming each such result, with what the service can read; warning when a folate is
+drafted (the folate card then treats B12 as unknown), and the card concerns those drafts.
+Not when: every current result is readable; the result is older than the look-back window.
 """
 
 from __future__ import annotations
 
+from ..cardtext import CardText
 from ..facts import LabResult
 from ..findings import Finding, shorten
 from ..picture import ClinicalPicture
+from ..rule import Rule, summary_of
 from ..safetext import request_text
 from ..sources import NICE_NG239
 from ..units import format_number
 from ..vocabulary import FOLATES, Analyte, Indicator
-
-ID = "lab-unit-unrecognised"
-TITLE = "B12-family result with a value or unit that cannot be interpreted"
-SOURCES = (NICE_NG239,)
-SETTINGS = ("windows.lookback_months",)
-#: The urgencies this rule's cards can have (the catalogue and the home page show them).
-INDICATORS = (Indicator.WARNING, Indicator.INFO)
 
 _NAMES = {Analyte.TOTAL_B12: "B12", Analyte.ACTIVE_B12: "Active B12", Analyte.MMA: "MMA"}
 
@@ -51,34 +43,45 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     first = results[0]
     folate_drafts = p.medications_of(*FOLATES, drafts=True)
     summary = shorten(f"{_NAMES[first.analyte]} result {_value(first)} could not be interpreted.")
-    lines = [
+    text = CardText(
         "These results have a value or unit this service cannot read, so they were **not** "
         "used to judge B12 status. Check the result with the laboratory:",
         "",
-    ]
-    for r in results:
-        lines.append(
-            f"- {_NAMES[r.analyte]} {_value(r)} on {r.effective.date().isoformat()} "
-            f"({r.resource_id})"
-        )
-    lines += [
-        "",
+    )
+    text.bullets(
+        f"{_NAMES[r.analyte]} {_value(r)} on {r.effective.date().isoformat()} ({r.resource_id})"
+        for r in results
+    )
+    text.blank().line(
         "Recognised: a number, optionally with a limit sign (<150, >2000), in ng/L, pg/mL, "
-        "ng/mL or pmol/L for total B12; pmol/L for active B12; nmol/L or umol/L for MMA.",
-    ]
+        "ng/mL or pmol/L for total B12; pmol/L for active B12; nmol/L or umol/L for MMA."
+    )
     if folate_drafts:
         names = ", ".join(f"{m.name} ({m.resource_id})" for m in folate_drafts)
-        lines += [
-            "",
+        text.blank().line(
             f"Folate is being ordered ({names}): without a readable B12 result the folate alert "
-            "treats B12 as unknown. Settle B12 before giving folate alone.",
-        ]
-    lines += ["", f"Source: {NICE_NG239.label}."]
+            "treats B12 as unknown. Settle B12 before giving folate alone."
+        )
     return Finding(
-        ID,
+        RULE.id,
         Indicator.WARNING if folate_drafts else Indicator.INFO,
         summary,
-        "\n".join(lines),
+        text.source(NICE_NG239).text(),
         NICE_NG239,
         concerns=frozenset(m.resource_id for m in folate_drafts),
     )
+
+
+RULE = Rule(
+    id="lab-unit-unrecognised",
+    title="B12-family result with a value or unit that cannot be interpreted",
+    summary=summary_of(__doc__),
+    sources=(NICE_NG239,),
+    indicators=(Indicator.WARNING, Indicator.INFO),
+    settings=(
+        "windows.lookback_months",
+        "thresholds.total_b12_deficient_below_ng_l",
+        "thresholds.total_b12_unlikely_above_ng_l",
+    ),
+    evaluate=evaluate,
+)
