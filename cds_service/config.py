@@ -426,7 +426,8 @@ class Settings:
     log_level: str = setting(
         "CDS_LOG_LEVEL", "INFO", Choice(("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
         SERVING,
-        """Logs are JSON lines on stderr.""",
+        """The least severe log events written; logs are JSON lines on stderr, without patient
+        data or tokens.""",
     )
 
     site_policy_file: str | None = setting(
