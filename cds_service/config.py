@@ -17,7 +17,7 @@ import math
 import os
 import re
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,8 +41,9 @@ POSTGRESQL_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
 # -- kinds of value: how a setting's text is read and checked, and written back -------------
 class Kind(Protocol):
-    #: What the setting accepts, in words (the documentation's "Accepts" column).
-    accepts: str
+    @property
+    def accepts(self) -> str:
+        """What the setting accepts, in words (the documentation's "Accepts" column)."""
 
     def __call__(self, name: str, raw: Any) -> Any:
         """The value of ``raw`` (text, or a YAML value from the config file); ConfigError
@@ -264,9 +265,10 @@ class DatabaseUrl:
         return str(value)
 
 
-def _either(options: Any) -> str:
-    options = list(options)
-    return ", ".join(options[:-1]) + " or " + options[-1] if len(options) > 1 else options[0]
+def _either(options: Iterable[str]) -> str:
+    """``a, b or c``."""
+    words = list(options)
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
 
 
 # -- the settings ---------------------------------------------------------------------------
