@@ -4,7 +4,10 @@ is wrong and where, and never repeats a password."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -120,17 +123,28 @@ def test_the_password_from_its_file_is_never_in_the_message(tmp_path):
     assert f"127.0.0.1:{port}" in str(raised.value) and SECRET not in str(raised.value)
 
 
-def test_serve_stops_at_once_and_says_why(monkeypatch, capsys):
+def test_serve_stops_at_once_and_says_why(tmp_path):
+    # A process of its own: serve sets up the metrics directory for its workers.
     port = closed_loopback_port()
-    monkeypatch.setenv("CDS_PROFILE", "development")
-    monkeypatch.setenv("CDS_DATABASE_URL", f"postgresql://cds:{SECRET}@127.0.0.1:{port}/cds")
-    assert cli.main(["serve", "--port", str(closed_loopback_port())]) == 2
-    err = capsys.readouterr().err  # after the start-up log lines
-    assert err.splitlines()[-1].startswith(
+    environ = {
+        "PATH": os.environ.get("PATH", ""),
+        "CDS_PROFILE": "development",
+        "CDS_DATABASE_URL": f"postgresql://cds:{SECRET}@127.0.0.1:{port}/cds",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(closed_loopback_port())],
+        env=environ,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith(  # after the start-up log lines
         f"configuration error: CDS_DATABASE_URL: cannot use the PostgreSQL database 'cds' on"
         f" 127.0.0.1:{port} as user 'cds'"
     )
-    assert SECRET not in err and "Traceback" not in err
+    assert SECRET not in result.stderr + result.stdout and "Traceback" not in result.stderr
 
 
 def test_the_cli_refuses_notaurl_before_doing_anything(monkeypatch, capsys):
