@@ -52,9 +52,11 @@ soak: $(VENV)/.installed
 scenarios: $(VENV)/.installed
 	$(BIN)/python -m tests.scenarios.build
 
-# Rewrite the generated tables of docs/ from the code (the tests fail when they are stale).
+# Rewrite the generated tables of docs/ and the settings of .env.example from the code (the
+# tests fail when they are stale).
 docs: $(VENV)/.installed
 	$(BIN)/python -m tests.docs.rulebook
+	$(BIN)/python -m tests.docs.configuration
 
 # Rewrite docs/home.png (the README's picture of the home page) with the browser tests.
 screenshot: $(VENV)/.installed-test

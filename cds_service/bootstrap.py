@@ -21,7 +21,13 @@ from cds_service.cdshooks.clients import (
     sandbox_client,
 )
 from cds_service.cdshooks.service import Registry
-from cds_service.config import ConfigError, Settings, load_file, load_settings
+from cds_service.config import (
+    ConfigError,
+    Settings,
+    load_file,
+    load_settings,
+    unusable_database,
+)
 from cds_service.fhir.client import FetchLimits, FhirFetcher
 from cds_service.fhir.ssrf import AddressPolicy
 from cds_service.storage import StorageError, Store, open_store
@@ -42,8 +48,8 @@ def build_core(settings: Settings) -> CdsApplication:
             retention_days=settings.ledger_retention_days,
             feedback_retention_days=settings.feedback_retention_days,
         )
-    except StorageError as exc:
-        raise ConfigError(f"CDS_DATABASE_URL: {exc}") from None
+    except StorageError as exc:  # where (never the password) and why
+        raise unusable_database(settings.database_url, str(exc)) from None
     log.info("storage ready", extra={"database": store.describe()})  # password hidden
     return CdsApplication(
         registry=load_registry(),

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cds_service.cdshooks.errors import CdsError, operation_outcome
-from cds_service.config import ConfigError, Settings, load_settings
+from cds_service.config import ConfigError, Settings, load_settings, unusable_database
 
 
 def _parse_now(text: str | None) -> datetime | None:
@@ -89,8 +89,8 @@ def cmd_feedback_report(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         reports = open_store(settings.database_url).feedback_report()
-    except StorageError as exc:  # the type only: a driver's message could quote the URL
-        print(f"CDS_DATABASE_URL: {exc}", file=sys.stderr)
+    except StorageError as exc:  # the storage layer's reason is without the password
+        print(unusable_database(settings.database_url, str(exc)), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps([r.as_dict() for r in reports], indent=2))

@@ -338,7 +338,9 @@ def test_feedback_report_names_the_setting_when_the_database_is_unreachable(
 ):
     from cds_service.cli import main
 
-    (tmp_path / "a-file").write_text("")
-    monkeypatch.setenv("CDS_DATABASE_URL", f"sqlite:///{tmp_path}/a-file/cds.sqlite3")
+    (tmp_path / "cds.sqlite3").write_text("not a database, " * 100)
+    monkeypatch.setenv("CDS_DATABASE_URL", f"sqlite:///{tmp_path}/cds.sqlite3")
     assert main(["feedback-report"]) == 2
-    assert capsys.readouterr().err.startswith("CDS_DATABASE_URL: database error: ")
+    assert capsys.readouterr().err.startswith(
+        f"CDS_DATABASE_URL: cannot use the SQLite database {tmp_path}/cds.sqlite3: database error"
+    )

@@ -166,7 +166,9 @@ def test_a_read_only_sqlite_path_stops_with_a_clear_error(network, image):
         60,
         "exit",
     )
-    assert "is not writable (a read-only container needs a volume there" in logs(container)
+    assert "does not exist; create it first (a read-only container needs a volume there" in logs(
+        container
+    )
 
 
 def secret_file():
