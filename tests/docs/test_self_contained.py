@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Names of the outside documents the project was once written from.
 OUTSIDE = re.compile(
     r"\.\./shared/|shared/(clinical|cds-hooks|seeds)|\b(RULES|PROTOCOL|ARCHITECTURE)\.md"
+    r"|[\"']shared[\"']\s*/\s*[\"'](clinical|cds-hooks|seeds)"
 )
 _LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 

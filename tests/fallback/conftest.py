@@ -4,7 +4,6 @@ sandbox captures in fixtures/sandbox/."""
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import json
 import socket
@@ -19,7 +18,6 @@ from .localserver import LocalServer
 
 EHR = "https://ehr.example.org/fhir"
 TOKEN = "s3cr3t-access-token-Zq9"
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "cds-hooks" / "captures"
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sandbox"
 
 #: Names the fake resolver knows. The public addresses are never connected to: ``responses``
@@ -89,9 +87,5 @@ def local_server():
 
 
 def capture(name: str) -> dict:
-    """The body of a sandbox capture (its JWT and headers are not used here); the copy kept
-    in fixtures/sandbox/ when shared/ is not beside the repository."""
-    shared = CAPTURES / f"sandbox-{name}.json"
-    if shared.exists():
-        return copy.deepcopy(json.loads(shared.read_text())["body"])
+    """The body of a request the public sandbox sent (fixtures/sandbox/)."""
     return json.loads((FIXTURES / f"{name}.request.json").read_text())
