@@ -36,7 +36,7 @@ from cds_service.domain.facts import (
     MedicationExposure,
     PatientFacts,
 )
-from cds_service.domain.safetext import request_text, resource_ref
+from cds_service.domain.safetext import request_text, resource_ref, safe_id
 from cds_service.domain.units import (
     canonical_unit,
     is_convertible,
@@ -57,6 +57,7 @@ from .jsonread import (
     Malformed,
     amount,
     array,
+    coded,
     codings,
     first_code,
     obj,
@@ -218,10 +219,29 @@ def resolve_reference(
     return index.get(key) if key is not None else None
 
 
+#: The resource types extraction reads: each is a valid type name as it stands, so naming one
+#: of these checks only its id.
+_READ_TYPES = frozenset(
+    {
+        "Observation",
+        "MedicationStatement",
+        "MedicationRequest",
+        "MedicationOrder",
+        "ServiceRequest",
+        "Condition",
+        "Patient",
+        "Medication",
+    }
+)
+
+
 def _ref(raw: dict[str, Any]) -> str:
     """How facts, cards and logs name a resource: "Type/id", the id shown as "(invalid id)"
     when it is not a FHIR id (a card or a log line never carries arbitrary request text)."""
-    return resource_ref(raw.get("resourceType"), raw.get("id"))
+    kind = raw.get("resourceType")
+    if isinstance(kind, str) and kind in _READ_TYPES:
+        return f"{kind}/{safe_id(raw.get('id'))}"
+    return resource_ref(kind, raw.get("id"))
 
 
 def _selection_ref(selection: object) -> str:
@@ -245,8 +265,12 @@ class _Reader:
         draft: bool = False,
     ) -> T | None:
         try:
-            if extractor is _medication and not _medication_relevant(raw, args[0]):
-                return None  # nothing a rule reads: not even repaired
+            if extractor is _medication:
+                # Classified once, before anything else: what no rule reads is not even repaired.
+                drug = _drug_classes(_medication_concept(raw, args[0]))
+                if not drug[0]:
+                    return None
+                args = (*args, drug)
             data = repair(raw, patient_ref=self.patient_ref, draft=draft)
             if self.strict:
                 validate(data)
@@ -414,19 +438,20 @@ def _lab_result(
             high = _limit_in_unit(obj(reference, "high"), analyte, unit, "high")
             # The same unit check as ``high``: both limits are "in the reported unit" (facts).
             low = _limit_in_unit(obj(reference, "low"), analyte, unit, "low")
+    # Positional (the fields' declaration order): one of the two calls made per result read.
     return LabResult(
-        resource_id=rid,
-        analyte=analyte,
-        loinc=code,
-        effective=moment,
-        value=value,
-        unit=unit,
-        canonical_value=canonical,
-        canonical_unit=canonical_unit(analyte) if canonical is not None else None,
-        reference_high=high,
-        reference_low=low,
-        text_value=text_value,
-        comparator=comparator,
+        rid,
+        analyte,
+        code,
+        moment,
+        value,
+        unit,
+        canonical,
+        canonical_unit(analyte) if canonical is not None else None,
+        high,
+        low,
+        text_value,
+        comparator,
     )
 
 
@@ -449,7 +474,14 @@ def _unit_of(quantity: dict[str, Any], analyte: Analyte) -> str | None:
     """The unit of a Quantity: its code, else its display; the display also when only it is
     convertible (a local, non-UCUM code beside a readable "pg/mL" must not make the result
     uninterpretable)."""
-    spellings = [u for u in (normalise_unit(string(quantity, k)) for k in ("code", "unit")) if u]
+    return _unit_spelling(string(quantity, "code"), string(quantity, "unit"), analyte)
+
+
+@lru_cache(maxsize=4096)
+def _unit_spelling(code: str | None, display: str | None, analyte: Analyte) -> str | None:
+    """``_unit_of`` once its elements are read: units are a small vocabulary that recurs in
+    every request (as ``normalise_unit``'s), and the answer is an immutable string."""
+    spellings = [u for u in (normalise_unit(code), normalise_unit(display)) if u]
     unit = next((u for u in spellings if is_convertible(analyte, u)), None)
     if unit is not None:
         return unit  # one of our spellings
@@ -513,23 +545,23 @@ def _medication_concept(raw: dict[str, Any], index: dict[str, dict[str, Any]]) -
 
 
 def _drug_classes(concept: Any) -> tuple[frozenset, list[str]]:
-    found = codings(concept)
+    found, names = coded(concept)
     classes = classify_drug_codes((s, c) for s, c, _ in found)
-    names = texts(concept)
     for name in names:
         classes |= classify_drug_name(name)
     return frozenset(classes), names
 
 
-def _medication_relevant(raw: dict[str, Any], index: dict[str, dict[str, Any]]) -> bool:
-    """Cheap pre-check: does any rule read this medication? (classification is cached)."""
-    return bool(_drug_classes(_medication_concept(raw, index))[0])
-
-
 def _medication(
-    raw: dict[str, Any], rid: str, index: dict[str, dict[str, Any]], draft: bool
+    raw: dict[str, Any],
+    rid: str,
+    index: dict[str, dict[str, Any]],
+    draft: bool,
+    drug: tuple[frozenset, list[str]],
 ) -> MedicationExposure | None:
-    classes, names = _drug_classes(_medication_concept(raw, index))
+    """``drug``: the classes and names ``_Reader.read`` found when it checked that a rule reads
+    this medication (a repair does not change the elements they come from)."""
+    classes, names = drug
     status = string(raw, "status")
     kind = raw["resourceType"]
     if not draft:
@@ -590,18 +622,17 @@ def _condition(raw: dict[str, Any], rid: str) -> ConditionFact | None:
     if first_code(obj(raw, "verificationStatus")) in _VERIFICATION_SKIP:
         return None
     concept = obj(raw, "code")
-    found = codings(concept)
-    names = texts(concept)
-    kinds = classify_condition(tuple((s, c) for s, c, _ in found), tuple(names))
+    found, names = coded(concept)
+    pairs = [(s, c) for s, c, _ in found]
+    kinds = classify_condition(pairs, names)
     if not kinds:
         return None
     # Only the SNOMED codes rule book §5 leaves unverified need the display-text check:
     # a kind is verified when text, a verified SNOMED code or an ICD-10 code gives it (before,
     # an ICD-10-coded condition without matching text came out unverified).
-    trusted = classify_condition(
-        tuple((s, c) for s, c, _ in found if s != SNOMED or c in SNOMED_VERIFIED), tuple(names)
-    )
-    verified = kinds <= trusted
+    trusted_pairs = [(s, c) for s, c in pairs if s != SNOMED or c in SNOMED_VERIFIED]
+    # Every code trusted: the same inputs give the same kinds, all verified.
+    verified = len(trusted_pairs) == len(pairs) or kinds <= classify_condition(trusted_pairs, names)
     onset_period = obj(raw, "onsetPeriod") or {}
     with within("onsetPeriod"):
         onset_of_period = _when(onset_period, "start")
