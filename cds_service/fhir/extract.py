@@ -409,11 +409,13 @@ def _lab_result(
                 text_value = "pregnant" if pregnant else "not pregnant"
             else:
                 text_value = next(iter(texts(concept)), None) or first_code(concept)
-    value = unit = comparator = None
+    value = unit = comparator = factor = None
     if quantity is not None:
         with within("valueQuantity"):
             value = amount(quantity, "value")
-            unit = _unit_of(quantity, analyte)
+            unit, factor = _converted_unit(
+                string(quantity, "code"), string(quantity, "unit"), analyte
+            )
             comparator = string(quantity, "comparator")
         if comparator is not None and comparator not in COMPARATORS:
             # Not a limit a rule can read ("ad"): kept as text, so that a B12 result is
@@ -426,12 +428,14 @@ def _lab_result(
         if parsed is not None:
             comparator, value, text_unit = parsed
             unit = _reference_unit(raw, analyte) or normalise_unit(text_unit)
+            factor = _factor(analyte, unit)
     if value is None:
         if text_value is None:
             log.info("observation without a value skipped", extra={"resource": rid})
             return None
         return LabResult(rid, analyte, code, moment, None, None, None, None, text_value=text_value)
-    canonical = to_canonical(analyte, value, unit)
+    # ``units.to_canonical``'s product, its factor looked up once per (unit, analyte).
+    canonical = None if factor is None else value * factor
     high = low = None
     for reference in array(raw, "referenceRange")[:1]:
         with within("referenceRange"):
@@ -447,7 +451,7 @@ def _lab_result(
         value,
         unit,
         canonical,
-        canonical_unit(analyte) if canonical is not None else None,
+        None if canonical is None else _canonical_unit(analyte),
         high,
         low,
         text_value,
@@ -468,6 +472,25 @@ def _reference_unit(raw: dict[str, Any], analyte: Analyte) -> str | None:
                     if found:
                         return found
     return None
+
+
+@lru_cache(maxsize=4096)
+def _converted_unit(
+    code: str | None, display: str | None, analyte: Analyte
+) -> tuple[str | None, float | None]:
+    """A result's unit (``_unit_of``) and the factor to the analyte's canonical unit, or None
+    when it does not convert."""
+    unit = _unit_spelling(code, display, analyte)
+    return unit, _factor(analyte, unit)
+
+
+@lru_cache(maxsize=4096)
+def _factor(analyte: Analyte, unit: str | None) -> float | None:
+    """``units.to_canonical``'s factor (its answer for 1.0: ``1.0 * factor`` is the factor)."""
+    return to_canonical(analyte, 1.0, unit)
+
+
+_canonical_unit = lru_cache(maxsize=64)(canonical_unit)
 
 
 def _unit_of(quantity: dict[str, Any], analyte: Analyte) -> str | None:
@@ -512,7 +535,7 @@ def _when(data: dict[str, Any], key: str) -> datetime | None:
     text = string(data, key)
     if text is None:
         return None
-    moment = to_utc(text)
+    moment = _utc_of_text(text)
     if moment is None:
         raise Malformed(key)
     return moment
