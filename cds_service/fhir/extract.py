@@ -271,9 +271,13 @@ class _Reader:
                 if not drug[0]:
                     return None
                 args = (*args, drug)
-            data = repair(raw, patient_ref=self.patient_ref, draft=draft)
             if self.strict:
+                data = repair(raw, patient_ref=self.patient_ref, draft=draft)
                 validate(data)
+            elif extractor in _READS_UNREPAIRED:
+                data = raw
+            else:
+                data = repair(raw, patient_ref=self.patient_ref, draft=draft)
             return extractor(data, _ref(raw), *args)
         except (Malformed, ValueError, TypeError) as exc:
             self.skip(raw, exc)
@@ -411,12 +415,14 @@ def _lab_result(
                 text_value = next(iter(texts(concept)), None) or first_code(concept)
     value = unit = comparator = factor = None
     if quantity is not None:
-        with within("valueQuantity"):
+        try:  # ``within("valueQuantity")``, inline: this runs for every result read
             value = amount(quantity, "value")
             unit, factor = _converted_unit(
                 string(quantity, "code"), string(quantity, "unit"), analyte
             )
             comparator = string(quantity, "comparator")
+        except Malformed as exc:
+            raise Malformed(f"valueQuantity.{exc.path}") from None
         if comparator is not None and comparator not in COMPARATORS:
             # Not a limit a rule can read ("ad"): kept as text, so that a B12 result is
             # reported as uninterpretable rather than silently dropped.
@@ -690,3 +696,10 @@ def _patient_facts(raw: dict[str, Any], rid: str) -> PatientFacts:
     if birth and birth_date is None:
         raise Malformed("birthDate")
     return PatientFacts(rid, birth_date, sex)
+
+
+#: Extractors that read nothing a repair changes: an Observation's or a Condition's repairs
+#: only wrap a single object in a list (``category``, ``referenceRange``, ...), and ``array``
+#: reads a single object as a list of one. They read the resource as sent unless strict mode
+#: validates it, which needs the repaired form.
+_READS_UNREPAIRED = frozenset({_lab_result, _condition})
