@@ -36,7 +36,7 @@ from cds_service.domain.facts import (
     MedicationExposure,
     PatientFacts,
 )
-from cds_service.domain.safetext import request_text, resource_ref
+from cds_service.domain.safetext import request_text, resource_ref, safe_id
 from cds_service.domain.units import (
     canonical_unit,
     is_convertible,
@@ -57,6 +57,7 @@ from .jsonread import (
     Malformed,
     amount,
     array,
+    coded,
     codings,
     first_code,
     obj,
@@ -218,10 +219,29 @@ def resolve_reference(
     return index.get(key) if key is not None else None
 
 
+#: The resource types extraction reads: each is a valid type name as it stands, so naming one
+#: of these checks only its id.
+_READ_TYPES = frozenset(
+    {
+        "Observation",
+        "MedicationStatement",
+        "MedicationRequest",
+        "MedicationOrder",
+        "ServiceRequest",
+        "Condition",
+        "Patient",
+        "Medication",
+    }
+)
+
+
 def _ref(raw: dict[str, Any]) -> str:
     """How facts, cards and logs name a resource: "Type/id", the id shown as "(invalid id)"
     when it is not a FHIR id (a card or a log line never carries arbitrary request text)."""
-    return resource_ref(raw.get("resourceType"), raw.get("id"))
+    kind = raw.get("resourceType")
+    if isinstance(kind, str) and kind in _READ_TYPES:
+        return f"{kind}/{safe_id(raw.get('id'))}"
+    return resource_ref(kind, raw.get("id"))
 
 
 def _selection_ref(selection: object) -> str:
@@ -245,11 +265,19 @@ class _Reader:
         draft: bool = False,
     ) -> T | None:
         try:
-            if extractor is _medication and not _medication_relevant(raw, args[0]):
-                return None  # nothing a rule reads: not even repaired
-            data = repair(raw, patient_ref=self.patient_ref, draft=draft)
+            if extractor is _medication:
+                # Classified once, before anything else: what no rule reads is not even repaired.
+                drug = _drug_classes(_medication_concept(raw, args[0]))
+                if not drug[0]:
+                    return None
+                args = (*args, drug)
             if self.strict:
+                data = repair(raw, patient_ref=self.patient_ref, draft=draft)
                 validate(data)
+            elif extractor in _READS_UNREPAIRED:
+                data = raw
+            else:
+                data = repair(raw, patient_ref=self.patient_ref, draft=draft)
             return extractor(data, _ref(raw), *args)
         except (Malformed, ValueError, TypeError) as exc:
             self.skip(raw, exc)
@@ -385,12 +413,16 @@ def _lab_result(
                 text_value = "pregnant" if pregnant else "not pregnant"
             else:
                 text_value = next(iter(texts(concept)), None) or first_code(concept)
-    value = unit = comparator = None
+    value = unit = comparator = factor = None
     if quantity is not None:
-        with within("valueQuantity"):
+        try:  # ``within("valueQuantity")``, inline: this runs for every result read
             value = amount(quantity, "value")
-            unit = _unit_of(quantity, analyte)
+            unit, factor = _converted_unit(
+                string(quantity, "code"), string(quantity, "unit"), analyte
+            )
             comparator = string(quantity, "comparator")
+        except Malformed as exc:
+            raise Malformed(f"valueQuantity.{exc.path}") from None
         if comparator is not None and comparator not in COMPARATORS:
             # Not a limit a rule can read ("ad"): kept as text, so that a B12 result is
             # reported as uninterpretable rather than silently dropped.
@@ -402,31 +434,34 @@ def _lab_result(
         if parsed is not None:
             comparator, value, text_unit = parsed
             unit = _reference_unit(raw, analyte) or normalise_unit(text_unit)
+            factor = _factor(analyte, unit)
     if value is None:
         if text_value is None:
             log.info("observation without a value skipped", extra={"resource": rid})
             return None
         return LabResult(rid, analyte, code, moment, None, None, None, None, text_value=text_value)
-    canonical = to_canonical(analyte, value, unit)
+    # ``units.to_canonical``'s product, its factor looked up once per (unit, analyte).
+    canonical = None if factor is None else value * factor
     high = low = None
     for reference in array(raw, "referenceRange")[:1]:
         with within("referenceRange"):
             high = _limit_in_unit(obj(reference, "high"), analyte, unit, "high")
             # The same unit check as ``high``: both limits are "in the reported unit" (facts).
             low = _limit_in_unit(obj(reference, "low"), analyte, unit, "low")
+    # Positional (the fields' declaration order): one of the two calls made per result read.
     return LabResult(
-        resource_id=rid,
-        analyte=analyte,
-        loinc=code,
-        effective=moment,
-        value=value,
-        unit=unit,
-        canonical_value=canonical,
-        canonical_unit=canonical_unit(analyte) if canonical is not None else None,
-        reference_high=high,
-        reference_low=low,
-        text_value=text_value,
-        comparator=comparator,
+        rid,
+        analyte,
+        code,
+        moment,
+        value,
+        unit,
+        canonical,
+        None if canonical is None else _canonical_unit(analyte),
+        high,
+        low,
+        text_value,
+        comparator,
     )
 
 
@@ -445,11 +480,37 @@ def _reference_unit(raw: dict[str, Any], analyte: Analyte) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def _converted_unit(
+    code: str | None, display: str | None, analyte: Analyte
+) -> tuple[str | None, float | None]:
+    """A result's unit (``_unit_of``) and the factor to the analyte's canonical unit, or None
+    when it does not convert."""
+    unit = _unit_spelling(code, display, analyte)
+    return unit, _factor(analyte, unit)
+
+
+@lru_cache(maxsize=4096)
+def _factor(analyte: Analyte, unit: str | None) -> float | None:
+    """``units.to_canonical``'s factor (its answer for 1.0: ``1.0 * factor`` is the factor)."""
+    return to_canonical(analyte, 1.0, unit)
+
+
+_canonical_unit = lru_cache(maxsize=64)(canonical_unit)
+
+
 def _unit_of(quantity: dict[str, Any], analyte: Analyte) -> str | None:
     """The unit of a Quantity: its code, else its display; the display also when only it is
     convertible (a local, non-UCUM code beside a readable "pg/mL" must not make the result
     uninterpretable)."""
-    spellings = [u for u in (normalise_unit(string(quantity, k)) for k in ("code", "unit")) if u]
+    return _unit_spelling(string(quantity, "code"), string(quantity, "unit"), analyte)
+
+
+@lru_cache(maxsize=4096)
+def _unit_spelling(code: str | None, display: str | None, analyte: Analyte) -> str | None:
+    """``_unit_of`` once its elements are read: units are a small vocabulary that recurs in
+    every request (as ``normalise_unit``'s), and the answer is an immutable string."""
+    spellings = [u for u in (normalise_unit(code), normalise_unit(display)) if u]
     unit = next((u for u in spellings if is_convertible(analyte, u)), None)
     if unit is not None:
         return unit  # one of our spellings
@@ -480,7 +541,7 @@ def _when(data: dict[str, Any], key: str) -> datetime | None:
     text = string(data, key)
     if text is None:
         return None
-    moment = to_utc(text)
+    moment = _utc_of_text(text)
     if moment is None:
         raise Malformed(key)
     return moment
@@ -513,23 +574,23 @@ def _medication_concept(raw: dict[str, Any], index: dict[str, dict[str, Any]]) -
 
 
 def _drug_classes(concept: Any) -> tuple[frozenset, list[str]]:
-    found = codings(concept)
+    found, names = coded(concept)
     classes = classify_drug_codes((s, c) for s, c, _ in found)
-    names = texts(concept)
     for name in names:
         classes |= classify_drug_name(name)
     return frozenset(classes), names
 
 
-def _medication_relevant(raw: dict[str, Any], index: dict[str, dict[str, Any]]) -> bool:
-    """Cheap pre-check: does any rule read this medication? (classification is cached)."""
-    return bool(_drug_classes(_medication_concept(raw, index))[0])
-
-
 def _medication(
-    raw: dict[str, Any], rid: str, index: dict[str, dict[str, Any]], draft: bool
+    raw: dict[str, Any],
+    rid: str,
+    index: dict[str, dict[str, Any]],
+    draft: bool,
+    drug: tuple[frozenset, list[str]],
 ) -> MedicationExposure | None:
-    classes, names = _drug_classes(_medication_concept(raw, index))
+    """``drug``: the classes and names ``_Reader.read`` found when it checked that a rule reads
+    this medication (a repair does not change the elements they come from)."""
+    classes, names = drug
     status = string(raw, "status")
     kind = raw["resourceType"]
     if not draft:
@@ -590,18 +651,17 @@ def _condition(raw: dict[str, Any], rid: str) -> ConditionFact | None:
     if first_code(obj(raw, "verificationStatus")) in _VERIFICATION_SKIP:
         return None
     concept = obj(raw, "code")
-    found = codings(concept)
-    names = texts(concept)
-    kinds = classify_condition(tuple((s, c) for s, c, _ in found), tuple(names))
+    found, names = coded(concept)
+    pairs = [(s, c) for s, c, _ in found]
+    kinds = classify_condition(pairs, names)
     if not kinds:
         return None
     # Only the SNOMED codes rule book §5 leaves unverified need the display-text check:
     # a kind is verified when text, a verified SNOMED code or an ICD-10 code gives it (before,
     # an ICD-10-coded condition without matching text came out unverified).
-    trusted = classify_condition(
-        tuple((s, c) for s, c, _ in found if s != SNOMED or c in SNOMED_VERIFIED), tuple(names)
-    )
-    verified = kinds <= trusted
+    trusted_pairs = [(s, c) for s, c in pairs if s != SNOMED or c in SNOMED_VERIFIED]
+    # Every code trusted: the same inputs give the same kinds, all verified.
+    verified = len(trusted_pairs) == len(pairs) or kinds <= classify_condition(trusted_pairs, names)
     onset_period = obj(raw, "onsetPeriod") or {}
     with within("onsetPeriod"):
         onset_of_period = _when(onset_period, "start")
@@ -636,3 +696,10 @@ def _patient_facts(raw: dict[str, Any], rid: str) -> PatientFacts:
     if birth and birth_date is None:
         raise Malformed("birthDate")
     return PatientFacts(rid, birth_date, sex)
+
+
+#: Extractors that read nothing a repair changes: an Observation's or a Condition's repairs
+#: only wrap a single object in a list (``category``, ``referenceRange``, ...), and ``array``
+#: reads a single object as a list of one. They read the resource as sent unless strict mode
+#: validates it, which needs the repaired form.
+_READS_UNREPAIRED = frozenset({_lab_result, _condition})

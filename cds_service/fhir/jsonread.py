@@ -61,8 +61,11 @@ def array(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
         return []
     if isinstance(value, dict):
         return [value]
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+    if not isinstance(value, list):
         raise Malformed(key)
+    for item in value:  # a loop: ``all()`` over a generator costs more for these short lists
+        if not isinstance(item, dict):
+            raise Malformed(key)
     return value
 
 
@@ -123,10 +126,17 @@ def codings(concept: Any) -> list[tuple[str | None, str | None, str | None]]:
         return []
     if not isinstance(concept, dict):
         raise Malformed("CodeableConcept")
-    return [
-        (string(c, "system"), string(c, "code"), string(c, "display"))
-        for c in array(concept, "coding")
-    ]
+    found = []
+    for c in array(concept, "coding"):
+        system, code, display = c.get("system"), c.get("code"), c.get("display")
+        if not (
+            (system is None or isinstance(system, str))
+            and (code is None or isinstance(code, str))
+            and (display is None or isinstance(display, str))
+        ):
+            string(c, "system"), string(c, "code"), string(c, "display")  # names the element
+        found.append((system, code, display))
+    return found
 
 
 def texts(concept: Any) -> list[str]:
@@ -135,8 +145,22 @@ def texts(concept: Any) -> list[str]:
         return []
     if not isinstance(concept, dict):
         raise Malformed("CodeableConcept")
-    found = [string(concept, "text")] + [display for _, _, display in codings(concept)]
-    return [t for t in found if t]
+    text = string(concept, "text")
+    names = [text] if text else []
+    names.extend(display for _, _, display in codings(concept) if display)
+    return names
+
+
+def coded(concept: Any) -> tuple[list[tuple[str | None, str | None, str | None]], list[str]]:
+    """``codings(concept)`` and ``texts(concept)`` in one reading of the codings; a malformed
+    coding is named before a malformed ``text``, as reading the codings first does."""
+    if concept is None:
+        return [], []
+    found = codings(concept)
+    text = string(concept, "text")
+    names = [text] if text else []
+    names.extend(display for _, _, display in found if display)
+    return found, names
 
 
 def first_code(concept: Any) -> str | None:

@@ -1,6 +1,7 @@
 """Repairs for what real clients send (docs/protocol.md, "Be lenient").
 
-Applied to a shallow copy of a raw resource before it is read (the input is never mutated):
+Applied to a raw resource before it is read; a resource that needs a repair is copied (shallow)
+first, so the input is never mutated, and one that needs none is read as it is:
 - ``category`` sent as one object instead of an array (the public sandbox does this);
 - DSTU2 ``MedicationOrder`` (the sandbox's default server) reshaped as an R4 MedicationRequest;
 - draft orders without ``subject`` / ``intent``: they are, by definition, orders for this patient.
@@ -34,18 +35,27 @@ _DSTU2_STATUS = {
 def repair(
     resource: dict[str, Any], *, patient_ref: str | None = None, draft: bool = False
 ) -> dict[str, Any]:
-    data = dict(resource)
-    if data.get("resourceType") == "MedicationOrder":
-        data = _medication_order_to_request(data)
-    for field in _LIST_FIELDS.get(data.get("resourceType", ""), ()):
+    """``resource`` itself when nothing needs repair (the usual case: no copy per resource),
+    else a repaired shallow copy."""
+    kind = resource.get("resourceType")
+    data = _medication_order_to_request(resource) if kind == "MedicationOrder" else resource
+    kind = data.get("resourceType")
+    fields = _LIST_FIELDS.get(kind, ()) if isinstance(kind, str) else ()
+    for field in fields:
         value = data.get(field)
         if isinstance(value, dict):
+            if data is resource:
+                data = dict(resource)
             data[field] = [value]
-    if draft and data.get("resourceType") in ("MedicationRequest", "ServiceRequest"):
-        if "subject" not in data and patient_ref:
-            data["subject"] = {"reference": patient_ref}
-        data.setdefault("intent", "order")
-        data.setdefault("status", "draft")
+    if draft and kind in ("MedicationRequest", "ServiceRequest"):
+        missing_subject = "subject" not in data and patient_ref
+        if missing_subject or "intent" not in data or "status" not in data:
+            if data is resource:
+                data = dict(resource)
+            if missing_subject:
+                data["subject"] = {"reference": patient_ref}
+            data.setdefault("intent", "order")
+            data.setdefault("status", "draft")
     return data
 
 
