@@ -1,6 +1,6 @@
 """FHIR R4 resources -> domain facts (rule book §1).
 
-Hot path, in two steps (issue 3, "Performance"): cheap checks on the raw JSON select the
+Hot path, in two steps: cheap checks on the raw JSON select the
 resources a rule can use (resource type, code system and code, status); then only the elements
 the rules use are read, type-checked (``jsonread``). A resource whose used elements are
 malformed is skipped and its id logged; it never fails the request. With ``strict=True``
@@ -294,8 +294,8 @@ class _Reader:
 def _raw_analyte(raw: dict[str, Any]) -> tuple[Analyte, str] | None:
     """The analyte of a LOINC coding we read, or None. ``Malformed`` when ``code.coding`` is
     not objects or a code is not a string: such a resource cannot be judged relevant, so it
-    is skipped and its id logged instead of silently dropped (or, before, an unhashable code
-    raising TypeError out of the cheap pre-check and failing the whole request).
+    is skipped and its id logged instead of silently dropped (an unhashable code must not
+    raise out of the cheap pre-check and fail the whole request).
 
     Runs for every prefetched Observation: well-formed codings are read inline here, and
     anything unusual goes to ``_checked_analyte``, which gives the same answer or names the
@@ -657,8 +657,8 @@ def _condition(raw: dict[str, Any], rid: str) -> ConditionFact | None:
     if not kinds:
         return None
     # Only the SNOMED codes rule book §5 leaves unverified need the display-text check:
-    # a kind is verified when text, a verified SNOMED code or an ICD-10 code gives it (before,
-    # an ICD-10-coded condition without matching text came out unverified).
+    # a kind is verified when text, a verified SNOMED code or an ICD-10 code gives it (an
+    # ICD-10-coded condition without matching text is verified too).
     trusted_pairs = [(s, c) for s, c in pairs if s != SNOMED or c in SNOMED_VERIFIED]
     # Every code trusted: the same inputs give the same kinds, all verified.
     verified = len(trusted_pairs) == len(pairs) or kinds <= classify_condition(trusted_pairs, names)
