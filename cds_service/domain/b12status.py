@@ -19,6 +19,22 @@ if TYPE_CHECKING:  # the picture calls assess_b12; typing only
     from .picture import ClinicalPicture
 
 
+#: The site-policy keys the B12 status reads (cut-offs of each test, the MMA limit, the eGFR
+#: below which a raised MMA is not specific, the washout after injections): a rule that calls
+#: ``assess_b12`` declares them with its own.
+B12_STATUS_SETTINGS = (
+    "thresholds.total_b12_deficient_below_ng_l",
+    "thresholds.total_b12_unlikely_above_ng_l",
+    "thresholds.total_b12_deficient_below_pmol_l",
+    "thresholds.total_b12_unlikely_above_pmol_l",
+    "thresholds.active_b12_deficient_below_pmol_l",
+    "thresholds.active_b12_unlikely_above_pmol_l",
+    "thresholds.mma_upper_limit_nmol_l",
+    "thresholds.egfr_impaired_below",
+    "windows.b12_washout_months",
+)
+
+
 class B12Status(Enum):
     """The patient's B12 status from the current diagnostic evidence."""
 

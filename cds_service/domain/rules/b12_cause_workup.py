@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from ..b12status import B12_STATUS_SETTINGS
 from ..cardtext import CardText
 from ..codes import LOINC_DISPLAY, LOINC_H_PYLORI_STOOL_AG, LOINC_IF_ANTIBODY
 from ..evidence import missing_data
@@ -224,19 +225,11 @@ RULE = Rule(
     sources=(NICE_NG239,),
     indicators=(Indicator.INFO,),
     settings=(
+        *B12_STATUS_SETTINGS,
         "windows.lookback_months",
         "windows.metformin_months",
         "windows.acid_suppression_months",
         "windows.if_antibody_after_injection_days",
-        "thresholds.active_b12_deficient_below_pmol_l",
-        "thresholds.active_b12_unlikely_above_pmol_l",
-        "thresholds.egfr_impaired_below",
-        "thresholds.mma_upper_limit_nmol_l",
-        "thresholds.total_b12_deficient_below_ng_l",
-        "thresholds.total_b12_deficient_below_pmol_l",
-        "thresholds.total_b12_unlikely_above_ng_l",
-        "thresholds.total_b12_unlikely_above_pmol_l",
-        "windows.b12_washout_months",
     ),
     evaluate=evaluate,
 )

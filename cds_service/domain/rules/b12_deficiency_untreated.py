@@ -23,7 +23,7 @@ MMA with impaired renal function alone; results drawn on therapy (not diagnostic
 
 from __future__ import annotations
 
-from ..b12status import B12Status
+from ..b12status import B12_STATUS_SETTINGS, B12Status
 from ..cardtext import CardText
 from ..evidence import (
     b12_evidence_lines,
@@ -169,21 +169,13 @@ RULE = Rule(
     sources=(NICE_NG239, BNF_HYDROXOCOBALAMIN, AAFP_2025),
     indicators=(Indicator.CRITICAL, Indicator.WARNING),
     settings=(
-        "thresholds.total_b12_deficient_below_ng_l",
-        "thresholds.total_b12_deficient_below_pmol_l",
-        "thresholds.active_b12_deficient_below_pmol_l",
-        "thresholds.mma_upper_limit_nmol_l",
-        "thresholds.egfr_impaired_below",
+        *B12_STATUS_SETTINGS,
         "thresholds.haemoglobin_low_male_g_dl",
         "thresholds.haemoglobin_low_female_g_dl",
         "windows.lookback_months",
         "neurological_involvement",
         "formulary",
         "windows.neuro_loading_review_weeks",
-        "thresholds.active_b12_unlikely_above_pmol_l",
-        "thresholds.total_b12_unlikely_above_ng_l",
-        "thresholds.total_b12_unlikely_above_pmol_l",
-        "windows.b12_washout_months",
     ),
     evaluate=evaluate,
     always_supersedes=frozenset(_SUPERSEDED),

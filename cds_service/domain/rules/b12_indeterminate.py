@@ -20,7 +20,7 @@ or drafted (results are then not diagnostic).
 
 from __future__ import annotations
 
-from ..b12status import B12Status
+from ..b12status import B12_STATUS_SETTINGS, B12Status
 from ..cardtext import CardText
 from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA
 from ..evidence import b12_evidence_lines, first_neuro_kind, neurological_lines, renal_mma_caveat
@@ -165,18 +165,10 @@ RULE = Rule(
     sources=(NICE_NG239,),
     indicators=(Indicator.WARNING, Indicator.INFO),
     settings=(
-        "thresholds.total_b12_deficient_below_ng_l",
-        "thresholds.total_b12_unlikely_above_ng_l",
-        "thresholds.total_b12_deficient_below_pmol_l",
-        "thresholds.total_b12_unlikely_above_pmol_l",
-        "thresholds.active_b12_deficient_below_pmol_l",
-        "thresholds.active_b12_unlikely_above_pmol_l",
-        "thresholds.mma_upper_limit_nmol_l",
-        "thresholds.egfr_impaired_below",
+        *B12_STATUS_SETTINGS,
         "windows.lookback_months",
         "neurological_involvement",
         "thresholds.mcv_macrocytosis_above_fl",
-        "windows.b12_washout_months",
     ),
     evaluate=evaluate,
 )

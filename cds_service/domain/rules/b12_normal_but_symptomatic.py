@@ -18,7 +18,7 @@ replacement is not diagnostic).
 
 from __future__ import annotations
 
-from ..b12status import B12Status
+from ..b12status import B12_STATUS_SETTINGS, B12Status
 from ..bands import Band, total_b12_cutoffs
 from ..cardtext import CardText
 from ..codes import LOINC_DISPLAY, LOINC_MMA
@@ -106,18 +106,10 @@ RULE = Rule(
     sources=(NICE_NG239, AAFP_2025),
     indicators=(Indicator.INFO,),
     settings=(
-        "thresholds.total_b12_unlikely_above_ng_l",
-        "thresholds.total_b12_unlikely_above_pmol_l",
+        *B12_STATUS_SETTINGS,
         "thresholds.mcv_macrocytosis_above_fl",
-        "thresholds.egfr_impaired_below",
         "windows.lookback_months",
         "neurological_involvement",
-        "thresholds.active_b12_deficient_below_pmol_l",
-        "thresholds.active_b12_unlikely_above_pmol_l",
-        "thresholds.mma_upper_limit_nmol_l",
-        "thresholds.total_b12_deficient_below_ng_l",
-        "thresholds.total_b12_deficient_below_pmol_l",
-        "windows.b12_washout_months",
     ),
     evaluate=evaluate,
 )

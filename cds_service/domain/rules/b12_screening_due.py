@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..b12status import B12Status
+from ..b12status import B12_STATUS_SETTINGS, B12Status
 from ..cardtext import CardText
 from ..codes import LOINC_ACTIVE_B12, LOINC_CBC, LOINC_DISPLAY, LOINC_FOLATE, LOINC_TOTAL_B12
 from ..evidence import missing_data, stale_reason
@@ -277,6 +277,7 @@ RULE = Rule(
     sources=(NICE_NG239, AAFP_2017, AAFP_2025),
     indicators=(Indicator.WARNING, Indicator.INFO),
     settings=(
+        *B12_STATUS_SETTINGS,
         "windows.lookback_months",
         "windows.metformin_months",
         "windows.acid_suppression_months",
@@ -285,15 +286,6 @@ RULE = Rule(
         "thresholds.haemoglobin_low_male_g_dl",
         "thresholds.haemoglobin_low_female_g_dl",
         "neurological_involvement",
-        "thresholds.active_b12_deficient_below_pmol_l",
-        "thresholds.active_b12_unlikely_above_pmol_l",
-        "thresholds.egfr_impaired_below",
-        "thresholds.mma_upper_limit_nmol_l",
-        "thresholds.total_b12_deficient_below_ng_l",
-        "thresholds.total_b12_deficient_below_pmol_l",
-        "thresholds.total_b12_unlikely_above_ng_l",
-        "thresholds.total_b12_unlikely_above_pmol_l",
-        "windows.b12_washout_months",
         "windows.im_max_interval_months",
     ),
     evaluate=evaluate,

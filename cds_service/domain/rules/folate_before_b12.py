@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 
-from ..b12status import B12Status
+from ..b12status import B12_STATUS_SETTINGS, B12Status
 from ..bands import folate_cutoff
 from ..cardtext import CardText
 from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA, LOINC_TOTAL_B12
@@ -519,16 +519,9 @@ RULE = Rule(
     sources=(NICE_NG239, BNF_HYDROXOCOBALAMIN, CYANOCOBALAMIN_LABEL),
     indicators=(Indicator.CRITICAL, Indicator.WARNING, Indicator.INFO),
     settings=(
+        *B12_STATUS_SETTINGS,
         "thresholds.folic_acid_min_mg_per_day",
         "thresholds.pregnancy_folic_acid_max_mg_per_day",
-        "thresholds.total_b12_deficient_below_ng_l",
-        "thresholds.total_b12_unlikely_above_ng_l",
-        "thresholds.total_b12_deficient_below_pmol_l",
-        "thresholds.total_b12_unlikely_above_pmol_l",
-        "thresholds.active_b12_deficient_below_pmol_l",
-        "thresholds.active_b12_unlikely_above_pmol_l",
-        "thresholds.mma_upper_limit_nmol_l",
-        "thresholds.egfr_impaired_below",
         "thresholds.mcv_macrocytosis_above_fl",
         "windows.lookback_months",
         "neurological_involvement",
@@ -538,7 +531,6 @@ RULE = Rule(
         "thresholds.folate_deficient_below_nmol_l",
         "thresholds.rbc_folate_deficient_below_ng_ml",
         "thresholds.rbc_folate_deficient_below_nmol_l",
-        "windows.b12_washout_months",
     ),
     evaluate=evaluate,
     # One card per problem: the deficiency, test and symptom cards this one replaces.
