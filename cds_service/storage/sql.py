@@ -140,6 +140,9 @@ def _engine(url: str) -> Engine:
             connect_args={
                 "connect_timeout": 2,  # libpq's minimum; the request deadlines are shorter
                 "application_name": "cds-service",
+                # Text comes back as str even from a SQL_ASCII database (psycopg would return
+                # bytes there, which the migrations and reports cannot read).
+                "client_encoding": "utf8",
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
                 "keepalives": 1,
                 "keepalives_idle": 5,

@@ -5,7 +5,9 @@ quotes nothing, counted through ``on_error``)."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -23,6 +25,7 @@ from cds_service.storage import (
     tables,
 )
 from cds_service.storage.sql import JTI_PURGE_INTERVAL_S, LEDGER_PURGE_INTERVAL_S
+from tests import pg
 
 T0 = datetime(2027, 1, 15, 8, 0, tzinfo=timezone.utc)
 SERVICE = "b12-order-sign"
@@ -369,3 +372,27 @@ def test_row_counts_match_a_direct_count(store):
     with store.engine.connect() as db:
         direct = db.execute(select(func.count()).select_from(tables.issued_cards)).scalar_one()
     assert store.row_counts()["issued_cards"] == direct == 1
+
+
+def test_a_postgresql_database_in_sql_ascii_works_like_any_other(postgres):
+    """A database created with the SQL_ASCII encoding (old clusters, some managed services):
+    the driver would hand back bytes instead of text unless the client encoding is set, and the
+    migrations and reports would fail on them."""
+    name = f"ascii_{int(time.time() * 1000) % 100000}"
+    subprocess.run(
+        [str(postgres.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(postgres.port)]
+        + ["-U", pg.SUPERUSER, "-E", "SQL_ASCII", "-T", "template0", name],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    store = open_store(postgres.url(name))
+    try:
+        store.record_cards([card("c1")])
+        store.record_feedback(SERVICE, [overridden("c1", display="Déjà fait: ß")], T0)
+        reasons = report(store)["folate-before-b12"]
+        assert reasons.overridden == 1
+        assert reasons.override_reasons == {"Déjà fait: ß": 1}  # text read back as written
+        assert store.remember_jti("iss", "jti-ascii", T0 + timedelta(hours=1), T0) is True
+    finally:
+        store.close()
