@@ -21,7 +21,11 @@ from .conftest import EHR, TOKEN, capture
 from .test_client import LazyBody
 
 BUDGET_MS = 300
-SLACK_S = 0.1
+# A whole call here (extraction, rules, the response) on top of the fetch, on a machine that
+# may be running the rest of the suite: the fetcher's own precision against the budget
+# (0.1 s) is tested in test_budget.py; here the point is an answer bounded by the budget, not
+# by the EHR (a hung server would hold the call for its socket timeouts, many seconds).
+SLACK_S = 0.5
 
 
 @pytest.fixture
