@@ -1,7 +1,9 @@
 """The card ledger's background writer: the invocation hands its issued cards over and returns.
 
 One writer per process (gunicorn workers are forks; the thread starts in the process that
-first uses it). Entries wait in a bounded queue and are inserted in batches; when the queue is
+first uses it). Entries wait in a bounded queue and are inserted in batches: the writer lets a
+batch gather for up to ``LINGER_S`` after its first entry (one transaction for many cards, not
+one per card: under load that was the largest cost of a call that shows a card). When the queue is
 full they are dropped and counted (``on_drop``), and when the database fails a batch is
 dropped and counted the same way: a gap in the ledger costs feedback attribution, never a
 card. ``flush`` waits (bounded) until what is queued is written: on graceful shutdown
@@ -24,8 +26,14 @@ from .base import IssuedCard, StorageError
 
 log = logging.getLogger("cds_service.storage")
 
+#: Queued by ``flush``: write the batch being gathered now.
+_WRITE_NOW = object()
+
 QUEUE_SIZE = 10_000
 BATCH_SIZE = 200
+#: How long a batch may gather before it is written. Far below the time a clinician takes to
+#: send feedback on a card, and feedback first waits for this process's queue (``flush``).
+LINGER_S = 0.2
 #: The longest shutdown waits for the queue to be written.
 SHUTDOWN_FLUSH_S = 5.0
 #: Drops are counted every time but logged at most this often (with the count since).
@@ -39,6 +47,7 @@ class LedgerWriter:
         *,
         queue_size: int = QUEUE_SIZE,
         batch_size: int = BATCH_SIZE,
+        linger_s: float = LINGER_S,
         on_drop: Callable[[int, str], None] | None = None,
     ) -> None:
         """``write`` inserts one batch (``Store.record_cards``); ``on_drop(count, reason)``
@@ -46,13 +55,15 @@ class LedgerWriter:
         self._write = write
         self.queue_size = queue_size
         self.batch_size = batch_size
+        self.linger_s = linger_s
         self.on_drop = on_drop
         self.dropped = 0
         self._unlogged = 0
         self._next_log = 0.0
         self._pid: int | None = None
         self._guard = threading.Lock()
-        self._queue: queue.Queue[IssuedCard | None] = queue.Queue(queue_size)
+        #: Cards, and the signals ``_WRITE_NOW`` and None (stop).
+        self._queue: queue.Queue[Any] = queue.Queue(queue_size)
         self._idle = threading.Condition()
         self._pending = 0
         self._closed = False
@@ -87,6 +98,11 @@ class LedgerWriter:
     def flush(self, timeout_s: float) -> bool:
         """Wait until every queued entry is written or dropped; False after ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
+        if self._pending:
+            try:  # write now, without waiting out the batch's linger
+                self._queue.put_nowait(_WRITE_NOW)
+            except queue.Full:
+                pass  # a full queue fills the batch: it is being written anyway
         with self._idle:
             while self._pending:
                 remaining = deadline - time.monotonic()
@@ -137,16 +153,21 @@ class LedgerWriter:
             batch: list[IssuedCard] = []
             if first is None:
                 stop = True
-            else:
+            elif first is not _WRITE_NOW:
                 batch.append(first)
-            while len(batch) < self.batch_size:
+            gather_until = time.monotonic() + self.linger_s
+            while batch and len(batch) < self.batch_size:
+                remaining = gather_until - time.monotonic()
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=max(remaining, 0.0))
                 except queue.Empty:
                     break
                 if item is None:
                     stop = True
                     break
+                if item is _WRITE_NOW:
+                    gather_until = 0.0  # take what is queued, then write
+                    continue
                 batch.append(item)
             if batch:
                 self._write_batch(batch)

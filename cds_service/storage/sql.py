@@ -303,6 +303,7 @@ class SqlStore:
         Committed when the block ends, rolled back when it raises; a database error becomes
         a StorageError naming its type only."""
         timeout_ms = int((timeout_s or STATEMENT_TIMEOUT_MS / 1000) * 1000)
+        deadline = time.monotonic() + timeout_ms / 1000
         sqlite_file = self.dialect == "sqlite"
         try:
             with self._writer_turn(operation, timeout_s) if sqlite_file else nullcontext():
@@ -311,7 +312,9 @@ class SqlStore:
                     cursor = connection.cursor()
                     try:
                         if sqlite_file:
-                            cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+                            # What the writer turn left of the deadline (at least 1 ms).
+                            busy_ms = max(1, int((deadline - time.monotonic()) * 1000))
+                            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
                             cursor.execute("BEGIN IMMEDIATE")
                         else:  # one round trip for both (SET LOCAL takes one each)
                             cursor.execute(
@@ -641,18 +644,26 @@ class SqlStore:
         """True the first time (issuer, jti) is seen, False on a replay. One atomic statement
         (the primary key decides), so two workers or replicas racing with the same token
         cannot both win; a row whose token has expired no longer counts and is taken over.
-        A StorageError when the database has not answered within ``timeout_s``."""
+        A StorageError when the database has not answered within ``timeout_s``.
+
+        On SQLite the insert runs on the caller's thread: the only thing it can wait for is the
+        file's write lock, and that wait is bounded by the same deadline (this process's writer
+        turn, then SQLite's busy timeout for what is left). Handing it to the deadline thread
+        cost more CPU than the insert itself. The periodic purge of expired rows, whose length
+        grows with the traffic, and every PostgreSQL call still go through the deadline thread."""
+        moment, until = int(now.timestamp()), int(expires_at.timestamp())
+        purge = self._due("_next_jti_purge", moment, JTI_PURGE_INTERVAL_S)
+        if self.dialect == "sqlite" and not purge:
+            return self._remember_jti(issuer, jti, until, moment, False, timeout_s)
         return self._within(
             "remember_jti",
             timeout_s,
-            lambda: self._remember_jti(issuer, jti, expires_at, now, timeout_s),
+            lambda: self._remember_jti(issuer, jti, until, moment, purge, timeout_s),
         )
 
     def _remember_jti(
-        self, issuer: str, jti: str, expires_at: datetime, now: datetime, timeout_s: float
+        self, issuer: str, jti: str, until: int, moment: int, purge: bool, timeout_s: float
     ) -> bool:
-        moment, until = int(now.timestamp()), int(expires_at.timestamp())
-        purge = self._due("_next_jti_purge", moment, JTI_PURGE_INTERVAL_S)
         with self._raw_write("remember_jti", timeout_s) as cursor:
             if purge:
                 cursor.execute(self._jti_purge, (moment,))

@@ -94,3 +94,24 @@ def test_close_writes_what_is_queued():
     writer.close(timeout_s=30)
     assert sorted(written) == sorted(f"uuid-{n}" for n in range(10))
     writer.close()  # idempotent
+
+
+def test_cards_issued_close_together_share_one_transaction_and_flush_does_not_wait_the_linger():
+    batches: list[int] = []
+    writer = LedgerWriter(lambda cards: batches.append(len(cards)), linger_s=60)
+    for number in range(3):  # three invocations, one card each
+        writer.submit([card(number)])
+    # flush's bound (10 s) is far below the linger (60 s): it must ask for the write now.
+    assert writer.flush(10)
+    assert batches == [3]
+    writer.submit([card(3)])
+    assert writer.flush(10) and batches == [3, 1]
+
+
+def test_a_lone_card_is_written_once_its_linger_is_over():
+    database = BlockedDatabase()
+    database.release.set()
+    writer = LedgerWriter(database, linger_s=0.05)
+    writer.submit([card(0)])
+    assert database.entered.wait(10)  # nobody flushed: the linger alone let it through
+    assert writer.flush(10) and database.batches == [1]
