@@ -200,12 +200,17 @@ class Authenticator:
             raise _Rejected("malformed-header")
         if not _TOKEN.fullmatch(token):
             raise _Rejected("malformed-header")
+        # Header and claims read once, unverified, to find the key; ``jwt.decode`` below
+        # verifies the signature and the claims. Not ``jwt.get_unverified_header``: it checks
+        # the alphabet ``_TOKEN`` has just checked, one character at a time, as ``decode``
+        # does again.
+        encoded_header, encoded_payload, _ = token.split(".")
         try:
-            header = jwt.get_unverified_header(token)
-            payload = json.loads(base64url_decode(token.split(".")[1]))
-        except (jwt.PyJWTError, ValueError):
+            header = json.loads(base64url_decode(encoded_header))
+            payload = json.loads(base64url_decode(encoded_payload))
+        except ValueError:  # also binascii.Error and UnicodeDecodeError
             raise _Rejected("malformed-token") from None
-        if not isinstance(payload, dict):
+        if not isinstance(header, dict) or not isinstance(payload, dict):
             raise _Rejected("malformed-token")
         alg, kid, jku = header.get("alg"), header.get("kid"), header.get("jku")
         issuer = payload.get("iss")
