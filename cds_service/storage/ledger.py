@@ -26,9 +26,6 @@ from .base import IssuedCard, StorageError
 
 log = logging.getLogger("cds_service.storage")
 
-#: Queued by ``flush``: write the batch being gathered now.
-_WRITE_NOW = object()
-
 QUEUE_SIZE = 10_000
 BATCH_SIZE = 200
 #: How long a batch may gather before it is written. Far below the time a clinician takes to
@@ -62,9 +59,9 @@ class LedgerWriter:
         self._next_log = 0.0
         self._pid: int | None = None
         self._guard = threading.Lock()
-        #: Cards, and the signals ``_WRITE_NOW`` and None (stop).
-        self._queue: queue.Queue[Any] = queue.Queue(queue_size)
+        self._queue: queue.Queue[IssuedCard | None] = queue.Queue(queue_size)  # None: stop
         self._idle = threading.Condition()
+        self._write_now = threading.Event()
         self._pending = 0
         self._closed = False
         self._failing = False
@@ -99,10 +96,7 @@ class LedgerWriter:
         """Wait until every queued entry is written or dropped; False after ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         if self._pending:
-            try:  # write now, without waiting out the batch's linger
-                self._queue.put_nowait(_WRITE_NOW)
-            except queue.Full:
-                pass  # a full queue fills the batch: it is being written anyway
+            self._write_now.set()  # write now, without waiting out the batch's linger
         with self._idle:
             while self._pending:
                 remaining = deadline - time.monotonic()
@@ -139,6 +133,7 @@ class LedgerWriter:
             # A fork inherits the parent's queue but not its thread: start afresh.
             self._queue = queue.Queue(self.queue_size)
             self._idle = threading.Condition()
+            self._write_now = threading.Event()
             self._pending = 0
             self._closed = False
             thread = threading.Thread(target=self._run, name="cds-ledger", daemon=True)
@@ -150,27 +145,23 @@ class LedgerWriter:
         stop = False
         while not stop:
             first = self._queue.get()
-            batch: list[IssuedCard] = []
             if first is None:
-                stop = True
-            elif first is not _WRITE_NOW:
-                batch.append(first)
-            gather_until = time.monotonic() + self.linger_s
-            while batch and len(batch) < self.batch_size:
-                remaining = gather_until - time.monotonic()
+                break
+            # Gather: sleep rather than wait on the queue, so that the invocations' puts do
+            # not wake this thread one card at a time; ``flush`` cuts the sleep short.
+            self._write_now.wait(self.linger_s)
+            self._write_now.clear()
+            batch = [first]
+            while len(batch) < self.batch_size:
                 try:
-                    item = self._queue.get(timeout=max(remaining, 0.0))
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
                     stop = True
                     break
-                if item is _WRITE_NOW:
-                    gather_until = 0.0  # take what is queued, then write
-                    continue
                 batch.append(item)
-            if batch:
-                self._write_batch(batch)
+            self._write_batch(batch)
 
     def _write_batch(self, batch: list[IssuedCard]) -> None:
         self._batch_started = time.monotonic()
