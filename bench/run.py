@@ -27,6 +27,9 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -84,6 +87,53 @@ class CpuMeter:
         return total / ticks
 
 
+class InstructionMeter:
+    """User-space instructions a server's processes (the master and the workers alive when the
+    cell starts) execute during a cell, counted by ``perf stat``: unlike CPU time, the count
+    hardly moves with what else the machine runs, so its service / floor ratio is the steadiest
+    figure of a run. None when perf is missing or not allowed here (``perf_event_paranoid``)."""
+
+    def __init__(self, server: servers.Server) -> None:
+        self.server = server
+        self._perf: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        perf = shutil.which("perf")
+        if perf is None:
+            return
+        pids = ",".join(str(p) for p in [self.server.pid, *self.server.workers()])
+        self._perf = subprocess.Popen(
+            [perf, "stat", "-e", "instructions:u", "-x", ",", "-p", pids],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.2)  # attached before the load starts
+
+    def stop(self) -> int | None:
+        perf, self._perf = self._perf, None
+        if perf is None:
+            return None
+        perf.send_signal(signal.SIGINT)
+        try:
+            _, report = perf.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            perf.kill()
+            perf.communicate()
+            return None
+        return perf_instructions(report)
+
+
+def perf_instructions(report: str) -> int | None:
+    """The count in ``perf stat -x ,`` output (``<count>,<unit>,instructions:u,...``); None
+    when perf could not count (``<not supported>``, ``<not counted>``, an error message)."""
+    for line in report.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2].startswith("instructions") and fields[0].isdigit():
+            return int(fields[0])
+    return None
+
+
 def _stat_ticks(pid: int, children: bool = False) -> int:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -98,6 +148,8 @@ def _stat_ticks(pid: int, children: bool = False) -> int:
 class Cell:
     result: Result
     cpu_ms_per_request: float
+    #: Millions of user-space instructions per request (``InstructionMeter``), when counted.
+    instructions_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +166,13 @@ class Measured:
     def p99_ratio(self) -> float:
         f = self.floor.result.p99_ms
         return self.service.result.p99_ms / f if f else float("inf")
+
+    @property
+    def instruction_ratio(self) -> float | None:
+        """The floor's instructions per request over the service's (the throughput ratio the
+        work alone would give)."""
+        f, s = self.floor.instructions_m, self.service.instructions_m
+        return f / s if f and s else None
 
     @property
     def met(self) -> bool:
@@ -142,10 +201,15 @@ class ServerBench:
     def _run(
         self, meter: CpuMeter, url: str, body: Path, tokens: Path | None, connections: int
     ) -> Cell:
+        counter = InstructionMeter(meter.server)
+        counter.start()
         before = meter.read()
         result = loadgen.run_wrk(url, body, tokens, connections=connections, seconds=self.seconds)
         used = meter.read() - before
-        return Cell(result, used * 1000 / max(result.requests, 1))
+        instructions = counter.stop()
+        requests = max(result.requests, 1)
+        per_request = None if instructions is None else instructions / requests / 1e6
+        return Cell(result, used * 1000 / requests, per_request)
 
     def measure(self, row: Row, floor: servers.Server, service: servers.Server, meters) -> Measured:
         """Floor then service, seconds apart, with the same requests. A token pool serves both:
@@ -249,10 +313,10 @@ def _check(label: str, result: Result) -> None:
 def print_header(out) -> None:
     print(
         "\n  | workload | c | floor req/s, p99 | service req/s, p50, p99 | ratio | p99 ratio"
-        " | CPU ms/req service / floor | targets |",
+        " | CPU ms/req service / floor | M instructions/req service / floor (ratio) | targets |",
         file=out,
     )
-    print("  |---|---|---|---|---|---|---|---|", file=out)
+    print("  |---|---|---|---|---|---|---|---|---|", file=out)
 
 
 def print_row(m: Measured, out) -> None:
@@ -262,11 +326,18 @@ def print_row(m: Measured, out) -> None:
         f"  | {m.row.name} | {m.row.connections} | {f.rps:,.0f}, {f.p99_ms:.1f} ms"
         f" | {s.rps:,.0f}, {s.p50_ms:.1f} ms, {s.p99_ms:.1f} ms | {m.ratio:.2f}"
         f" | {m.p99_ratio:.1f} | {m.service.cpu_ms_per_request:.2f} /"
-        f" {m.floor.cpu_ms_per_request:.2f} | {verdict}: >= {m.row.min_ratio:.2f}x,"
-        f" p99 <= {m.row.max_p99_ratio:.0f}x |",
+        f" {m.floor.cpu_ms_per_request:.2f} | {_instructions(m)}"
+        f" | {verdict}: >= {m.row.min_ratio:.2f}x, p99 <= {m.row.max_p99_ratio:.0f}x |",
         file=out,
         flush=True,
     )
+
+
+def _instructions(m: Measured) -> str:
+    ratio = m.instruction_ratio
+    if ratio is None:
+        return "n/a (perf)"
+    return f"{m.service.instructions_m:.2f} / {m.floor.instructions_m:.2f} ({ratio:.2f})"
 
 
 def scaling(out) -> list[tuple[int, float]]:

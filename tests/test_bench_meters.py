@@ -1,0 +1,17 @@
+"""The benchmark's instruction count is read from perf's CSV output, and only from a count."""
+
+from __future__ import annotations
+
+from bench.run import perf_instructions
+
+
+def test_the_count_is_read_from_perf_csv_output():
+    report = "\n110292,,instructions:u,18436091,100.00,,\n"
+    assert perf_instructions(report) == 110292
+
+
+def test_no_count_when_perf_could_not_count():
+    assert perf_instructions("<not supported>,,instructions:u,0,100.00,,") is None
+    assert perf_instructions("<not counted>,,instructions:u,0,0.00,,") is None
+    assert perf_instructions("Error:\nNo permission to enable instructions:u event.") is None
+    assert perf_instructions("") is None
