@@ -49,6 +49,7 @@ from cds_service.domain.vocabulary import (
     Analyte,
     ConditionKind,
     DataCategory,
+    DrugClass,
     Sex,
 )
 
@@ -283,6 +284,18 @@ class _Reader:
             self.skip(raw, exc)
             return None
 
+    def result(
+        self, raw: dict[str, Any], analyte: Analyte, code: str, moment: datetime
+    ) -> LabResult | None:
+        """``read(raw, _lab_result, ...)`` without its dispatch: it runs for every result."""
+        if self.strict:
+            return self.read(raw, _lab_result, analyte, code, moment)
+        try:
+            return _lab_result(raw, _ref(raw), analyte, code, moment)
+        except (Malformed, ValueError, TypeError) as exc:
+            self.skip(raw, exc)
+            return None
+
     def skip(self, raw: dict[str, Any], exc: Exception) -> None:
         self.skipped.append(_ref(raw))
         # The id and the failing element's path only: validation messages quote input values.
@@ -304,7 +317,10 @@ def _raw_analyte(raw: dict[str, Any]) -> tuple[Analyte, str] | None:
     if code is None:
         return None
     coding = code.get("coding") if isinstance(code, dict) else None
-    if isinstance(coding, list) and all(isinstance(c, dict) for c in coding):
+    if isinstance(coding, list):
+        for entry in coding:  # a loop: ``all()`` over a generator costs more
+            if not isinstance(entry, dict):
+                return _checked_analyte(raw)
         for entry in coding:
             system = entry.get("system")
             if system != LOINC:
@@ -382,7 +398,7 @@ def _observations(reader: _Reader, raws: Iterable[dict[str, Any]]) -> tuple[list
                 break
             if analyte is Analyte.PREGNANCY_STATUS and pregnant is not None:
                 break
-            result = reader.read(raw, _lab_result, analyte, code, moment)
+            result = reader.result(raw, analyte, code, moment)
             if result is None:
                 continue
             kept += 1
@@ -413,12 +429,12 @@ def _lab_result(
                 text_value = "pregnant" if pregnant else "not pregnant"
             else:
                 text_value = next(iter(texts(concept)), None) or first_code(concept)
-    value = unit = comparator = factor = None
+    value = unit = comparator = factor = to_unit = None
     if quantity is not None:
         try:  # ``within("valueQuantity")``, inline: this runs for every result read
             value = amount(quantity, "value")
-            unit, factor = _converted_unit(
-                string(quantity, "code"), string(quantity, "unit"), analyte
+            unit, factor, to_unit = _converted_unit(
+                string(quantity, "code"), string(quantity, "unit"), code
             )
             comparator = string(quantity, "comparator")
         except Malformed as exc:
@@ -435,6 +451,7 @@ def _lab_result(
             comparator, value, text_unit = parsed
             unit = _reference_unit(raw, analyte) or normalise_unit(text_unit)
             factor = _factor(analyte, unit)
+            to_unit = None if factor is None else _canonical_unit(analyte)
     if value is None:
         if text_value is None:
             log.info("observation without a value skipped", extra={"resource": rid})
@@ -457,7 +474,7 @@ def _lab_result(
         value,
         unit,
         canonical,
-        None if canonical is None else _canonical_unit(analyte),
+        None if canonical is None else to_unit,
         high,
         low,
         text_value,
@@ -482,12 +499,15 @@ def _reference_unit(raw: dict[str, Any], analyte: Analyte) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _converted_unit(
-    code: str | None, display: str | None, analyte: Analyte
-) -> tuple[str | None, float | None]:
-    """A result's unit (``_unit_of``) and the factor to the analyte's canonical unit, or None
-    when it does not convert."""
+    code: str | None, display: str | None, loinc: str
+) -> tuple[str | None, float | None, str | None]:
+    """A result's unit (``_unit_of``), the factor to its analyte's canonical unit and that
+    unit, or None, None when it does not convert. Keyed on the result's LOINC code (a key of
+    ``LOINC_ANALYTES``): strings hash in C, an ``Analyte`` through ``Enum.__hash__``."""
+    analyte = LOINC_ANALYTES[loinc]
     unit = _unit_spelling(code, display, analyte)
-    return unit, _factor(analyte, unit)
+    factor = _factor(analyte, unit)
+    return unit, factor, None if factor is None else _canonical_unit(analyte)
 
 
 @lru_cache(maxsize=4096)
@@ -575,10 +595,19 @@ def _medication_concept(raw: dict[str, Any], index: dict[str, dict[str, Any]]) -
 
 def _drug_classes(concept: Any) -> tuple[frozenset, list[str]]:
     found, names = coded(concept)
-    classes = classify_drug_codes((s, c) for s, c, _ in found)
+    return _classes_of_drug(tuple([(s, c) for s, c, _ in found]), tuple(names)), names
+
+
+@lru_cache(maxsize=4096)
+def _classes_of_drug(
+    pairs: tuple[tuple[str | None, str | None], ...], names: tuple[str, ...]
+) -> frozenset[DrugClass]:
+    """The classes of a medication's codes and names: products are a small vocabulary that
+    recurs in every request (as ``classify_drug_name``'s), and the answer is immutable."""
+    classes = classify_drug_codes(pairs)
     for name in names:
         classes |= classify_drug_name(name)
-    return frozenset(classes), names
+    return frozenset(classes)
 
 
 def _medication(
@@ -652,29 +681,39 @@ def _condition(raw: dict[str, Any], rid: str) -> ConditionFact | None:
         return None
     concept = obj(raw, "code")
     found, names = coded(concept)
-    pairs = [(s, c) for s, c, _ in found]
-    kinds = classify_condition(pairs, names)
+    kinds, verified, kind_name = _condition_kinds(
+        tuple([(s, c) for s, c, _ in found]), tuple(names)
+    )
     if not kinds:
         return None
+    onset_period = obj(raw, "onsetPeriod") or {}
+    with within("onsetPeriod"):
+        onset_of_period = _when(onset_period, "start")
+    onset = _when(raw, "onsetDateTime") or onset_of_period or _when(raw, "recordedDate")
+    return ConditionFact(
+        rid, kinds, request_text(names[0]) if names else kind_name, onset, verified
+    )
+
+
+@lru_cache(maxsize=4096)
+def _condition_kinds(
+    pairs: tuple[tuple[str | None, str | None], ...], names: tuple[str, ...]
+) -> tuple[frozenset[ConditionKind], bool, str]:
+    """(kinds, verified, the name of a text-less condition) of a condition's codes and names:
+    diagnoses are a small vocabulary that recurs in every request, and the answer is
+    immutable. No kind: ``(frozenset(), True, "")``."""
+    kinds = classify_condition(pairs, names)
+    if not kinds:
+        return frozenset(), True, ""
     # Only the SNOMED codes rule book §5 leaves unverified need the display-text check:
     # a kind is verified when text, a verified SNOMED code or an ICD-10 code gives it (an
     # ICD-10-coded condition without matching text is verified too).
     trusted_pairs = [(s, c) for s, c in pairs if s != SNOMED or c in SNOMED_VERIFIED]
     # Every code trusted: the same inputs give the same kinds, all verified.
     verified = len(trusted_pairs) == len(pairs) or kinds <= classify_condition(trusted_pairs, names)
-    onset_period = obj(raw, "onsetPeriod") or {}
-    with within("onsetPeriod"):
-        onset_of_period = _when(onset_period, "start")
-    onset = _when(raw, "onsetDateTime") or onset_of_period or _when(raw, "recordedDate")
-    return ConditionFact(
-        resource_id=rid,
-        kinds=frozenset(kinds),
-        # Without text, the first kind in declaration order: iterating the set would name a
-        # multi-kind code (D51.0) differently from one process to the next (hash seeds).
-        name=request_text(names[0]) if names else min(kinds, key=_KIND_ORDER.index).value,
-        onset=onset,
-        verified=verified,
-    )
+    # Without text, the first kind in declaration order: iterating the set would name a
+    # multi-kind code (D51.0) differently from one process to the next (hash seeds).
+    return frozenset(kinds), verified, min(kinds, key=_KIND_ORDER.index).value
 
 
 def _patient(
