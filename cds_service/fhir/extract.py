@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Callable, TypeVar
 
 from cds_service.domain.codes import (
@@ -36,7 +37,7 @@ from cds_service.domain.facts import (
     MedicationExposure,
     PatientFacts,
 )
-from cds_service.domain.safetext import request_text, resource_ref, safe_id
+from cds_service.domain.safetext import INVALID_ID, is_fhir_id, request_text, resource_ref
 from cds_service.domain.units import (
     canonical_unit,
     is_convertible,
@@ -86,6 +87,12 @@ _VERIFICATION_SKIP = {"entered-in-error", "refuted"}
 KEEP_PER_ANALYTE = 3
 PREGNANT_SNOMED = "77386006"
 _KIND_ORDER = list(ConditionKind)  # declaration order: names a text-less condition stably
+# Members the hot path compares with, named once: ``Analyte.PREGNANCY_STATUS`` is a class
+# attribute lookup through the Enum machinery (~0.3 us in CPython 3.11) every time it runs.
+_PREGNANCY_STATUS = Analyte.PREGNANCY_STATUS
+_IF_ANTIBODY = Analyte.IF_ANTIBODY
+_SEXES = {"female": Sex.FEMALE, "male": Sex.MALE, "other": Sex.OTHER}
+_SEX_UNKNOWN = Sex.UNKNOWN
 
 T = TypeVar("T")
 
@@ -115,10 +122,14 @@ def extract_facts(
         if not isinstance(kind, str):
             continue
         if isinstance(rid, str):
-            if (kind, rid) in seen:
+            key = (kind, rid)
+            if key in seen:
                 continue  # the same resource from two prefetch keys
-            seen.add((kind, rid))
-        by_type.setdefault(kind, []).append(resource)
+            seen.add(key)
+        group = by_type.get(kind)
+        if group is None:
+            group = by_type[kind] = []
+        group.append(resource)
 
     # Referenced resources (Medication, ...) from the prefetch and from draftOrders: Epic sends
     # a draft's Medication as its own entry of the draftOrders Bundle, not in the prefetch.
@@ -239,10 +250,10 @@ _READ_TYPES = frozenset(
 def _ref(raw: dict[str, Any]) -> str:
     """How facts, cards and logs name a resource: "Type/id", the id shown as "(invalid id)"
     when it is not a FHIR id (a card or a log line never carries arbitrary request text)."""
-    kind = raw.get("resourceType")
+    kind, rid = raw.get("resourceType"), raw.get("id")
     if isinstance(kind, str) and kind in _READ_TYPES:
-        return f"{kind}/{safe_id(raw.get('id'))}"
-    return resource_ref(kind, raw.get("id"))
+        return f"{kind}/{rid}" if is_fhir_id(rid) else f"{kind}/{INVALID_ID}"
+    return resource_ref(kind, rid)
 
 
 def _selection_ref(selection: object) -> str:
@@ -388,21 +399,21 @@ def _observations(reader: _Reader, raws: Iterable[dict[str, Any]]) -> tuple[list
     labs: list[LabResult] = []
     pregnant: bool | None = None
     for analyte, items in candidates.items():
-        items.sort(key=lambda item: item[0], reverse=True)
-        limited = analyte not in B12_FAMILY and analyte is not Analyte.IF_ANTIBODY
+        items.sort(key=itemgetter(0), reverse=True)
+        limited = analyte not in B12_FAMILY and analyte is not _IF_ANTIBODY
         kept = 0
         for moment, raw, code in items:
             # Count results actually read, not candidates: pending (registered), valueless or
             # malformed newer ones must not push the latest usable result out of the window.
             if limited and kept >= KEEP_PER_ANALYTE:
                 break
-            if analyte is Analyte.PREGNANCY_STATUS and pregnant is not None:
+            if analyte is _PREGNANCY_STATUS and pregnant is not None:
                 break
             result = reader.result(raw, analyte, code, moment)
             if result is None:
                 continue
             kept += 1
-            if analyte is Analyte.PREGNANCY_STATUS:
+            if analyte is _PREGNANCY_STATUS:
                 # The latest status wins: "not pregnant" after an earlier "pregnant" (delivery,
                 # a negative test) must not leave the patient pregnant.
                 pregnant = result.text_value == "pregnant"
@@ -421,7 +432,7 @@ def _lab_result(
     concept = obj(raw, "valueCodeableConcept")
     if concept is not None:
         with within("valueCodeableConcept"):
-            if analyte is Analyte.PREGNANCY_STATUS:
+            if analyte is _PREGNANCY_STATUS:
                 found = codings(concept)
                 pregnant = any(s == SNOMED and c == PREGNANT_SNOMED for s, c, _ in found) or any(
                     t.strip().lower() == "pregnant" for t in texts(concept)
@@ -460,7 +471,8 @@ def _lab_result(
     # ``units.to_canonical``'s product, its factor looked up once per (unit, analyte).
     canonical = None if factor is None else value * factor
     high = low = None
-    for reference in array(raw, "referenceRange")[:1]:
+    ranges = raw.get("referenceRange")  # most results have none: no call to read nothing
+    for reference in array(raw, "referenceRange")[:1] if ranges is not None else ():
         with within("referenceRange"):
             high = _limit_in_unit(obj(reference, "high"), analyte, unit, "high")
             # The same unit check as ``high``: both limits are "in the reported unit" (facts).
@@ -729,7 +741,7 @@ def _patient(
 
 def _patient_facts(raw: dict[str, Any], rid: str) -> PatientFacts:
     gender = string(raw, "gender") or ""
-    sex = {"female": Sex.FEMALE, "male": Sex.MALE, "other": Sex.OTHER}.get(gender, Sex.UNKNOWN)
+    sex = _SEXES.get(gender, _SEX_UNKNOWN)
     birth = string(raw, "birthDate")
     birth_date = to_date(birth) if birth else None
     if birth and birth_date is None:
