@@ -66,6 +66,21 @@ class KeyValue:
     #: The Bundle's own ``self`` link: the fetcher never fetches this page again.
     self_url: str | None = None
 
+    def __init__(
+        self,
+        state: KeyState,
+        resources: tuple[dict[str, Any], ...] = (),
+        next_url: str | None = None,
+        self_url: str | None = None,
+    ) -> None:
+        # The fields stored in ``__dict__`` (one ``object.__setattr__`` per field is what the
+        # frozen dataclass's own ``__init__`` costs, for every key of every request).
+        fields = self.__dict__
+        fields["state"] = state
+        fields["resources"] = resources
+        fields["next_url"] = next_url
+        fields["self_url"] = self_url
+
 
 def classify(value: Any, present: bool = True) -> KeyValue:
     if not present:
@@ -80,15 +95,18 @@ def classify(value: Any, present: bool = True) -> KeyValue:
     # Lenient: a Bundle without ``type`` (or without resourceType but with entries) is a Bundle.
     if kind == "Bundle" or (kind is None and "entry" in value):
         entries = value.get("entry")
-        found = [
-            e["resource"]
-            for e in (entries if isinstance(entries, list) else [])
-            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-        ]
         # Epic answers a failed (or empty) query with a searchset holding only an
         # OperationOutcome: error / fatal is a failed query, warning / information an empty one.
-        outcomes = [r for r in found if r.get("resourceType") == "OperationOutcome"]
-        resources = tuple(r for r in found if r.get("resourceType") != "OperationOutcome")
+        outcomes: list[dict[str, Any]] = []
+        found: list[dict[str, Any]] = []
+        for entry in entries if isinstance(entries, list) else ():  # one pass: every entry
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(resource, dict):
+                if resource.get("resourceType") == "OperationOutcome":
+                    outcomes.append(resource)
+                else:
+                    found.append(resource)
+        resources = tuple(found)
         if outcomes and not resources:
             return KeyValue(KeyState.FAILED if _any_error(outcomes) else KeyState.EMPTY)
         urls: dict[str, str] = {}

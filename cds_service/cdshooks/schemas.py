@@ -89,13 +89,41 @@ class FhirAuthorizationSchema(Lenient):
             raise ValidationError("token_type must be 'Bearer'", "token_type")
 
 
-class FhirObject(fields.Dict):
+class JsonObject(fields.Dict):
+    """``fields.Dict(keys=fields.String())``: an object whose keys are strings, its values kept
+    as they are (``values``, when given, must take any value as it is: ``fields.Raw``).
+
+    marshmallow deserialises every key (and value) through a field of its own; a JSON object's
+    keys are always strings, so an object whose keys are all ``str`` is copied as it stands
+    (marshmallow's answer for it), and only anything else (a bytes or number key from a Python
+    caller) goes the field-by-field way, refused with marshmallow's own messages.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        values = kwargs.get("values")
+        if values is not None and not (
+            type(values) is fields.Raw and values.allow_none and not values.validators
+        ):
+            raise ValueError("JsonObject keeps values as they are: fields.Raw(allow_none=True)")
+        super().__init__(keys=fields.String(), **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if type(value) is dict:
+            for key in value:
+                if type(key) is not str:
+                    break
+            else:
+                return dict(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class FhirObject(JsonObject):
     """A JSON object that must name a given resourceType (content checked by the adapter)."""
 
     def __init__(
         self, resource_type: str, *, max_entries: int | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(keys=fields.String(), **kwargs)
+        super().__init__(**kwargs)
         self.resource_type = resource_type
         self.max_entries = max_entries
 
@@ -155,9 +183,7 @@ class RequestSchema(Lenient):
     fhirServer = fields.Url(require_tld=False, schemes={"http", "https"})
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
     context = fields.Dict(required=True)
-    prefetch = fields.Dict(
-        keys=fields.String(), values=fields.Raw(allow_none=True), allow_none=True
-    )
+    prefetch = JsonObject(values=fields.Raw(allow_none=True), allow_none=True)
 
 
 #: Per-field limits on feedback (docs/security.md): each is far above what an EHR sends.

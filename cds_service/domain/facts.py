@@ -9,6 +9,14 @@ unrecognised ``unit``) is already safe to print in a card (``safetext``: escaped
 most 80 characters; an id outside the FHIR id pattern reads "(invalid id)"): print it as it is,
 never escape it again. ``LabResult.text_value`` is the exception: rules read its words, so it is
 raw, and ``picture.result_value_text`` escapes it when a card shows it.
+
+The facts an extraction builds by the dozen (results, medications, conditions, draft orders, the
+patient) are frozen dataclasses with an ``__init__`` of their own, which ``@dataclass`` keeps:
+the one it would generate sets each field through ``object.__setattr__`` (a frozen class has no
+other way), several times the cost of storing the fields in the instance's ``__dict__``, and a
+typical request builds some forty of them. Equality, hashing, ``repr``, ``replace`` and the
+refusal to be changed are the dataclass's as before; the ``__init__`` takes the fields in their
+declaration order with their defaults (tests/fhir/test_facts_init.py checks that they agree).
 """
 
 from __future__ import annotations
@@ -53,6 +61,35 @@ class LabResult:
     #: ``<``, ``<=``, ``>`` or ``>=`` when the laboratory reported a limit ("<150"), else None.
     comparator: str | None = None
 
+    def __init__(
+        self,
+        resource_id: str,
+        analyte: Analyte,
+        loinc: str,
+        effective: datetime,
+        value: float | None,
+        unit: str | None,
+        canonical_value: float | None,
+        canonical_unit: str | None,
+        reference_high: float | None = None,
+        reference_low: float | None = None,
+        text_value: str | None = None,
+        comparator: str | None = None,
+    ) -> None:
+        fields = self.__dict__
+        fields["resource_id"] = resource_id
+        fields["analyte"] = analyte
+        fields["loinc"] = loinc
+        fields["effective"] = effective
+        fields["value"] = value
+        fields["unit"] = unit
+        fields["canonical_value"] = canonical_value
+        fields["canonical_unit"] = canonical_unit
+        fields["reference_high"] = reference_high
+        fields["reference_low"] = reference_low
+        fields["text_value"] = text_value
+        fields["comparator"] = comparator
+
     @property
     def unit_recognised(self) -> bool:
         return self.canonical_value is not None
@@ -78,6 +115,35 @@ class MedicationExposure:
     is_stop_order: bool = False
     #: Number of administrations when the order is a course (``timing.repeat.count``).
     count: int | None = None
+
+    def __init__(
+        self,
+        resource_id: str,
+        classes: frozenset[DrugClass],
+        name: str,
+        status: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        route: Route = Route.UNKNOWN,
+        dose_ug: float | None = None,
+        interval_days: float | None = None,
+        is_draft: bool = False,
+        is_stop_order: bool = False,
+        count: int | None = None,
+    ) -> None:
+        fields = self.__dict__
+        fields["resource_id"] = resource_id
+        fields["classes"] = classes
+        fields["name"] = name
+        fields["status"] = status
+        fields["start"] = start
+        fields["end"] = end
+        fields["route"] = route
+        fields["dose_ug"] = dose_ug
+        fields["interval_days"] = interval_days
+        fields["is_draft"] = is_draft
+        fields["is_stop_order"] = is_stop_order
+        fields["count"] = count
 
     @property
     def dose_ug_per_day(self) -> float | None:
@@ -126,6 +192,12 @@ class DraftLabOrder:
     analytes: frozenset[Analyte]
     name: str
 
+    def __init__(self, resource_id: str, analytes: frozenset[Analyte], name: str) -> None:
+        fields = self.__dict__
+        fields["resource_id"] = resource_id
+        fields["analytes"] = analytes
+        fields["name"] = name
+
 
 @dataclass(frozen=True)
 class ConditionFact:
@@ -136,12 +208,35 @@ class ConditionFact:
     #: The code that matched needs a display-text check (docs/rulebook.md: unverified SNOMED codes).
     verified: bool = True
 
+    def __init__(
+        self,
+        resource_id: str,
+        kinds: frozenset[ConditionKind],
+        name: str,
+        onset: datetime | None = None,
+        verified: bool = True,
+    ) -> None:
+        fields = self.__dict__
+        fields["resource_id"] = resource_id
+        fields["kinds"] = kinds
+        fields["name"] = name
+        fields["onset"] = onset
+        fields["verified"] = verified
+
 
 @dataclass(frozen=True)
 class PatientFacts:
     resource_id: str
     birth_date: date | None = None
     sex: Sex = Sex.UNKNOWN
+
+    def __init__(
+        self, resource_id: str, birth_date: date | None = None, sex: Sex = Sex.UNKNOWN
+    ) -> None:
+        fields = self.__dict__
+        fields["resource_id"] = resource_id
+        fields["birth_date"] = birth_date
+        fields["sex"] = sex
 
     def age_years(self, now: datetime) -> int | None:
         if self.birth_date is None:
