@@ -5,7 +5,15 @@ from __future__ import annotations
 from enum import Enum, IntEnum
 
 
-class Analyte(Enum):
+class _Term(Enum):
+    """A vocabulary's terms are compared by identity (plain ``Enum``); hashed the same way.
+    ``Enum.__hash__`` hashes the member's name in Python code, and facts, rules and sets of
+    classes hash these terms many times per request."""
+
+    __hash__ = object.__hash__
+
+
+class Analyte(_Term):
     TOTAL_B12 = "total-b12"
     ACTIVE_B12 = "active-b12"
     MMA = "mma"
@@ -30,7 +38,7 @@ class Analyte(Enum):
 B12_FAMILY = frozenset({Analyte.TOTAL_B12, Analyte.ACTIVE_B12, Analyte.MMA})
 
 
-class DrugClass(Enum):
+class DrugClass(_Term):
     METFORMIN = "metformin"
     PPI = "proton pump inhibitor"
     H2_BLOCKER = "H2 blocker"
@@ -54,7 +62,7 @@ B12_PRODUCTS = frozenset(
 FOLATES = frozenset({DrugClass.FOLIC_ACID, DrugClass.FOLINIC_ACID, DrugClass.METHYLFOLATE})
 
 
-class Route(Enum):
+class Route(_Term):
     ORAL = "oral"
     SUBLINGUAL = "sublingual"
     INTRAMUSCULAR = "intramuscular"
@@ -68,7 +76,7 @@ class Route(Enum):
         return self in (Route.INTRAMUSCULAR, Route.SUBCUTANEOUS, Route.INTRAVENOUS)
 
 
-class ConditionKind(Enum):
+class ConditionKind(_Term):
     # Malabsorption causes (rule book §1)
     PERNICIOUS_ANAEMIA = "pernicious anaemia"
     AUTOIMMUNE_GASTRITIS = "autoimmune gastritis"
@@ -137,7 +145,7 @@ DEFINITE_NEUROLOGICAL = frozenset(
 POSSIBLE_NEUROLOGICAL = frozenset({ConditionKind.HEADACHE, ConditionKind.BACK_PAIN})
 
 
-class Sex(Enum):
+class Sex(_Term):
     FEMALE = "female"
     MALE = "male"
     OTHER = "other"
@@ -156,7 +164,7 @@ class Indicator(IntEnum):
         return self.name.lower()
 
 
-class DataCategory(Enum):
+class DataCategory(_Term):
     """What a prefetch key provides, so that a card can say which data were missing."""
 
     PATIENT = "patient"

@@ -8,7 +8,6 @@ import logging
 from datetime import datetime, timezone
 from typing import Any, cast
 
-import orjson
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
@@ -48,7 +47,7 @@ class _JsonProvider(DefaultJSONProvider):
         standard library's way."""
         obj = self._prepare_response_obj(args, kwargs)
         try:
-            body = orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+            body = jsonbody.write(obj)
         except TypeError:  # orjson.JSONEncodeError
             return cast(Response, super().response(obj))
         return Response(body, mimetype=self.mimetype)

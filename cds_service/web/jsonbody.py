@@ -1,4 +1,5 @@
-"""Reading a JSON request body defensively: every failure is a typed 4xx, never a 500.
+"""Reading a JSON request body defensively: every failure is a typed 4xx, never a 500; and
+writing the responses' JSON (``write``).
 
 What a body must be (docs/benchmarks.md, "The body parse", says why it is read this way):
 UTF-8 JSON (RFC 8259) without NaN / Infinity, without a number beyond a double's range,
@@ -127,3 +128,9 @@ def _exact(raw: bytes) -> Any:
     except ValueError as exc:
         message = str(exc).split(":")[0] if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise InvalidRequest(f"The request body is not valid JSON ({message}).") from None
+
+
+def write(document: Any) -> bytes:
+    """Compact JSON in insertion order, UTF-8, with a final newline (as Flask writes it);
+    TypeError for what orjson cannot write (an integer beyond 64 bits)."""
+    return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
