@@ -281,7 +281,10 @@ class CdsApplication:
             self._best_effort("metrics", count_cards)
 
         def log_invocation() -> None:
+            if not log.isEnabledFor(logging.INFO):
+                return  # the line's fields are not worth building for nobody
             trusted = getattr(client, "trusted", None)
+            shown = {f.rule_id for f in evaluation.shown}  # one finding per rule
             log.info(
                 "invocation",
                 extra={
@@ -291,7 +294,7 @@ class CdsApplication:
                     "issuer": getattr(client, "issuer", None),  # None: an anonymous call
                     "rules": [f.rule_id for f in evaluation.shown],
                     "rules_hidden": [
-                        f.rule_id for f in evaluation.findings if f not in evaluation.shown
+                        f.rule_id for f in evaluation.findings if f.rule_id not in shown
                     ],
                     "rules_silent": [f.rule_id for f in evaluation.silent],
                     "cards": len(cards),

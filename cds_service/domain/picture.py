@@ -115,12 +115,19 @@ class ClinicalPicture:
     def medications_of(
         self, *classes: DrugClass, drafts: bool | None = None
     ) -> tuple[MedicationExposure, ...]:
+        if self._drug_classes.isdisjoint(classes):  # the common answer, without a scan
+            return ()
         wanted = set(classes)
         return tuple(
             m
             for m in self.facts.medications
             if m.classes & wanted and m.active and (drafts is None or m.is_draft == drafts)
         )
+
+    @derived
+    def _drug_classes(self) -> frozenset[DrugClass]:
+        """Every class any medication (or draft) has."""
+        return frozenset(k for m in self.facts.medications for k in m.classes)
 
     @derived
     def b12_therapy(self) -> tuple[MedicationExposure, ...]:
