@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, Generic, TypeVar, overload
 
 from .b12status import B12Assessment, assess_b12
@@ -40,6 +41,7 @@ from .vocabulary import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_EFFECTIVE = attrgetter("effective")
 
 
 class derived(Generic[T]):
@@ -219,9 +221,7 @@ class ClinicalPicture:
                 log.info("future-dated result skipped", extra={"resource": lab.resource_id})
                 continue
             grouped.setdefault(lab.analyte, []).append(lab)
-        return {
-            k: tuple(sorted(v, key=lambda r: r.effective, reverse=True)) for k, v in grouped.items()
-        }
+        return {k: tuple(sorted(v, key=_EFFECTIVE, reverse=True)) for k, v in grouped.items()}
 
     def latest_current(self, analyte: Analyte, *, numeric: bool = True) -> LabResult | None:
         for result in self.results(analyte):

@@ -69,7 +69,7 @@ def _flagged(p: ClinicalPicture) -> _Flagged:
     on B12 therapy."""
     flagged: _Flagged = {}
     interfering = [m for m in p.facts.medications if _interferes(m)]
-    for analyte in _ASSAYED:
+    for analyte in _ASSAYED if interfering else ():
         for r in p.results(analyte):
             if r.value is None or not p.is_current(r):
                 continue
