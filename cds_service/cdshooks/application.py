@@ -281,8 +281,6 @@ class CdsApplication:
             self._best_effort("metrics", count_cards)
 
         def log_invocation() -> None:
-            if not log.isEnabledFor(logging.INFO):
-                return  # the line's fields are not worth building for nobody
             trusted = getattr(client, "trusted", None)
             shown = {f.rule_id for f in evaluation.shown}  # one finding per rule
             log.info(
