@@ -282,6 +282,7 @@ class CdsApplication:
 
         def log_invocation() -> None:
             trusted = getattr(client, "trusted", None)
+            shown = {f.rule_id for f in evaluation.shown}  # one finding per rule
             log.info(
                 "invocation",
                 extra={
@@ -291,7 +292,7 @@ class CdsApplication:
                     "issuer": getattr(client, "issuer", None),  # None: an anonymous call
                     "rules": [f.rule_id for f in evaluation.shown],
                     "rules_hidden": [
-                        f.rule_id for f in evaluation.findings if f not in evaluation.shown
+                        f.rule_id for f in evaluation.findings if f.rule_id not in shown
                     ],
                     "rules_silent": [f.rule_id for f in evaluation.silent],
                     "cards": len(cards),

@@ -6,7 +6,7 @@ speaks of the same evidence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -89,16 +89,22 @@ def assess_b12(p: ClinicalPicture) -> B12Assessment:
         raised = mma_raised(mma, p.policy)
         renal_caveat = bool(raised) and p.egfr_impaired
     mma_decisive = bool(raised) and not renal_caveat
-    base = B12Assessment(
-        B12Status.UNKNOWN,
-        total=total,
-        total_band=total_band,
-        active=active,
-        active_band=active_band,
-        mma=mma,
-        mma_raised=raised,
-        mma_renal_caveat=renal_caveat,
-    )
+
+    def decided(
+        *, status: B12Status, deciding: tuple[LabResult, ...], conflict: str | None = None
+    ) -> B12Assessment:
+        return B12Assessment(
+            status,
+            total=total,
+            total_band=total_band,
+            active=active,
+            active_band=active_band,
+            mma=mma,
+            mma_raised=raised,
+            mma_renal_caveat=renal_caveat,
+            conflict=conflict,
+            deciding=deciding,
+        )
 
     if active_band is Band.DEFICIENT:
         conflict = None
@@ -108,8 +114,8 @@ def assess_b12(p: ClinicalPicture) -> B12Assessment:
                 f"({_value(active)}): active B12 is the more specific test "
                 "(antibody interference can make total B12 falsely normal)."
             )
-        return replace(
-            base, status=B12Status.DEFICIENT, conflict=conflict, deciding=_opt(active) + _opt(total)
+        return decided(
+            status=B12Status.DEFICIENT, conflict=conflict, deciding=_opt(active) + _opt(total)
         )
     if active_band is Band.UNLIKELY:
         conflict = None
@@ -124,17 +130,16 @@ def assess_b12(p: ClinicalPicture) -> B12Assessment:
                 f"({_value(mma)}) with normal renal function: "
                 "treat as functional deficiency."
             )
-            return replace(
-                base,
+            return decided(
                 status=B12Status.FUNCTIONAL_DEFICIENCY,
                 conflict=conflict,
                 deciding=_opt(mma) + _opt(active),
             )
-        return replace(
-            base, status=B12Status.UNLIKELY, conflict=conflict, deciding=_opt(active) + _opt(total)
+        return decided(
+            status=B12Status.UNLIKELY, conflict=conflict, deciding=_opt(active) + _opt(total)
         )
     if total_band is Band.DEFICIENT:
-        return replace(base, status=B12Status.DEFICIENT, deciding=_opt(total) + _opt(active))
+        return decided(status=B12Status.DEFICIENT, deciding=_opt(total) + _opt(active))
 
     # Total indeterminate / unlikely / absent, active indeterminate / absent.
     indeterminate = total_band is Band.INDETERMINATE or active_band is Band.INDETERMINATE
@@ -147,21 +152,19 @@ def assess_b12(p: ClinicalPicture) -> B12Assessment:
                 "normal (antibody interference); MMA is the more specific test."
             )
         deciding = _opt(mma) + _opt(active) + _opt(total)
-        return replace(
-            base, status=B12Status.FUNCTIONAL_DEFICIENCY, conflict=conflict, deciding=deciding
-        )
+        return decided(status=B12Status.FUNCTIONAL_DEFICIENCY, conflict=conflict, deciding=deciding)
     if indeterminate:
         if mma is not None and not raised:
             # A normal MMA settles an indeterminate result.
-            return replace(
-                base, status=B12Status.UNLIKELY, deciding=_opt(mma) + _opt(active) + _opt(total)
+            return decided(
+                status=B12Status.UNLIKELY, deciding=_opt(mma) + _opt(active) + _opt(total)
             )
-        return replace(
-            base, status=B12Status.INDETERMINATE, deciding=_opt(active) + _opt(total) + _opt(mma)
+        return decided(
+            status=B12Status.INDETERMINATE, deciding=_opt(active) + _opt(total) + _opt(mma)
         )
     if total_band is Band.UNLIKELY:
-        return replace(base, status=B12Status.UNLIKELY, deciding=_opt(total))
-    return replace(base, status=B12Status.UNKNOWN, deciding=_opt(mma))
+        return decided(status=B12Status.UNLIKELY, deciding=_opt(total))
+    return decided(status=B12Status.UNKNOWN, deciding=_opt(mma))
 
 
 def _opt(result: LabResult | None) -> tuple[LabResult, ...]:

@@ -19,7 +19,7 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 
 def squeeze(text: str) -> str:
     """At most one blank line between paragraphs."""
-    return _BLANK_RUNS.sub("\n\n", text)
+    return _BLANK_RUNS.sub("\n\n", text) if "\n\n\n" in text else text
 
 
 def bullet(text: str) -> str:

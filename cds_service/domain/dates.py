@@ -7,14 +7,20 @@ import calendar
 from datetime import datetime
 
 DAYS_PER_MONTH = 30.4375
+#: Days in each month of a common year (index 1-12).
+_DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def add_months(moment: datetime, months: int) -> datetime:
     """The same day ``months`` calendar months later (clamped to the month's last day)."""
     index = moment.year * 12 + moment.month - 1 + months
     year, month = divmod(index, 12)
-    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
-    return moment.replace(year=year, month=month + 1, day=day)
+    month += 1
+    day = moment.day
+    if day > 28:  # every month has 28 days; only a later day may need clamping
+        length = _DAYS_IN_MONTH[month] + (month == 2 and calendar.isleap(year))
+        day = min(day, length)
+    return moment.replace(year=year, month=month, day=day)
 
 
 def months_between(start: datetime, end: datetime) -> float:

@@ -135,8 +135,12 @@ def evaluate(
     """The findings for one hook call: ``rules`` defaults to the registry."""
     rules = ALL_RULES if rules is None else rules
     picture = ClinicalPicture(facts, now, policy)
-    modes = {rule.id: policy.mode_of(rule.id) for rule in rules}
-    fired, failed = _fire(picture, [r for r in rules if modes[r.id] is not RuleMode.OFF])
+    if policy.rule_modes:
+        modes = {rule.id: policy.mode_of(rule.id) for rule in rules}
+        rules = [r for r in rules if modes[r.id] is not RuleMode.OFF]
+    else:  # every rule active: the common case, nothing to look up
+        modes = {}
+    fired, failed = _fire(picture, rules)
     if hook is HookKind.ORDER_SELECT and facts.selections:
         focus = facts.selections
     else:

@@ -8,9 +8,11 @@ speaks of it speaks of the same evidence. Pure: no clock, no I/O.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
+from operator import attrgetter
+from typing import Any, Generic, TypeVar, overload
 
 from .b12status import B12Assessment, assess_b12
 from .bands import (
@@ -38,6 +40,38 @@ from .vocabulary import (
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+_EFFECTIVE = attrgetter("effective")
+
+
+class derived(Generic[T]):
+    """A value the picture derives on first use and keeps (in the instance's ``__dict__``).
+
+    ``functools.cached_property`` without its lock: before Python 3.12 that lock is one per
+    property, shared by every instance, so concurrent requests queue on each other's first
+    reads. A picture belongs to one invocation and one thread; it needs no lock.
+    """
+
+    def __init__(self, func: Callable[[Any], T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> derived[T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> derived[T] | T:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
 
 @dataclass(frozen=True)
 class RiskFactor:
@@ -54,14 +88,16 @@ class ClinicalPicture:
         self.facts = facts
         self.now = now
         self.policy = policy
+        #: A result dated after this is a data error (see ``_results_by_analyte``).
+        self._latest = now + timedelta(days=1)
 
     # --- time -----------------------------------------------------------------------------
-    @cached_property
+    @derived
     def window_start(self) -> datetime:
         return add_months(self.now, -self.policy.windows.lookback_months)
 
     def is_current(self, result: LabResult) -> bool:
-        return self.window_start <= result.effective <= self.now + timedelta(days=1)
+        return self.window_start <= result.effective <= self._latest
 
     def days_since(self, moment: datetime) -> int:
         """Whole calendar days from ``moment`` to now (a date-only start counts from its day)."""
@@ -73,9 +109,16 @@ class ClinicalPicture:
         return max(0.0, months_between(medication.start, self.now))
 
     # --- medications ------------------------------------------------------------------------
+    @derived
+    def _b12_products(self) -> tuple[MedicationExposure, ...]:
+        """Every B12 product in the record and the drafts, in the facts' order."""
+        return tuple(m for m in self.facts.medications if m.is_b12_product)
+
     def medications_of(
         self, *classes: DrugClass, drafts: bool | None = None
     ) -> tuple[MedicationExposure, ...]:
+        if self._drug_classes.isdisjoint(classes):  # the common answer, without a scan
+            return ()
         wanted = set(classes)
         return tuple(
             m
@@ -83,20 +126,21 @@ class ClinicalPicture:
             if m.classes & wanted and m.active and (drafts is None or m.is_draft == drafts)
         )
 
-    @cached_property
+    @derived
+    def _drug_classes(self) -> frozenset[DrugClass]:
+        """Every class any medication (or draft) has."""
+        return frozenset(k for m in self.facts.medications for k in m.classes)
+
+    @derived
     def b12_therapy(self) -> tuple[MedicationExposure, ...]:
         """Active B12 products the patient is on (not drafts)."""
-        return tuple(
-            m for m in self.facts.medications if m.is_b12_product and m.active and not m.is_draft
-        )
+        return tuple(m for m in self._b12_products if m.active and not m.is_draft)
 
-    @cached_property
+    @derived
     def b12_drafts(self) -> tuple[MedicationExposure, ...]:
-        return tuple(
-            m for m in self.facts.medications if m.is_b12_product and m.is_draft and m.active
-        )
+        return tuple(m for m in self._b12_products if m.is_draft and m.active)
 
-    @cached_property
+    @derived
     def established_b12_therapy(self) -> tuple[MedicationExposure, ...]:
         """B12 replacement under way: an active B12 product, or a completed course or
         injection whose last date (end, else start) lies within the longest maintenance
@@ -106,30 +150,32 @@ class ClinicalPicture:
         since = add_months(self.now, -self.policy.windows.im_max_interval_months)
         recent = tuple(
             m
-            for m in self.facts.medications
-            if m.is_b12_product
-            and not m.is_draft
+            for m in self._b12_products
+            if not m.is_draft
             and m.status == "completed"
             and (last := m.end or m.start) is not None
             and last >= since
         )
         return self.b12_therapy + recent
 
-    @cached_property
+    @derived
     def has_b12_therapy(self) -> bool:
         """rule book §3: an active B12 product, or one among the draft orders."""
         return bool(self.b12_therapy or self.b12_drafts)
 
-    @cached_property
+    @derived
+    def b12_taken(self) -> tuple[MedicationExposure, ...]:
+        """B12 products taken or given, in any status (not drafts): the therapy history."""
+        return tuple(m for m in self._b12_products if not m.is_draft)
+
+    @derived
     def b12_therapy_start(self) -> datetime | None:
         """When B12 replacement first began (the earliest start among B12 products taken).
 
         Active therapy without a start date counts as started before every result.
         """
         starts = []
-        for m in self.facts.medications:
-            if not m.is_b12_product or m.is_draft:
-                continue
+        for m in self.b12_taken:
             if m.start is not None:
                 starts.append(m.start)
             elif m.active:
@@ -148,9 +194,7 @@ class ClinicalPicture:
         never rule deficiency out" outranks the cost of a missed re-test).
         """
         washout_months = self.policy.windows.b12_washout_months
-        for m in self.facts.medications:
-            if not m.is_b12_product or m.is_draft:
-                continue
+        for m in self.b12_taken:
             if m.start is None:
                 if m.active:
                     return True
@@ -166,10 +210,10 @@ class ClinicalPicture:
         """All results for an analyte, newest first."""
         return self._results_by_analyte.get(analyte, ())
 
-    @cached_property
+    @derived
     def _results_by_analyte(self) -> dict[Analyte, tuple[LabResult, ...]]:
         grouped: dict[Analyte, list[LabResult]] = {}
-        latest = self.now + timedelta(days=1)
+        latest = self._latest
         for lab in self.facts.labs:
             if lab.effective > latest:
                 # A result dated more than a day ahead is a data error: never current, never
@@ -177,9 +221,7 @@ class ClinicalPicture:
                 log.info("future-dated result skipped", extra={"resource": lab.resource_id})
                 continue
             grouped.setdefault(lab.analyte, []).append(lab)
-        return {
-            k: tuple(sorted(v, key=lambda r: r.effective, reverse=True)) for k, v in grouped.items()
-        }
+        return {k: tuple(sorted(v, key=_EFFECTIVE, reverse=True)) for k, v in grouped.items()}
 
     def latest_current(self, analyte: Analyte, *, numeric: bool = True) -> LabResult | None:
         for result in self.results(analyte):
@@ -216,7 +258,7 @@ class ClinicalPicture:
                 return result
         return None
 
-    @cached_property
+    @derived
     def on_therapy_results(self) -> tuple[LabResult, ...]:
         """Current B12-family results drawn after B12 therapy began (not diagnostic)."""
         return tuple(
@@ -226,7 +268,7 @@ class ClinicalPicture:
             if self.is_current(r) and self.drawn_on_therapy(r)
         )
 
-    @cached_property
+    @derived
     def unrecognised_b12_results(self) -> tuple[LabResult, ...]:
         """Current B12-family results whose value or unit cannot be interpreted (text such as
         "see comment", an unknown unit, a limit such as ">100" that settles nothing)."""
@@ -237,7 +279,7 @@ class ClinicalPicture:
             if self.is_current(r) and not self.interpretable(r)
         )
 
-    @cached_property
+    @derived
     def stale_b12(self) -> LabResult | None:
         """The latest total/active B12 that is not current diagnostic evidence."""
         candidates = [
@@ -248,26 +290,26 @@ class ClinicalPicture:
         ]
         return max(candidates, key=lambda r: r.effective, default=None)
 
-    @cached_property
+    @derived
     def egfr(self) -> LabResult | None:
         return self.latest_current(Analyte.EGFR)
 
-    @cached_property
+    @derived
     def renal_impairment(self) -> bool:
         return self.egfr_impaired or bool(
             self.conditions_of(ConditionKind.CKD, ConditionKind.DIALYSIS)
         )
 
-    @cached_property
+    @derived
     def egfr_impaired(self) -> bool:
         return below(self.egfr, self.policy.thresholds.egfr_impaired_below)
 
-    @cached_property
+    @derived
     def macrocytosis(self) -> LabResult | None:
         mcv = self.latest_current(Analyte.MCV)
         return mcv if above(mcv, self.policy.thresholds.mcv_macrocytosis_above_fl) else None
 
-    @cached_property
+    @derived
     def low_haemoglobin(self) -> LabResult | None:
         """The latest current haemoglobin when it is below the sex-specific limit (13 g/dL men,
         12 g/dL women; a patient whose sex is not male is judged against the lower limit)."""
@@ -277,19 +319,19 @@ class ClinicalPicture:
         limit = t.haemoglobin_low_male_g_dl if sex is Sex.MALE else t.haemoglobin_low_female_g_dl
         return hb if below(hb, limit) else None
 
-    @cached_property
+    @derived
     def anaemia_conditions(self) -> tuple[ConditionFact, ...]:
         """Recorded anaemia diagnoses. The *name* pernicious anaemia is a malabsorption cause,
         not a haemoglobin: it never counts here by itself."""
         return self.conditions_of(ConditionKind.ANAEMIA, ConditionKind.MEGALOBLASTIC_ANAEMIA)
 
-    @cached_property
+    @derived
     def anaemia(self) -> bool:
         """Haemoglobin below the sex-specific limit in a current result, or an anaemia
         condition (pernicious anaemia alone is not one)."""
         return self.low_haemoglobin is not None or bool(self.anaemia_conditions)
 
-    @cached_property
+    @derived
     def unexplained_anaemia(self) -> bool:
         """Anaemia (a screening sign) whose cause is not already recorded: an anaemia
         diagnosis that names another cause (iron deficiency, blood loss, kidney disease,
@@ -303,7 +345,7 @@ class ClinicalPicture:
             for c in self.facts.conditions
         )
 
-    @cached_property
+    @derived
     def folate_deficiency(self) -> LabResult | None:
         """The latest current serum or red-cell folate below the limit for its unit
         (``thresholds.folate_deficient_below_*``, ``thresholds.rbc_folate_deficient_below_*``)."""
@@ -315,28 +357,35 @@ class ClinicalPicture:
         ]
         return max(found, key=lambda r: r.effective, default=None)
 
-    @cached_property
+    @derived
     def megaloblastic_picture(self) -> bool:
         """Anaemia with macrocytosis, or a recorded megaloblastic anaemia."""
         return (self.anaemia and self.macrocytosis is not None) or bool(
             self.conditions_of(ConditionKind.MEGALOBLASTIC_ANAEMIA)
         )
 
-    @cached_property
+    @derived
     def potassium(self) -> LabResult | None:
         return self.latest_current(Analyte.POTASSIUM)
 
     # --- conditions -------------------------------------------------------------------------
     def conditions_of(self, *kinds: ConditionKind) -> tuple[ConditionFact, ...]:
+        if self._condition_kinds.isdisjoint(kinds):  # the common answer, without a scan
+            return ()
         wanted = set(kinds)
         return tuple(c for c in self.facts.conditions if c.kinds & wanted)
 
-    @cached_property
+    @derived
+    def _condition_kinds(self) -> frozenset[ConditionKind]:
+        """Every kind any recorded condition has."""
+        return frozenset(k for c in self.facts.conditions for k in c.kinds)
+
+    @derived
     def neurological(self) -> tuple[ConditionFact, ...]:
         """Conditions in the site's neurological-involvement set (rule book §1)."""
         return self.conditions_of(*self.policy.neurological_involvement)
 
-    @cached_property
+    @derived
     def neuro_possible_only(self) -> bool:
         """Involvement rests only on headache / back pain: the card must say so plainly."""
         return bool(self.neurological) and all(
@@ -344,15 +393,15 @@ class ClinicalPicture:
             for c in self.neurological
         )
 
-    @cached_property
+    @derived
     def scd_recorded(self) -> bool:
         return bool(self.conditions_of(ConditionKind.SUBACUTE_COMBINED_DEGENERATION))
 
-    @cached_property
+    @derived
     def malabsorption(self) -> tuple[ConditionFact, ...]:
         return self.conditions_of(*MALABSORPTION_CAUSES)
 
-    @cached_property
+    @derived
     def if_antibody_positive(self) -> LabResult | None:
         for result in self.results(Analyte.IF_ANTIBODY):
             text = (result.text_value or "").lower()
@@ -363,31 +412,31 @@ class ClinicalPicture:
                 return result
         return None
 
-    @cached_property
+    @derived
     def has_malabsorption_cause(self) -> bool:
         return bool(self.malabsorption) or self.if_antibody_positive is not None
 
-    @cached_property
+    @derived
     def pregnant(self) -> bool:
         if self.facts.patient is not None and self.facts.patient.sex is Sex.MALE:
             return False
         return self.facts.pregnancy_observed or bool(self.conditions_of(ConditionKind.PREGNANCY))
 
-    @cached_property
+    @derived
     def planning_pregnancy(self) -> bool:
         return bool(self.conditions_of(ConditionKind.PRECONCEPTION))
 
-    @cached_property
+    @derived
     def age(self) -> int | None:
         return self.facts.patient.age_years(self.now) if self.facts.patient else None
 
     # --- B12 status -------------------------------------------------------------------------
-    @cached_property
+    @derived
     def b12(self) -> B12Assessment:
         return assess_b12(self)
 
     # --- risk factors (b12-screening-due, b12-cause-workup) ---------------------------------
-    @cached_property
+    @derived
     def drug_risk_factors(self) -> tuple[RiskFactor, ...]:
         w = self.policy.windows
         found: list[RiskFactor] = []
@@ -413,7 +462,7 @@ class ClinicalPicture:
                 found.append(RiskFactor(f"on {label}", m.resource_id))
         return tuple(found)
 
-    @cached_property
+    @derived
     def other_risk_factors(self) -> tuple[RiskFactor, ...]:
         found: list[RiskFactor] = []
         patient = self.facts.patient

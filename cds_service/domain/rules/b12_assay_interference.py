@@ -68,11 +68,12 @@ def _flagged(p: ClinicalPicture) -> _Flagged:
     """Each doubtful result: the drugs running when it was drawn, and whether it was drawn
     on B12 therapy."""
     flagged: _Flagged = {}
-    for analyte in _ASSAYED:
+    interfering = [m for m in p.facts.medications if _interferes(m)]
+    for analyte in _ASSAYED if interfering else ():
         for r in p.results(analyte):
             if r.value is None or not p.is_current(r):
                 continue
-            drugs = [m for m in p.facts.medications if _running_at(m, r.effective)]
+            drugs = [m for m in interfering if _running_at(m, r.effective)]
             if drugs:
                 flagged[r] = (drugs, False)
     for r in p.on_therapy_results:
@@ -105,10 +106,14 @@ def _summary(ordered: list[LabResult], flagged: _Flagged) -> str:
     return summary
 
 
+def _interferes(m: MedicationExposure) -> bool:
+    """A taken exposure to an interfering drug, with a start to place it in time."""
+    return not m.is_draft and m.start is not None and not m.classes.isdisjoint(_INTERFERING)
+
+
 def _running_at(m: MedicationExposure, when: datetime) -> bool:
-    if m.is_draft or not (m.classes & _INTERFERING.keys()) or m.start is None:
-        return False
-    if m.start > when:
+    """``m`` (an interfering exposure) covered ``when``."""
+    if m.start is None or m.start > when:
         return False
     if m.end is not None:
         return m.end >= when
@@ -159,8 +164,7 @@ def _detail(
 
 def _therapy_start_text(p: ClinicalPicture) -> str:
     start = p.b12_therapy_start
-    therapy = [m for m in p.facts.medications if m.is_b12_product and not m.is_draft]
-    ids = ", ".join(m.resource_id for m in therapy)
+    ids = ", ".join(m.resource_id for m in p.b12_taken)
     if start is None or start.year == datetime.min.year:
         return f"active B12 therapy with no recorded start date: {ids}"
     return f"first B12 therapy on {start.date().isoformat()}: {ids}"
