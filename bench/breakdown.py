@@ -51,9 +51,10 @@ BODIES = {
 
 def main(argv: list[str] | None = None) -> int:
     from cds_service.bootstrap import build_authenticator
-    from cds_service.cdshooks.application import _RESPONSE, CdsApplication
+    from cds_service.cdshooks.application import CdsApplication
     from cds_service.cdshooks.cards import cards as build_cards
     from cds_service.cdshooks.prefetch import resolve
+    from cds_service.cdshooks.schemas import response_document
     from cds_service.config import load_settings
     from cds_service.fhir.extract import extract_facts
     from cds_service.storage import open_store
@@ -149,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("rules (engine)", lambda i: evaluate(facts, NOW, service.hook, core.policy)),
         (
-            "cards and response (marshmallow dump)",
-            lambda i: _RESPONSE.dump(
-                {"cards": build_cards(evaluation.shown, context["patientId"], lambda: "u")}
+            "cards and response",
+            lambda i: response_document(
+                build_cards(evaluation.shown, context["patientId"], lambda: "u")
             ),
         ),
         (

@@ -26,7 +26,7 @@ from cds_service.cdshooks.clients import (
     TrustedClientsError,
     parse_trusted_clients,
 )
-from cds_service.cdshooks.schemas import CardSchema
+from cds_service.cdshooks.schemas import CardSchema, ResponseSchema
 from hooks import registry
 from tests.conftest import FIXTURES, load_json
 from tests.scenarios.build import strip_uuids
@@ -79,7 +79,10 @@ def test_every_scenario_card_is_valid_for_every_profile(plain, profile):
     client = caller(profile)
     checked = 0
     for slug in SLUGS:
-        for card in answer(plain, slug, client)["cards"]:
+        response = answer(plain, slug, client)
+        # What is sent is what the response schema dumps: its fields only, none empty.
+        assert ResponseSchema().dump(response) == response, slug
+        for card in response["cards"]:
             assert CardSchema().validate(card) == {}, (slug, card)
             assert profile_problems(card, client.trusted) == [], slug
             checked += 1

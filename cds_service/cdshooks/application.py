@@ -45,9 +45,9 @@ from .schemas import (
     DiscoverySchema,
     FeedbackSchema,
     RequestSchema,
-    ResponseSchema,
     first_error,
     override_reason,
+    response_document,
 )
 from .service import Registry, ServiceDefinition
 from .tally import InvocationTally
@@ -73,7 +73,6 @@ LEDGER_FLUSH_BEFORE_FEEDBACK_S = 0.1
 _REQUEST = RequestSchema()
 _CONTEXTS = {hook: schema() for hook, schema in CONTEXT_SCHEMAS.items()}
 _FEEDBACK = FeedbackSchema()
-_RESPONSE = ResponseSchema()
 _DISCOVERY = DiscoverySchema()
 
 
@@ -257,7 +256,7 @@ class CdsApplication:
         # Feedback and analytics stay keyed on the rule id (the findings): ``shape`` only
         # changes what this client is sent.
         cards = shape(cards, trusted, self.new_uuid)
-        response = _RESPONSE.dump({"cards": cards})
+        response = response_document(cards)
         evaluated = time.perf_counter()
         hook_instance = request["hookInstance"]
         self._best_effort(
