@@ -396,3 +396,28 @@ def test_a_postgresql_database_in_sql_ascii_works_like_any_other(postgres):
         assert store.remember_jti("iss", "jti-ascii", T0 + timedelta(hours=1), T0) is True
     finally:
         store.close()
+
+
+def test_the_sqlite_jti_insert_runs_on_the_callers_thread_within_its_deadline(tmp_path):
+    import sqlite3
+
+    store = open_store(f"sqlite:///{tmp_path}/cds.sqlite3")
+    until = T0 + timedelta(seconds=360)
+    assert store.remember_jti("iss", "first", until, T0) is True  # the first call purges
+    pool_calls: list[str] = []
+    store._deadlines.run = lambda function, timeout_s: pool_calls.append("pool") or function()
+    locker = sqlite3.connect(tmp_path / "cds.sqlite3", isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")  # another process's long write transaction
+        started = time.monotonic()
+        with pytest.raises(StorageError):
+            store.remember_jti("iss", "while-locked", until, T0, timeout_s=0.2)
+        waited = time.monotonic() - started
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    # Bounded by its deadline (busy_timeout), not by the 5 s background statement timeout.
+    assert 0.15 <= waited < 2.0
+    # The refused token was not spent, and no call went through the deadline pool.
+    assert store.remember_jti("iss", "while-locked", until, T0, timeout_s=0.2) is True
+    assert pool_calls == []
