@@ -14,7 +14,8 @@ or a plain path) or ``postgresql://user:password@host:5432/db`` (driven by psyco
   for the replay store, ``FEEDBACK_DEADLINE_S`` and ``READY_DEADLINE_S`` for feedback and the
   readiness probe, connection time included, whatever state the database is in (stopped,
   frozen, locked by another process). Past it they fail with a StorageError; the caller decides
-  what that means. The card ledger is written in the background (``ledger.py``) and never
+  what that means. (On SQLite the replay store's insert bounds its own wait, on the caller's
+  thread: ``remember_jti``.) The card ledger is written in the background (``ledger.py``) and never
   waited for.
 - The two writes every call may make (a token's ``jti``, the card ledger's batch) are plain
   parameterised SQL on the pool's DB-API connection (``_raw_write``): the driver prepares them
