@@ -288,7 +288,7 @@ class ClinicalPicture:
             for r in self.results(a)
             if r.value is not None and (not self.is_current(r) or self.drawn_on_therapy(r))
         ]
-        return max(candidates, key=lambda r: r.effective, default=None)
+        return max(candidates, key=_EFFECTIVE, default=None)
 
     @derived
     def egfr(self) -> LabResult | None:
@@ -355,7 +355,7 @@ class ClinicalPicture:
             if (result := self.latest_current(analyte)) is not None
             and folate_deficient(result, self.policy)
         ]
-        return max(found, key=lambda r: r.effective, default=None)
+        return max(found, key=_EFFECTIVE, default=None)
 
     @derived
     def megaloblastic_picture(self) -> bool:

@@ -37,7 +37,7 @@ from cds_service.domain.facts import (
     MedicationExposure,
     PatientFacts,
 )
-from cds_service.domain.safetext import INVALID_ID, is_fhir_id, request_text, resource_ref
+from cds_service.domain.safetext import request_text, resource_ref, safe_id
 from cds_service.domain.units import (
     canonical_unit,
     is_convertible,
@@ -252,7 +252,7 @@ def _ref(raw: dict[str, Any]) -> str:
     when it is not a FHIR id (a card or a log line never carries arbitrary request text)."""
     kind, rid = raw.get("resourceType"), raw.get("id")
     if isinstance(kind, str) and kind in _READ_TYPES:
-        return f"{kind}/{rid}" if is_fhir_id(rid) else f"{kind}/{INVALID_ID}"
+        return f"{kind}/{safe_id(rid)}"
     return resource_ref(kind, rid)
 
 
