@@ -3,14 +3,14 @@
 Socket and server-side timeouts cannot bound every stall: a PostgreSQL server stopped with
 SIGSTOP still has its kernel acknowledge our packets (so TCP keepalives and
 ``tcp_user_timeout`` never fire, and ``statement_timeout`` is enforced by the frozen server),
-and libpq's ``connect_timeout`` cannot be below 2 s. So the calls on the request path
-(the replay store, feedback, the readiness probe; on SQLite, whose only wait is a file lock,
-the replay store's insert bounds its own wait instead) run in a small per-process pool of threads
-and the caller waits at most its deadline; a call that overruns keeps its thread until the
-database answers or its own timeouts end it, and when every thread is held that way, further
-calls fail at once instead of queueing behind them. Likewise while an earlier call has overrun
-its deadline and not returned (a stalled database): callers fail at once rather than each
-spending its whole deadline, until the database answers that call.
+and libpq's ``connect_timeout`` cannot be below 2 s. So the calls on the request path (the
+replay store, feedback, the readiness probe; on SQLite, whose only wait is a file lock, they
+bound that wait themselves, and only a due purge comes here) run in a small per-process pool
+of threads and the caller waits at most its deadline; a call that overruns keeps its thread
+until the database answers or its own timeouts end it, and when every thread is held that way,
+further calls fail at once instead of queueing behind them. Likewise while an earlier call has
+overrun its deadline and not returned (a stalled database): callers fail at once rather than
+each spending its whole deadline, until the database answers that call.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ or a plain path) or ``postgresql://user:password@host:5432/db`` (driven by psyco
   for the replay store, ``FEEDBACK_DEADLINE_S`` and ``READY_DEADLINE_S`` for feedback and the
   readiness probe, connection time included, whatever state the database is in (stopped,
   frozen, locked by another process). Past it they fail with a StorageError; the caller decides
-  what that means. (On SQLite the replay store's insert bounds its own wait, on the caller's
-  thread: ``remember_jti``.) The card ledger is written in the background (``ledger.py``) and never
-  waited for.
+  what that means. (On SQLite, whose only wait is a file lock, they bound that wait themselves
+  on the caller's thread: ``_on_request_path``.) The card ledger is written in the background
+  (``ledger.py``) and never waited for.
 - The two writes every call may make (a token's ``jti``, the card ledger's batch) are plain
   parameterised SQL on the pool's DB-API connection (``_raw_write``): the driver prepares them
   once per connection (sqlite3's statement cache, psycopg's automatic server-side preparation),
@@ -265,15 +265,18 @@ class SqlStore:
         deadline bounds the rest: see ``_within``)."""
         serialise = write and self.dialect == "sqlite"
         timeout_ms = int((timeout_s or STATEMENT_TIMEOUT_MS / 1000) * 1000)
+        deadline = time.monotonic() + timeout_ms / 1000
         try:
             with self._writer_turn(operation, timeout_s) if serialise else nullcontext():
                 with self.engine.connect() as db:
                     if self.dialect == "sqlite":
                         # Per transaction: a request's write gives up on a file locked by
-                        # another process as soon as its deadline says, the ledger later.
-                        # An open connection always holds its driver connection.
+                        # another process when its deadline says (what the writer turn left
+                        # of it), the ledger later. An open connection always holds its
+                        # driver connection.
+                        busy_ms = max(1, int((deadline - time.monotonic()) * 1000))
                         db.connection.driver_connection.execute(  # type: ignore[union-attr]
-                            f"PRAGMA busy_timeout = {timeout_ms}"
+                            f"PRAGMA busy_timeout = {busy_ms}"
                         )
                     if serialise:
                         db.execution_options(sqlite_begin="IMMEDIATE")
@@ -343,6 +346,28 @@ class SqlStore:
         """``text`` in the driver's placeholder style (psycopg: ``%s``)."""
         return text if self.dialect == "sqlite" else text.replace("?", "%s")
 
+    def _on_request_path(
+        self,
+        operation: str,
+        timeout_s: float,
+        function: Callable[[], Any],
+        *,
+        purge_due: bool = False,
+    ) -> Any:
+        """``function()``, its caller waiting at most ``timeout_s``.
+
+        On SQLite, unless a purge (whose length grows with the data) is due, it runs on the
+        caller's thread: the only thing it can wait for is the file's write lock, and that
+        wait is bounded by the same deadline (this process's writer turn, then SQLite's busy
+        timeout for what is left). The deadline then counts the database's wait only, not
+        this process's scheduling: handed to the deadline thread, a write on a loaded machine
+        could spend its whole deadline before it began, and the hand-off cost more CPU than a
+        jti insert. Every PostgreSQL call, which can stall in ways no timeout of ours bounds,
+        goes through the deadline thread (``_within``)."""
+        if self.dialect == "sqlite" and not purge_due:
+            return function()
+        return self._within(operation, timeout_s, function)
+
     def _within(self, operation: str, timeout_s: float, function: Callable[[], Any]) -> Any:
         """``function()`` with the caller waiting at most ``timeout_s`` (``deadline.py``)."""
         try:
@@ -397,9 +422,10 @@ class SqlStore:
     def check(self, timeout_s: float = READY_DEADLINE_S) -> None:
         """StorageError unless, within ``timeout_s``, the schema is migrated and a test write
         succeeds (a full disk or a read-only database fails it)."""
-        self._within("check", timeout_s, lambda: self._check(timeout_s))
+        self._on_request_path("check", timeout_s, lambda: self._check(timeout_s))
 
     def _check(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
         with self._transaction("check", write=False, timeout_s=timeout_s) as db:
             version = migrations.current_version(db)
         if version < migrations.LATEST:
@@ -412,7 +438,8 @@ class SqlStore:
             index_elements=[seen_jti.c.issuer, seen_jti.c.jti],
             set_={"expires_at": statement.excluded.expires_at},
         )
-        with self._transaction("check", timeout_s=timeout_s) as db:
+        left = max(0.001, deadline - time.monotonic())  # one deadline for both transactions
+        with self._transaction("check", timeout_s=left) as db:
             db.execute(statement)
 
     def close(self) -> None:
@@ -519,11 +546,18 @@ class SqlStore:
     ) -> FeedbackResult:
         """Within ``timeout_s`` or a StorageError. One transaction: when the deadline passes
         while it still runs, it may yet commit; a retry of the same entries is then counted
-        as duplicates, never stored twice, and nothing acknowledged is lost."""
-        return self._within(
+        as duplicates, never stored twice, and nothing acknowledged is lost. Where it runs:
+        ``_on_request_path``."""
+        if not entries:
+            return FeedbackResult(0, 0, 0, ())
+        purge = bool(self.feedback_retention_days) and self._due(
+            "_next_feedback_purge", received_at.timestamp(), LEDGER_PURGE_INTERVAL_S
+        )
+        return self._on_request_path(
             "record_feedback",
             timeout_s,
-            lambda: self._record_feedback(service_id, entries, received_at, timeout_s),
+            lambda: self._record_feedback(service_id, entries, received_at, timeout_s, purge),
+            purge_due=purge,
         )
 
     def _record_feedback(
@@ -532,12 +566,11 @@ class SqlStore:
         entries: Sequence[FeedbackRecord],
         received_at: datetime,
         timeout_s: float,
+        purge: bool,
     ) -> FeedbackResult:
         """Two statements whatever the batch size (up to the 1,000 entries a request may
         carry): the rule ids of the cards named, then one INSERT of every entry; the rows
         it returns are the ones stored, the rest were already there (duplicates)."""
-        if not entries:
-            return FeedbackResult(0, 0, 0, ())
         with self._transaction("record_feedback", timeout_s=timeout_s) as db:
             rules: dict[str, str] = {}
             uuids = sorted({entry.card_uuid for entry in entries})
@@ -574,9 +607,7 @@ class SqlStore:
             ).all()
         outcomes = tuple((rule_id, outcome) for rule_id, outcome in stored_rows)
         unknown = sum(rule_id is None for rule_id, _ in outcomes)
-        if self.feedback_retention_days and self._due(
-            "_next_feedback_purge", received_at.timestamp(), LEDGER_PURGE_INTERVAL_S
-        ):
+        if purge:
             try:
                 self.purge_feedback(received_at)
             except StorageError as exc:  # the feedback is stored; the purge runs next time
@@ -645,21 +676,15 @@ class SqlStore:
         """True the first time (issuer, jti) is seen, False on a replay. One atomic statement
         (the primary key decides), so two workers or replicas racing with the same token
         cannot both win; a row whose token has expired no longer counts and is taken over.
-        A StorageError when the database has not answered within ``timeout_s``.
-
-        On SQLite the insert runs on the caller's thread: the only thing it can wait for is the
-        file's write lock, and that wait is bounded by the same deadline (this process's writer
-        turn, then SQLite's busy timeout for what is left). Handing it to the deadline thread
-        cost more CPU than the insert itself. The periodic purge of expired rows, whose length
-        grows with the traffic, and every PostgreSQL call still go through the deadline thread."""
+        A StorageError when the database has not answered within ``timeout_s``. Where it
+        runs: ``_on_request_path`` (the periodic purge of expired rows rides along when due)."""
         moment, until = int(now.timestamp()), int(expires_at.timestamp())
         purge = self._due("_next_jti_purge", moment, JTI_PURGE_INTERVAL_S)
-        if self.dialect == "sqlite" and not purge:
-            return self._remember_jti(issuer, jti, until, moment, False, timeout_s)
-        return self._within(
+        return self._on_request_path(
             "remember_jti",
             timeout_s,
             lambda: self._remember_jti(issuer, jti, until, moment, purge, timeout_s),
+            purge_due=purge,
         )
 
     def _remember_jti(

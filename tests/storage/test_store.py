@@ -398,12 +398,29 @@ def test_a_postgresql_database_in_sql_ascii_works_like_any_other(postgres):
         store.close()
 
 
-def test_the_sqlite_jti_insert_runs_on_the_callers_thread_within_its_deadline(tmp_path):
+REQUEST_PATH_WRITES = {
+    "jti": lambda store, n, timeout_s: store.remember_jti(
+        "iss", f"jti-{n}", T0 + timedelta(seconds=360), T0, timeout_s=timeout_s
+    ),
+    "feedback": lambda store, n, timeout_s: store.record_feedback(
+        SERVICE, [overridden(f"c{n}")], T0, timeout_s=timeout_s
+    ),
+    "readiness": lambda store, n, timeout_s: store.check(timeout_s=timeout_s),
+}
+
+
+@pytest.mark.parametrize("write", list(REQUEST_PATH_WRITES))
+def test_sqlite_request_path_writes_run_on_the_callers_thread_within_their_deadline(
+    tmp_path, write
+):
+    """Through the deadline pool, a loaded machine could spend a 0.5 s feedback deadline
+    before the write began (a 503 with the database idle); on the caller's thread the
+    deadline bounds the one wait SQLite has, the file's write lock."""
     import sqlite3
 
+    run = REQUEST_PATH_WRITES[write]
     store = open_store(f"sqlite:///{tmp_path}/cds.sqlite3")
-    until = T0 + timedelta(seconds=360)
-    assert store.remember_jti("iss", "first", until, T0) is True  # the first call purges
+    store.remember_jti("iss", "first", T0 + timedelta(seconds=360), T0)  # the first call purges
     pool_calls: list[str] = []
     store._deadlines.run = lambda function, timeout_s: pool_calls.append("pool") or function()
     locker = sqlite3.connect(tmp_path / "cds.sqlite3", isolation_level=None)
@@ -411,13 +428,29 @@ def test_the_sqlite_jti_insert_runs_on_the_callers_thread_within_its_deadline(tm
         locker.execute("BEGIN EXCLUSIVE")  # another process's long write transaction
         started = time.monotonic()
         with pytest.raises(StorageError):
-            store.remember_jti("iss", "while-locked", until, T0, timeout_s=0.2)
+            run(store, 1, 0.2)
         waited = time.monotonic() - started
     finally:
         locker.execute("ROLLBACK")
         locker.close()
     # Bounded by its deadline (busy_timeout), not by the 5 s background statement timeout.
     assert 0.15 <= waited < 2.0
-    # The refused token was not spent, and no call went through the deadline pool.
-    assert store.remember_jti("iss", "while-locked", until, T0, timeout_s=0.2) is True
+    # Nothing was half-done: the same call succeeds now, and none went through the pool.
+    run(store, 1, 0.2)
     assert pool_calls == []
+    if write == "jti":  # the refused token was not spent
+        assert store.remember_jti("iss", "jti-1", T0 + timedelta(seconds=360), T0) is False
+    if write == "feedback":
+        assert store.feedback_count() == 1
+
+
+def test_a_due_feedback_purge_goes_through_the_deadline_pool(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/cds.sqlite3", feedback_retention_days=30)
+    pool_calls: list[str] = []
+    store._deadlines.run = lambda function, timeout_s: pool_calls.append("pool") or function()
+    store.record_feedback(SERVICE, [overridden("old")], T0)  # the first call purges
+    store.record_feedback(SERVICE, [overridden("older")], T0 + timedelta(minutes=1))
+    assert pool_calls == ["pool"]  # not due again within the purge interval
+    store.record_feedback(SERVICE, [overridden("new")], T0 + timedelta(days=40))
+    assert pool_calls == ["pool", "pool"]
+    assert store.feedback_count() == 1  # the two past the 30 days were purged
