@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -25,6 +26,29 @@ from bench import workloads
 from bench.issuer import ISSUER, TestIssuer, write_clients_file_for
 from bench.workloads import NOW
 from cds_service.domain.engine import evaluate
+
+
+def instructions_k(
+    step: Callable[[int], object], calls: int = 400, first: int = 600
+) -> float | None:
+    """Thousands of user-space instructions per call (``perf stat`` on this process, which
+    runs nothing else meanwhile but the ledger writer's thread), or None without perf. Unlike
+    CPU time it hardly moves with the machine's load: the figure to compare two versions by."""
+    from bench.run import InstructionMeter
+
+    for i in range(first - 5, first):  # past the indices cpu_ms used (tokens are single-use)
+        step(i)
+    meter = InstructionMeter(pids=[os.getpid()])
+    meter.start()
+    for i in range(first, first + calls):
+        step(i)
+    counted = meter.stop()
+    idle = InstructionMeter(pids=[os.getpid()])  # what attaching and detaching cost
+    idle.start()
+    baseline = idle.stop()
+    if counted is None or baseline is None:
+        return None
+    return max(0, counted - baseline) / calls / 1000
 
 
 def cpu_ms(step: Callable[[int], object], batches: int = 7, per_batch: int = 40) -> float:
@@ -64,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workload", choices=sorted(BODIES), default="typical")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count user-space instructions per call with perf (steadier than CPU time)",
+    )
     args = parser.parse_args(argv)
     service_id, make = BODIES[args.workload]
     body = make()
@@ -85,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     core = CdsApplication(registry=registry(), store=store, policy=settings.policy)
     service = core.service(service_id)
     path = f"/cds-services/{service_id}"
-    tokens = issuer.mint_pool(base + path, 600)
-    rsa_tokens = rsa_issuer.mint_pool(base + path, 600)
+    tokens = issuer.mint_pool(base + path, 1000)
+    rsa_tokens = rsa_issuer.mint_pool(base + path, 1000)
 
     class NoReplayStore:
         def remember_jti(self, *args: object) -> bool:
@@ -161,9 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ]
     print(f"workload: {args.workload} ({len(raw):,} bytes, {len(evaluation.shown)} cards)")
-    print(f"  {'step':45} {'CPU ms':>8}")
+    print(f"  {'step':45} {'CPU ms':>8} {'k instructions':>15}")
     for name, step in steps:
-        print(f"  {name:45} {cpu_ms(step):8.3f}")
+        counted = instructions_k(step) if args.instructions else None
+        shown = "" if counted is None else f"{counted:15,.0f}"
+        print(f"  {name:45} {cpu_ms(step):8.3f} {shown}", flush=True)
     return 0
 
 

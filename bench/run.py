@@ -93,15 +93,18 @@ class InstructionMeter:
     hardly moves with what else the machine runs, so its service / floor ratio is the steadiest
     figure of a run. None when perf is missing or not allowed here (``perf_event_paranoid``)."""
 
-    def __init__(self, server: servers.Server) -> None:
+    def __init__(self, server: servers.Server | None = None, pids: list[int] | None = None) -> None:
         self.server = server
+        #: Processes to count when there is no server (``bench.breakdown`` counts itself).
+        self.pids = pids or []
         self._perf: subprocess.Popen | None = None
 
     def start(self) -> None:
         perf = shutil.which("perf")
         if perf is None:
             return
-        pids = ",".join(str(p) for p in [self.server.pid, *self.server.workers()])
+        counted = [self.server.pid, *self.server.workers()] if self.server else self.pids
+        pids = ",".join(str(p) for p in counted)
         self._perf = subprocess.Popen(
             [perf, "stat", "-e", "instructions:u", "-x", ",", "-p", pids],
             stdout=subprocess.DEVNULL,
