@@ -30,6 +30,7 @@ from cds_service.cdshooks.schemas import CardSchema, ResponseSchema
 from hooks import registry
 from tests.conftest import FIXTURES, load_json
 from tests.scenarios.build import strip_uuids
+from tests.test_conformance import no_empty_values
 
 SCENARIO_DIR = FIXTURES / "scenarios"
 SLUGS = sorted(p.name for p in SCENARIO_DIR.iterdir() if p.is_dir())
@@ -82,6 +83,9 @@ def test_every_scenario_card_is_valid_for_every_profile(plain, profile):
         response = answer(plain, slug, client)
         # What is sent is what the response schema dumps: its fields only, none empty.
         assert ResponseSchema().dump(response) == response, slug
+        # Optional fields omitted, never empty: in suggested resources too, which the
+        # response is not compacted into (they are built without empty values).
+        assert no_empty_values(response), slug
         for card in response["cards"]:
             assert CardSchema().validate(card) == {}, (slug, card)
             assert profile_problems(card, client.trusted) == [], slug

@@ -285,11 +285,14 @@ def override_reason(entry: dict[str, Any]) -> tuple[dict[str, str], str | None]:
 
 # --- Out -------------------------------------------------------------------------------------
 def _compact(data: Any) -> Any:
-    """Optional fields are omitted, never null / "" / [] / {} (docs/protocol.md, "Response")."""
+    """Optional fields are omitted, never null / "" / [] / {} (docs/protocol.md, "Response").
+    A suggested action's FHIR ``resource`` is taken as it is: ``fhir/build.py`` builds it
+    without empty values and validates it (FHIR allows none), and it held most of the
+    objects this walked through."""
     if isinstance(data, dict):
         compacted = {}
         for key, value in data.items():
-            if isinstance(value, (dict, list)):
+            if isinstance(value, (dict, list)) and key != "resource":
                 value = _compact(value)
             if value not in _EMPTY:
                 compacted[key] = value
