@@ -34,9 +34,19 @@ def unreachable_url(backend, tmp_path) -> str:
     return f"postgresql://nobody:secret-password@127.0.0.1:{free_port()}/cds"
 
 
+def opened(url: str, **kwargs):
+    """A store as a worker has it before its first call: on PostgreSQL with its connections
+    open (``serving`` warms them up), so that a loaded CI machine does not spend a call's
+    250 ms deadline connecting. The deadlines themselves are tested in tests/reliability."""
+    store = open_store(url, **kwargs)
+    if store.dialect == "postgresql":
+        store.warm_up(2)
+    return store
+
+
 @pytest.fixture
 def store(database_url):
-    store = open_store(database_url)
+    store = opened(database_url)
     yield store
     store.close()
 
@@ -44,12 +54,12 @@ def store(database_url):
 @pytest.fixture
 def open_another(database_url):
     """Another store on the same database: another gunicorn worker, or another replica."""
-    opened = []
+    opened_stores = []
 
     def make(**kwargs):
-        opened.append(open_store(database_url, **kwargs))
-        return opened[-1]
+        opened_stores.append(opened(database_url, **kwargs))
+        return opened_stores[-1]
 
     yield make
-    for store in opened:
+    for store in opened_stores:
         store.close()
