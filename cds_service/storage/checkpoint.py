@@ -18,8 +18,9 @@ under about 20 MB. Measured with four threads inserting jtis into one file: slow
 9.4 ms with SQLite's automatic checkpoints, 2.0 ms with this thread, 1.0-1.6 ms with no
 checkpoint at all (and a WAL growing without end).
 
-A failed checkpoint is logged (rate-limited) and tried again at the next turn: it costs disk
-space for a while, never a request. One thread per process (gunicorn workers are forks: it
+A failed checkpoint is logged (rate-limited), counted (``cds_storage_failures_total`` with
+``operation="wal_checkpoint"``) and tried again at the next turn: it costs disk space for a
+while, never a request. One thread per process (gunicorn workers are forks: it
 starts in the process that first needs it); when the last connection to the file closes,
 SQLite checkpoints by itself.
 """

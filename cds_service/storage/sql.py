@@ -307,21 +307,26 @@ class SqlStore:
 
     def _checkpoint(self) -> None:
         """A passive WAL checkpoint, and a restarting one when the WAL has grown past
-        ``WAL_RESTART_FRAMES`` (``checkpoint.py``), on a connection of the pool."""
-        connection = self.engine.raw_connection()
+        ``WAL_RESTART_FRAMES`` (``checkpoint.py``), on a connection of the pool. A lock held
+        elsewhere only makes it report "busy"; an error (disk full, I/O) is a StorageError,
+        counted like any other (``on_error``: ``wal_checkpoint``)."""
         try:
-            cursor = connection.cursor()
+            connection = self.engine.raw_connection()
             try:
-                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                frames = (cursor.fetchone() or (0, 0, 0))[1]  # (busy, WAL frames, copied)
-                if frames > WAL_RESTART_FRAMES:
-                    cursor.execute(f"PRAGMA busy_timeout = {WAL_RESTART_WAIT_MS}")
-                    cursor.execute("PRAGMA wal_checkpoint(RESTART)")
-                    cursor.fetchall()
+                cursor = connection.cursor()
+                try:
+                    cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    frames = (cursor.fetchone() or (0, 0, 0))[1]  # (busy, WAL frames, copied)
+                    if frames > WAL_RESTART_FRAMES:
+                        cursor.execute(f"PRAGMA busy_timeout = {WAL_RESTART_WAIT_MS}")
+                        cursor.execute("PRAGMA wal_checkpoint(RESTART)")
+                        cursor.fetchall()
+                finally:
+                    cursor.close()
             finally:
-                cursor.close()
-        finally:
-            connection.close()
+                connection.close()
+        except (SQLAlchemyError, self._dbapi_error) as exc:
+            raise self._failed("wal_checkpoint", exc) from None
 
     @contextmanager
     def _raw_write(self, operation: str, timeout_s: float | None = None) -> Iterator[Any]:

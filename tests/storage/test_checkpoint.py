@@ -115,3 +115,24 @@ def test_a_checkpoint_is_due_after_every_so_many_commits(every):
         assert ran.acquire(timeout=5)
     finally:
         checkpointer.close()
+
+
+def test_a_failed_checkpoint_is_counted_as_a_storage_failure(tmp_path, monkeypatch):
+    import sqlite3
+
+    from cds_service.storage import StorageError
+
+    failures: list[str] = []
+    store = open_store(f"sqlite:///{tmp_path}/cds.sqlite3", on_error=failures.append)
+    try:
+
+        def broken():
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(store.engine, "raw_connection", broken)
+        with pytest.raises(StorageError, match="OperationalError"):
+            store._checkpoint()
+        assert failures == ["wal_checkpoint"]
+    finally:
+        monkeypatch.undo()
+        store.close()
