@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from cds_service.domain.frozen import stored_in_dict
 from cds_service.domain.vocabulary import DataCategory
 
 # FetchOutcome lives with the client (``fhir`` may not import ``cdshooks``); re-exported here.
@@ -58,6 +59,7 @@ class KeyState(Enum):
         return self in (KeyState.ABSENT, KeyState.FAILED, KeyState.INVALID)
 
 
+@stored_in_dict  # built for every key of every request
 @dataclass(frozen=True)
 class KeyValue:
     state: KeyState
@@ -65,21 +67,6 @@ class KeyValue:
     next_url: str | None = None
     #: The Bundle's own ``self`` link: the fetcher never fetches this page again.
     self_url: str | None = None
-
-    def __init__(
-        self,
-        state: KeyState,
-        resources: tuple[dict[str, Any], ...] = (),
-        next_url: str | None = None,
-        self_url: str | None = None,
-    ) -> None:
-        # The fields stored in ``__dict__`` (one ``object.__setattr__`` per field is what the
-        # frozen dataclass's own ``__init__`` costs, for every key of every request).
-        fields = self.__dict__
-        fields["state"] = state
-        fields["resources"] = resources
-        fields["next_url"] = next_url
-        fields["self_url"] = self_url
 
 
 def classify(value: Any, present: bool = True) -> KeyValue:

@@ -11,12 +11,8 @@ never escape it again. ``LabResult.text_value`` is the exception: rules read its
 raw, and ``picture.result_value_text`` escapes it when a card shows it.
 
 The facts an extraction builds by the dozen (results, medications, conditions, draft orders, the
-patient) are frozen dataclasses with an ``__init__`` of their own, which ``@dataclass`` keeps:
-the one it would generate sets each field through ``object.__setattr__`` (a frozen class has no
-other way), several times the cost of storing the fields in the instance's ``__dict__``, and a
-typical request builds some forty of them. Equality, hashing, ``repr``, ``replace`` and the
-refusal to be changed are the dataclass's as before; the ``__init__`` takes the fields in their
-declaration order with their defaults (tests/fhir/test_facts_init.py checks that they agree).
+patient) are frozen dataclasses whose ``__init__`` stores the fields in the instance's
+``__dict__`` (``frozen.stored_in_dict``; tests/fhir/test_facts_init.py checks it).
 """
 
 from __future__ import annotations
@@ -24,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from .frozen import stored_in_dict
 from .vocabulary import (
     B12_PRODUCTS,
     FOLATES,
@@ -41,6 +38,7 @@ EXPOSURE_NOW = frozenset({"active", "on-hold"})
 COMPARATORS = ("<", "<=", ">", ">=")
 
 
+@stored_in_dict
 @dataclass(frozen=True)
 class LabResult:
     """One numeric (or coded) laboratory result."""
@@ -61,40 +59,12 @@ class LabResult:
     #: ``<``, ``<=``, ``>`` or ``>=`` when the laboratory reported a limit ("<150"), else None.
     comparator: str | None = None
 
-    def __init__(
-        self,
-        resource_id: str,
-        analyte: Analyte,
-        loinc: str,
-        effective: datetime,
-        value: float | None,
-        unit: str | None,
-        canonical_value: float | None,
-        canonical_unit: str | None,
-        reference_high: float | None = None,
-        reference_low: float | None = None,
-        text_value: str | None = None,
-        comparator: str | None = None,
-    ) -> None:
-        fields = self.__dict__
-        fields["resource_id"] = resource_id
-        fields["analyte"] = analyte
-        fields["loinc"] = loinc
-        fields["effective"] = effective
-        fields["value"] = value
-        fields["unit"] = unit
-        fields["canonical_value"] = canonical_value
-        fields["canonical_unit"] = canonical_unit
-        fields["reference_high"] = reference_high
-        fields["reference_low"] = reference_low
-        fields["text_value"] = text_value
-        fields["comparator"] = comparator
-
     @property
     def unit_recognised(self) -> bool:
         return self.canonical_value is not None
 
 
+@stored_in_dict
 @dataclass(frozen=True)
 class MedicationExposure:
     """A medication the patient takes, took, or is being ordered (a draft order)."""
@@ -115,35 +85,6 @@ class MedicationExposure:
     is_stop_order: bool = False
     #: Number of administrations when the order is a course (``timing.repeat.count``).
     count: int | None = None
-
-    def __init__(
-        self,
-        resource_id: str,
-        classes: frozenset[DrugClass],
-        name: str,
-        status: str,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        route: Route = Route.UNKNOWN,
-        dose_ug: float | None = None,
-        interval_days: float | None = None,
-        is_draft: bool = False,
-        is_stop_order: bool = False,
-        count: int | None = None,
-    ) -> None:
-        fields = self.__dict__
-        fields["resource_id"] = resource_id
-        fields["classes"] = classes
-        fields["name"] = name
-        fields["status"] = status
-        fields["start"] = start
-        fields["end"] = end
-        fields["route"] = route
-        fields["dose_ug"] = dose_ug
-        fields["interval_days"] = interval_days
-        fields["is_draft"] = is_draft
-        fields["is_stop_order"] = is_stop_order
-        fields["count"] = count
 
     @property
     def dose_ug_per_day(self) -> float | None:
@@ -184,6 +125,7 @@ class MedicationExposure:
         return self.status in EXPOSURE_NOW
 
 
+@stored_in_dict
 @dataclass(frozen=True)
 class DraftLabOrder:
     """A ServiceRequest among the draft orders, by the analyte it orders."""
@@ -192,13 +134,8 @@ class DraftLabOrder:
     analytes: frozenset[Analyte]
     name: str
 
-    def __init__(self, resource_id: str, analytes: frozenset[Analyte], name: str) -> None:
-        fields = self.__dict__
-        fields["resource_id"] = resource_id
-        fields["analytes"] = analytes
-        fields["name"] = name
 
-
+@stored_in_dict
 @dataclass(frozen=True)
 class ConditionFact:
     resource_id: str
@@ -208,35 +145,13 @@ class ConditionFact:
     #: The code that matched needs a display-text check (docs/rulebook.md: unverified SNOMED codes).
     verified: bool = True
 
-    def __init__(
-        self,
-        resource_id: str,
-        kinds: frozenset[ConditionKind],
-        name: str,
-        onset: datetime | None = None,
-        verified: bool = True,
-    ) -> None:
-        fields = self.__dict__
-        fields["resource_id"] = resource_id
-        fields["kinds"] = kinds
-        fields["name"] = name
-        fields["onset"] = onset
-        fields["verified"] = verified
 
-
+@stored_in_dict
 @dataclass(frozen=True)
 class PatientFacts:
     resource_id: str
     birth_date: date | None = None
     sex: Sex = Sex.UNKNOWN
-
-    def __init__(
-        self, resource_id: str, birth_date: date | None = None, sex: Sex = Sex.UNKNOWN
-    ) -> None:
-        fields = self.__dict__
-        fields["resource_id"] = resource_id
-        fields["birth_date"] = birth_date
-        fields["sex"] = sex
 
     def age_years(self, now: datetime) -> int | None:
         if self.birth_date is None:

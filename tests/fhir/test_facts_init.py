@@ -1,7 +1,8 @@
-"""The facts extraction builds by the dozen have an ``__init__`` of their own (it stores the
-fields in the instance's ``__dict__`` instead of one ``object.__setattr__`` per field): it must
-take exactly the dataclass's fields, in order, with the same defaults, and the facts must stay
-frozen dataclasses (equality, hashing, ``repr``, ``replace``)."""
+"""The facts extraction builds by the dozen, and the prefetch's ``KeyValue``, have an
+``__init__`` of their own (``domain/frozen.py``: it stores the fields in the instance's
+``__dict__`` instead of one ``object.__setattr__`` per field): it must take exactly the
+dataclass's fields, in order, with the same defaults, and the facts must stay frozen
+dataclasses (equality, hashing, ``repr``, ``replace``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from cds_service.cdshooks.prefetch import KeyState, KeyValue
 from cds_service.domain.facts import (
     ConditionFact,
     DraftLabOrder,
@@ -18,9 +20,10 @@ from cds_service.domain.facts import (
     MedicationExposure,
     PatientFacts,
 )
+from cds_service.domain.frozen import stored_in_dict
 from cds_service.domain.vocabulary import Analyte, ConditionKind, DrugClass, Route, Sex
 
-OWN_INIT = [LabResult, MedicationExposure, ConditionFact, DraftLabOrder, PatientFacts]
+OWN_INIT = [LabResult, MedicationExposure, ConditionFact, DraftLabOrder, PatientFacts, KeyValue]
 WHEN = datetime(2026, 5, 1, tzinfo=timezone.utc)
 
 
@@ -54,6 +57,7 @@ SAMPLES = [
     ConditionFact("Condition/c", frozenset({ConditionKind.PERNICIOUS_ANAEMIA}), "PA", WHEN),
     DraftLabOrder("ServiceRequest/s", frozenset({Analyte.TOTAL_B12}), "B12"),
     PatientFacts("Patient/p", date(1950, 1, 2), Sex.FEMALE),
+    KeyValue(KeyState.BUNDLE, (), "https://ehr.example/fhir/Observation?page=2"),
 ]
 
 
@@ -81,3 +85,14 @@ def test_defaults_apply() -> None:
     )
     assert PatientFacts("Patient/p").sex is Sex.UNKNOWN
     assert ConditionFact("Condition/c", frozenset(), "x").verified is True
+
+
+def test_a_default_factory_is_refused() -> None:
+    """Its __init__ would share one default object between instances: refused at import."""
+
+    @dataclasses.dataclass(frozen=True)
+    class WithFactory:
+        items: list = dataclasses.field(default_factory=list)
+
+    with pytest.raises(TypeError, match="default_factory"):
+        stored_in_dict(WithFactory)
