@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -31,24 +30,20 @@ from cds_service.domain.engine import evaluate
 def instructions_k(
     step: Callable[[int], object], calls: int = 400, first: int = 600
 ) -> float | None:
-    """Thousands of user-space instructions per call (``perf stat`` on this process, which
-    runs nothing else meanwhile but the ledger writer's thread), or None without perf. Unlike
-    CPU time it hardly moves with the machine's load: the figure to compare two versions by."""
-    from bench.run import InstructionMeter
+    """Thousands of user-space instructions per call (``bench.run.own_instructions``), or
+    None without perf. Unlike CPU time it hardly moves with the machine's load: the figure to
+    compare two versions by."""
+    from bench.run import own_instructions
 
     for i in range(first - 5, first):  # past the indices cpu_ms used (tokens are single-use)
         step(i)
-    meter = InstructionMeter(pids=[os.getpid()])
-    meter.start()
-    for i in range(first, first + calls):
-        step(i)
-    counted = meter.stop()
-    idle = InstructionMeter(pids=[os.getpid()])  # what attaching and detaching cost
-    idle.start()
-    baseline = idle.stop()
-    if counted is None or baseline is None:
-        return None
-    return max(0, counted - baseline) / calls / 1000
+
+    def loop() -> None:
+        for i in range(first, first + calls):
+            step(i)
+
+    counted = own_instructions(loop)
+    return None if counted is None else counted / calls / 1000
 
 
 def cpu_ms(step: Callable[[int], object], batches: int = 7, per_batch: int = 40) -> float:

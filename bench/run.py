@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,6 +127,22 @@ class InstructionMeter:
             perf.communicate()
             return None
         return perf_instructions(report)
+
+
+def own_instructions(loop: Callable[[], object]) -> int | None:
+    """User-space instructions this process executes while ``loop()`` runs (``perf stat`` on
+    itself, which runs nothing else meanwhile but its idle background threads), less what
+    attaching and detaching perf costs; None without perf."""
+    meter = InstructionMeter(pids=[os.getpid()])
+    meter.start()
+    loop()
+    counted = meter.stop()
+    idle = InstructionMeter(pids=[os.getpid()])
+    idle.start()
+    baseline = idle.stop()
+    if counted is None or baseline is None:
+        return None
+    return max(0, counted - baseline)
 
 
 def perf_instructions(report: str) -> int | None:
@@ -394,13 +411,13 @@ def _instructions_m(core, body: dict, calls: int) -> float | None:
     """Millions of user-space instructions per call (this process, perf), None without perf."""
     from cds_service.fhir.extract import forget_dates
 
+    def loop() -> None:
+        for _ in range(calls):
+            forget_dates()
+            core.invoke("b12-order-sign", body, now=workloads.NOW)
+
     gc.collect()
-    meter = InstructionMeter(pids=[os.getpid()])
-    meter.start()
-    for _ in range(calls):
-        forget_dates()
-        core.invoke("b12-order-sign", body, now=workloads.NOW)
-    counted = meter.stop()
+    counted = own_instructions(loop)
     return None if counted is None else counted / calls / 1e6
 
 
