@@ -49,7 +49,7 @@ FAILURE_LOG_INTERVAL_S = 60.0
 
 class WalCheckpointer:
     def __init__(self, checkpoint: Callable[[], object], every: int = CHECKPOINT_EVERY) -> None:
-        """``checkpoint`` runs one passive checkpoint (``SqlStore._checkpoint``)."""
+        """``checkpoint`` runs one checkpoint, passive or restarting (``SqlStore._checkpoint``)."""
         self._checkpoint = checkpoint
         self.every = every
         self.runs = 0
