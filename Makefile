@@ -11,23 +11,37 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# The stamps make reinstalling cheap: they are rebuilt only when the package metadata changes.
-$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+# The stamps make reinstalling cheap: they are rebuilt only when the package metadata or a
+# compiled module (cds_service/compiled.py, built by setup.py with mypyc) changes, or when
+# B12_COMPILE changes (B12_COMPILE=0: those modules as plain Python, for quick iterations).
+# The install compiles the modules into extensions beside their sources; the old ones go
+# first, so that Python never imports an extension older than its source.
+export B12_COMPILE ?= 1
+INSTALLED      := $(VENV)/.installed-compile$(B12_COMPILE)
+INSTALLED_TEST := $(VENV)/.installed-test-compile$(B12_COMPILE)
+BUILD_INPUTS   := setup.cfg pyproject.toml setup.py cds_service/compiled.py \
+	$(wildcard cds_service/fhir/*.py)
+REMOVE_BUILD   := find cds_service -name '*.so' -delete; rm -f ./*__mypyc.*.so $(VENV)/.installed*
+
+$(INSTALLED): $(BIN)/python $(BUILD_INPUTS)
+	$(REMOVE_BUILD)
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
+# One build for both: the test extras install the package as `make run` does.
+$(INSTALLED_TEST): $(BIN)/python $(BUILD_INPUTS)
+	$(REMOVE_BUILD)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@
+	touch $@ $(INSTALLED)
 
-run: $(VENV)/.installed
+run: $(INSTALLED)
 	mkdir -p var
 	CDS_PROFILE=development $(BIN)/cds-service serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-test
+test: $(INSTALLED_TEST)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed-test
+lint: $(INSTALLED_TEST)
 	$(BIN)/python -m flake8 cds_service hooks tests bench
 	$(BIN)/python -m isort --check-only cds_service hooks tests bench
 	$(BIN)/python -m black --check -q -l 100 cds_service hooks tests bench
@@ -35,29 +49,30 @@ lint: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
+	find cds_service -name '*.so' -delete; rm -f ./*__mypyc.*.so
 
 # Figures for this machine (docs/benchmarks.md): the service under gunicorn against a bare
 # Flask floor, the scaling series and the fallback; installs wrk with apt-get when missing.
-bench: $(VENV)/.installed
+bench: $(INSTALLED)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # The soak by hand (CI runs 10 s of it): make soak SOAK_SECONDS=600
 # Fault mode (PostgreSQL stopped and restarted, a worker killed): make soak SOAK_FAULTS=1
 SOAK_SECONDS ?= 300
 SOAK_FAULTS ?= 0
-soak: $(VENV)/.installed
+soak: $(INSTALLED)
 	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS) $(if $(filter 1,$(SOAK_FAULTS)),--faults)
 
 # Rewrite fixtures/scenarios/ from tests/scenarios/definitions.py (the tests run it with --check).
-scenarios: $(VENV)/.installed
+scenarios: $(INSTALLED)
 	$(BIN)/python -m tests.scenarios.build
 
 # Rewrite the generated tables of docs/ and the settings of .env.example from the code (the
 # tests fail when they are stale).
-docs: $(VENV)/.installed
+docs: $(INSTALLED)
 	$(BIN)/python -m tests.docs.rulebook
 	$(BIN)/python -m tests.docs.configuration
 
 # Rewrite docs/home.png (the README's picture of the home page) with the browser tests.
-screenshot: $(VENV)/.installed-test
+screenshot: $(INSTALLED_TEST)
 	UPDATE_DOCS_SCREENSHOT=1 $(BIN)/python -m pytest -q tests/browser -k folic_acid

@@ -104,8 +104,8 @@ class Extraction:
 
 
 def extract_facts(
-    resources: Iterable[dict[str, Any]],
-    draft_orders: Sequence[dict[str, Any]] = (),
+    resources: Iterable[Any],
+    draft_orders: Sequence[Any] = (),
     *,
     patient_id: str | None = None,
     selections: Iterable[str] = (),
@@ -359,10 +359,9 @@ def _checked_analyte(raw: dict[str, Any]) -> tuple[Analyte, str] | None:
         entries = array(code, "coding")
     for coding in entries:
         with within("code.coding"):
-            if string(coding, "system") != LOINC:
-                continue
-            value = string(coding, "code")
-        if value in LOINC_ANALYTES:
+            # Not ``continue`` inside the ``with``: mypyc does not compile it (compiled.py).
+            value = string(coding, "code") if string(coding, "system") == LOINC else None
+        if value is not None and value in LOINC_ANALYTES:
             return LOINC_ANALYTES[value], value
     return None
 

@@ -18,6 +18,7 @@ Every stand-in trusts the certificate authorities the host added locally
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -45,7 +46,11 @@ class Standin:
 
     @property
     def tarball(self) -> str:
-        return re.sub(r"[^A-Za-z0-9.]+", "_", self.tag) + ".tar"
+        """The cache's file name, with a digest of what goes into the root file system: a
+        stand-in whose packages or set-up change is built again, not taken from the cache."""
+        recipe = json.dumps([self.packages, self.setup, self.changes, self.files]).encode()
+        digest = hashlib.sha256(recipe).hexdigest()[:12]
+        return re.sub(r"[^A-Za-z0-9.]+", "_", self.tag) + f"-{digest}.tar"
 
 
 #: The official postgres image's entry point, in the few lines the stack uses: initialise the
@@ -81,7 +86,9 @@ exec setpriv --reuid=postgres --regid=postgres --init-groups "$BIN/postgres" -D 
 STANDINS = (
     Standin(
         tag="python:3.11-slim",
-        packages=("python3", "python3-venv", "ca-certificates"),
+        # python3-dev: the official image ships Python's headers, which the build's C
+        # compiler needs for the compiled modules (Dockerfile, cds_service/compiled.py).
+        packages=("python3", "python3-venv", "python3-dev", "ca-certificates"),
         setup=(
             "ln -sf /usr/bin/python3 /usr/local/bin/python",
             "ln -sf /usr/bin/python3 /usr/local/bin/python3",
@@ -91,7 +98,7 @@ STANDINS = (
             "ENV LANG=C.UTF-8",
             'CMD ["python3"]',
         ),
-        description="Debian bookworm Python 3.11 (python3, python3-venv)",
+        description="Debian bookworm Python 3.11 (python3, python3-venv, python3-dev)",
     ),
     Standin(
         tag="nginx:1.28-alpine",

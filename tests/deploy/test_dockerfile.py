@@ -57,6 +57,20 @@ def test_the_builder_installs_only_hashed_locked_requirements():
     assert {"setuptools", "wheel"} <= set(entries)  # the build backend is locked too
 
 
+def test_the_builder_compiles_the_hot_modules_or_fails():
+    builder, _ = stages()
+    runs = " ".join(of(builder, "RUN"))
+    assert "apt-get install" in runs and " gcc " in f"{runs} "
+    # After the wheel is installed: the build stops if cds_service/compiled.py's modules
+    # would run from source, and the build tools do not reach the runtime stage.
+    wheel_run = next(run for run in of(builder, "RUN") if "pip wheel" in run)
+    assert wheel_run.index("python -m cds_service.compiled") > wheel_run.index(
+        "/build/wheels/*.whl"
+    )
+    assert "mypy" in wheel_run.split("pip uninstall", 1)[1]
+    assert "mypy" in locked()  # the build requirement is locked with the rest
+
+
 def test_the_lock_covers_every_dependency_the_package_declares():
     setup = (ROOT / "setup.cfg").read_text(encoding="utf-8")
     block = setup.split("install_requires =", 1)[1].split("\n[", 1)[0]
@@ -130,3 +144,4 @@ def test_the_build_context_holds_what_the_build_copies():
         assert needed not in ignored and (ROOT / needed).exists()
     assert {"cds_service", "hooks"}.isdisjoint(ignored)
     assert {"tests", ".git", ".venv", "cds.env", "secrets"} <= ignored
+    assert {"*.so", "**/*.so"} <= ignored  # an editable install's extensions stay out

@@ -1,0 +1,48 @@
+"""Build hook: setuptools reads everything else from setup.cfg.
+
+The modules ``cds_service/compiled.py`` names are compiled to C extensions with mypyc (the
+compiler mypy ships). The extensions are optional: where no C compiler is available the
+build warns and installs those modules as plain Python, which behave the same, more slowly.
+``B12_COMPILE=0`` builds without them on purpose.
+
+mypyc analyses and translates the modules when ``build_ext`` runs, not when this file is
+read: a pip install reads it three times (requirements, metadata, build), and the analysis
+takes most of a minute.
+"""
+
+import os
+import runpy
+
+from setuptools import Distribution, setup
+from setuptools.command.build_ext import build_ext
+
+COMPILE = os.environ.get("B12_COMPILE", "1") != "0"
+
+
+def compiled_extensions():
+    from mypyc.build import mypycify
+
+    names = runpy.run_path(os.path.join("cds_service", "compiled.py"))["MODULES"]
+    paths = [os.path.join(*name.split(".")) + ".py" for name in names]
+    extensions = mypycify(paths, opt_level="3", debug_level="0")
+    for extension in extensions:
+        extension.optional = True  # no compiler: a warning, and the Python modules
+    return extensions
+
+
+class BuildCompiled(build_ext):
+    def finalize_options(self):
+        if COMPILE and not self.distribution.ext_modules:
+            self.distribution.ext_modules = compiled_extensions()
+        super().finalize_options()
+
+
+class WithExtensions(Distribution):
+    """A distribution with extensions (a platform wheel, ``build_ext`` run), though they are
+    only made when ``build_ext`` runs."""
+
+    def has_ext_modules(self):
+        return COMPILE
+
+
+setup(distclass=WithExtensions, cmdclass={"build_ext": BuildCompiled})
