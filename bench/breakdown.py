@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from cds_service.cdshooks.prefetch import resolve
     from cds_service.cdshooks.schemas import response_document
     from cds_service.config import load_settings
+    from cds_service.domain.picture import latest_current_found
     from cds_service.fhir.extract import extract_facts
     from cds_service.storage import open_store
     from cds_service.storage.base import Store
@@ -126,8 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         service, request.get("prefetch"), context, fhir_server=None, access_token=None, fetcher=None
     )
     drafts = [e["resource"] for e in (context.get("draftOrders") or {}).get("entry") or []]
+    enough = latest_current_found(NOW, core.policy)  # as the invocation reads them
     facts = extract_facts(
-        resolution.resources, drafts, patient_id=context["patientId"], missing=resolution.missing
+        resolution.resources,
+        drafts,
+        patient_id=context["patientId"],
+        missing=resolution.missing,
+        enough=enough,
     ).facts
     evaluation = evaluate(facts, NOW, service.hook, core.policy)
     until = datetime.now(timezone.utc) + timedelta(hours=1)
@@ -170,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 drafts,
                 patient_id=context["patientId"],
                 missing=resolution.missing,
+                enough=enough,
             ),
         ),
         ("rules (engine)", lambda i: evaluate(facts, NOW, service.hook, core.policy)),

@@ -222,6 +222,38 @@ def test_an_invocation_logs_status_rules_and_durations(client, caplog):
     assert event["fetched_keys"] == []
 
 
+def test_an_invocation_reads_a_blood_count_only_as_far_as_a_rule_looks(client, caplog):
+    """An older result than the latest current one of an analyte outside the B12 family is
+    not read (``extract_facts``'s ``enough``): a malformed one is not reported as skipped,
+    while one newer than the current result still is."""
+    caplog.set_level(logging.INFO, logger="cds_service")
+    request = load_json(SCENARIO / "request.json")
+    request["prefetch"]["bloodCounts"]["entry"] = [
+        {"resource": potassium(rid, day, value)}
+        for rid, day, value in [
+            ("k-new", "2026-06-14", "high"),
+            ("k-current", "2026-06-10", 4.1),
+            ("k-old", "2026-01-10", "low"),
+        ]
+    ] + request["prefetch"]["bloodCounts"]["entry"]
+    response = client.post("/cds-services/b12-order-sign", json=request, headers=AT)
+    assert response.status_code == 200
+    (event,) = events(caplog, "invocation")
+    assert event["skipped_resources"] == ["Observation/k-new"]
+
+
+def potassium(rid: str, day: str, value) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2823-3"}]},
+        "subject": {"reference": "Patient/scenario-patient"},
+        "effectiveDateTime": day,
+        "valueQuantity": {"value": value, "unit": "mmol/L", "code": "mmol/L"},
+    }
+
+
 def test_a_failed_invocation_logs_its_status_and_code(client, caplog):
     caplog.set_level(logging.INFO, logger="cds_service")
     body = {"hook": "order-sign", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"}

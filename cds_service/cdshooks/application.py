@@ -23,6 +23,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from cds_service.domain.engine import evaluate
+from cds_service.domain.picture import latest_current_found
 from cds_service.domain.policy import DEFAULT_POLICY, Policy
 from cds_service.domain.vocabulary import DataCategory
 from cds_service.fhir.extract import extract_facts
@@ -241,6 +242,7 @@ class CdsApplication:
             for e in draft_bundle.get("entry") or []
             if isinstance(e, dict) and isinstance(e.get("resource"), dict)
         ]
+        moment = now or self.clock()
         extraction = extract_facts(
             resolution.resources,
             drafts,
@@ -248,8 +250,8 @@ class CdsApplication:
             selections=context.get("selections") or (),
             missing=resolution.missing,
             strict=self.strict_fhir,
+            enough=latest_current_found(moment, self.policy),
         )
-        moment = now or self.clock()
         evaluation = evaluate(extraction.facts, moment, service.hook, self.policy)
         notes = [PATIENT_UNAVAILABLE] if DataCategory.PATIENT in resolution.missing else []
         cards = build_cards(evaluation.shown, context["patientId"], self.new_uuid, notes)

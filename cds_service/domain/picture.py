@@ -73,6 +73,26 @@ class derived(Generic[T]):
         return value
 
 
+def _numeric(result: LabResult) -> bool:
+    return result.value is not None and result.unit_recognised
+
+
+def latest_current_found(
+    now: datetime, policy: Policy = DEFAULT_POLICY
+) -> Callable[[LabResult], bool]:
+    """Would ``ClinicalPicture.latest_current`` of a picture at ``now`` under ``policy``
+    stop at this result, numeric or not? A current, numeric result ends both searches, so once
+    an analyte's results, read newest first, reach one, neither needs an older result. The
+    extraction stops there (``fhir.extract.extract_facts``'s ``enough``) for the analytes
+    outside the B12 family, which the rules read through ``latest_current`` only."""
+    picture = ClinicalPicture(Facts(), now, policy)
+
+    def found(result: LabResult) -> bool:
+        return picture.is_current(result) and _numeric(result)
+
+    return found
+
+
 @dataclass(frozen=True)
 class RiskFactor:
     text: str
@@ -224,10 +244,13 @@ class ClinicalPicture:
         return {k: tuple(sorted(v, key=_EFFECTIVE, reverse=True)) for k, v in grouped.items()}
 
     def latest_current(self, analyte: Analyte, *, numeric: bool = True) -> LabResult | None:
+        """The newest current result (a number in a recognised unit, unless ``numeric`` is
+        False): the only way the rules read an analyte outside the B12 family, which is why
+        the extraction may stop at the first result ``latest_current_found`` accepts."""
         for result in self.results(analyte):
             if not self.is_current(result):
                 continue
-            if numeric and (result.value is None or not result.unit_recognised):
+            if numeric and not _numeric(result):
                 continue
             return result
         return None

@@ -111,7 +111,13 @@ def extract_facts(
     selections: Iterable[str] = (),
     missing: Iterable[DataCategory] = (),
     strict: bool = False,
+    enough: Callable[[LabResult], bool] | None = None,
 ) -> Extraction:
+    """``enough``: for an analyte outside the B12 family, the result after which no rule
+    reads an older one (``domain.picture.latest_current_found`` for the evaluation's time
+    and policy); its results are read newest first up to that one, at most
+    ``KEEP_PER_ANALYTE``. Older results are then not read at all: not kept, and not reported
+    as skipped when malformed. Without it, ``KEEP_PER_ANALYTE`` results are read."""
     reader = _Reader(strict, f"Patient/{patient_id}" if patient_id else None)
     by_type: dict[str, list[dict[str, Any]]] = {}
     seen: set[tuple[str, str]] = set()
@@ -137,7 +143,7 @@ def extract_facts(
         [r for kind, items in by_type.items() if kind in REFERENCED_TYPES for r in items],
         (r for r in draft_orders if isinstance(r, dict) and _referenced(r.get("resourceType"))),
     )
-    labs, pregnant = _observations(reader, by_type.get("Observation", ()))
+    labs, pregnant = _observations(reader, by_type.get("Observation", ()), enough)
     meds = [
         m
         for kind in ("MedicationStatement", "MedicationRequest", "MedicationOrder")
@@ -385,7 +391,11 @@ def forget_dates() -> None:
     _utc_of_text.cache_clear()
 
 
-def _observations(reader: _Reader, raws: Iterable[dict[str, Any]]) -> tuple[list[LabResult], bool]:
+def _observations(
+    reader: _Reader,
+    raws: Iterable[dict[str, Any]],
+    enough: Callable[[LabResult], bool] | None = None,
+) -> tuple[list[LabResult], bool]:
     candidates: dict[Analyte, list[tuple[datetime, dict[str, Any], str]]] = {}
     for raw in raws:
         try:
@@ -423,6 +433,8 @@ def _observations(reader: _Reader, raws: Iterable[dict[str, Any]]) -> tuple[list
                 pregnant = result.text_value == "pregnant"
             else:
                 labs.append(result)
+                if limited and enough is not None and enough(result):
+                    break
     return labs, bool(pregnant)
 
 

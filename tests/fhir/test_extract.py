@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import copy
 import logging
+import random
 from datetime import date, datetime, timezone
 
 import pytest
 
+from cds_service.domain.picture import ClinicalPicture, latest_current_found
 from cds_service.domain.vocabulary import (
     Analyte,
     ConditionKind,
@@ -22,6 +24,7 @@ from cds_service.domain.vocabulary import (
 )
 from cds_service.fhir.extract import KEEP_PER_ANALYTE, Extraction, extract_facts
 from tests import fhirjson
+from tests.builders import NOW
 from tests.fhir.raw import (
     ATC,
     ICD10CM,
@@ -443,6 +446,104 @@ def test_malformed_newer_results_do_not_push_the_latest_usable_one_out():
     extraction = extract(*broken, final)
     assert [lab.resource_id for lab in extraction.facts.labs] == ["Observation/hb"]
     assert len(extraction.skipped) == 4
+
+
+# --- reading stops where no rule reads further (``enough``) -----------------------------------
+ENOUGH = latest_current_found(NOW)
+
+
+def _ids(found):
+    return [lab.resource_id for lab in found]
+
+
+def test_with_enough_a_current_numeric_result_ends_its_analyte():
+    assert _ids(labs(*haemoglobins(6), enough=ENOUGH)) == ["Observation/hb6"]
+
+
+@pytest.mark.parametrize(
+    "newest",
+    [
+        observation("new", "718-7", value=quantity(12.1, "g/dL"), date="2026-09-01"),  # future
+        observation("new", "718-7", valueString="see comment", date="2026-06-10"),  # text
+        observation("new", "718-7", value=quantity(12.1, "furlongs"), date="2026-06-10"),
+    ],
+    ids=["future-dated", "text", "unknown-unit"],
+)
+def test_with_enough_reading_goes_on_past_what_latest_current_skips(newest):
+    older = observation("hb", "718-7", value=quantity(9.8, "g/dL"), date="2026-05-01")
+    oldest = observation("hb0", "718-7", value=quantity(9.9, "g/dL"), date="2026-04-01")
+    assert _ids(labs(newest, older, oldest, enough=ENOUGH)) == [
+        "Observation/new",
+        "Observation/hb",
+    ]
+
+
+def test_with_enough_results_older_than_the_window_do_not_stop_the_reading():
+    stale = [
+        observation(f"s{i}", "718-7", value=quantity(12, "g/dL"), date=f"2024-0{i}-01")
+        for i in range(1, 6)
+    ]
+    assert _ids(labs(*stale, enough=ENOUGH)) == _ids(labs(*stale))
+    assert len(labs(*stale, enough=ENOUGH)) == KEEP_PER_ANALYTE
+
+
+def test_with_enough_at_most_keep_per_analyte_results_are_still_read():
+    text = [
+        observation(f"t{i}", "718-7", valueString="see comment", date=f"2026-0{i}-01")
+        for i in range(1, 6)
+    ]
+    assert len(labs(*text, enough=ENOUGH)) == KEEP_PER_ANALYTE
+
+
+def test_with_enough_the_b12_family_is_still_read_in_full():
+    resources = [b12(f"o{i}", 100 + i, date=f"2026-0{i}-01") for i in range(1, 6)]
+    assert len(labs(*resources, enough=ENOUGH)) == 5
+
+
+def test_with_enough_an_older_malformed_result_is_not_read():
+    current = observation("hb", "718-7", value=quantity(9.8, "g/dL"), date="2026-06-01")
+    broken = observation("x", "718-7", value=quantity("low", "g/dL"), date="2026-05-01")
+    assert extract(current, broken).skipped == ("Observation/x",)
+    stopped = extract(current, broken, enough=ENOUGH)
+    assert _ids(stopped.facts.labs) == ["Observation/hb"] and stopped.skipped == ()
+
+
+def test_with_enough_latest_current_answers_as_before_on_random_histories():
+    """The property ``enough`` rests on: for every analyte outside the B12 family, the
+    picture's ``latest_current`` (numeric or not) is the same with the early stop as without."""
+    rng = random.Random(20261128)
+    dates = ["2023-01-01", "2025-01-01", "2026-01-01", "2026-06-01", "2026-06-15", "2026-08-01"]
+    values = [
+        {"value": quantity(9.8, "g/dL")},
+        {"value": quantity(91, "fL")},
+        {"value": quantity(4.1, "mmol/L")},
+        {"value": quantity(9.8, "furlongs")},
+        {"valueString": "see comment"},
+        {"valueString": "< 5 g/dL"},
+        {"value": quantity("low", "g/dL")},  # malformed
+        {},  # no value
+    ]
+    for case in range(400):
+        history = []
+        for i in range(rng.randint(1, 6)):
+            value = dict(rng.choice(values))
+            quantity_value = value.pop("value", None)
+            history.append(
+                observation(
+                    f"r{case}-{i}",
+                    rng.choice(["718-7", "787-2", "2823-3"]),
+                    value=quantity_value,
+                    date=rng.choice(dates),
+                    **value,
+                )
+            )
+        full = ClinicalPicture(extract(*history).facts, NOW)
+        stopped = ClinicalPicture(extract(*history, enough=ENOUGH).facts, NOW)
+        for analyte in (Analyte.HAEMOGLOBIN, Analyte.MCV, Analyte.POTASSIUM):
+            for numeric in (True, False):
+                assert stopped.latest_current(analyte, numeric=numeric) == full.latest_current(
+                    analyte, numeric=numeric
+                ), (case, analyte, numeric)
 
 
 # --- malformed resources ---------------------------------------------------------------------
