@@ -12,6 +12,7 @@ takes most of a minute.
 
 import os
 import runpy
+import tempfile
 
 from setuptools import Distribution, setup
 from setuptools.command.build_ext import build_ext
@@ -19,12 +20,28 @@ from setuptools.command.build_ext import build_ext
 COMPILE = os.environ.get("B12_COMPILE", "1") != "0"
 
 
+#: mypy's settings for the compilation: fhir.resources (imported by fhir/models.py for strict
+#: validation, never by compiled code) is taken as untyped; analysing pydantic's types is
+#: most of a minute and changes nothing the compiler emits. `make lint` still checks it.
+MYPYC_CONFIG = """\
+[mypy]
+python_version = 3.11
+
+[mypy-fhir.*]
+follow_imports = skip
+"""
+
+
 def compiled_extensions():
     from mypyc.build import mypycify
 
     names = runpy.run_path(os.path.join("cds_service", "compiled.py"))["MODULES"]
     paths = [os.path.join(*name.split(".")) + ".py" for name in names]
-    extensions = mypycify(paths, opt_level="3", debug_level="0")
+    with tempfile.TemporaryDirectory() as directory:
+        config = os.path.join(directory, "mypyc.ini")
+        with open(config, "w", encoding="utf-8") as file:
+            file.write(MYPYC_CONFIG)
+        extensions = mypycify(["--config-file", config, *paths], opt_level="3", debug_level="0")
     for extension in extensions:
         extension.optional = True  # no compiler: a warning, and the Python modules
     return extensions
