@@ -123,18 +123,20 @@ def serve(
     *,
     name: str = "server",
     timeout: float = 60,
+    root: Path = ROOT,
 ):
-    """Run ``command`` (a ``serve`` command line) until the block ends."""
+    """Run ``command`` (a ``serve`` command line) until the block ends, importing the
+    project from ``root`` (this checkout unless told otherwise)."""
     log_path = Path(workdir) / f"{name}-{port}.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
     environment.update(env)
     environment["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), environment.get("PYTHONPATH", "")) if p
+        p for p in (str(root), environment.get("PYTHONPATH", "")) if p
     )
     base = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+            command, cwd=root, env=environment, stdout=log, stderr=subprocess.STDOUT
         )
     try:
         _wait_ready(process, base, log_path, timeout)

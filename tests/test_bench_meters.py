@@ -15,3 +15,16 @@ def test_no_count_when_perf_could_not_count():
     assert perf_instructions("<not counted>,,instructions:u,0,0.00,,") is None
     assert perf_instructions("Error:\nNo permission to enable instructions:u event.") is None
     assert perf_instructions("") is None
+
+
+def test_the_interpreted_copy_has_the_sources_and_no_extension(tmp_path):
+    """``bench.compiled`` serves this copy as the uncompiled service: it must import the
+    compiled modules from their Python source, whatever the checkout has built."""
+    from bench.compiled import interpreted_copy
+    from cds_service.compiled import MODULES
+
+    root = interpreted_copy(tmp_path / "copy")
+    for name in MODULES:
+        assert (root / (name.replace(".", "/") + ".py")).is_file()
+    assert (root / "hooks").is_dir()
+    assert not list(root.rglob("*.so"))
