@@ -27,12 +27,12 @@ SQLite checkpoints by itself.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
+
+from .background import ProcessThread
 
 log = logging.getLogger("cds_service.storage")
 
@@ -47,18 +47,18 @@ WAL_RESTART_WAIT_MS = 50
 FAILURE_LOG_INTERVAL_S = 60.0
 
 
-class WalCheckpointer:
+class WalCheckpointer(ProcessThread):
+    thread_name = "cds-wal-checkpoint"
+
     def __init__(self, checkpoint: Callable[[], object], every: int = CHECKPOINT_EVERY) -> None:
         """``checkpoint`` runs one checkpoint, passive or restarting (``SqlStore._checkpoint``)."""
+        super().__init__()
         self._checkpoint = checkpoint
         self.every = every
         self.runs = 0
         self.failures = 0
         self._commits = 0
-        self._pid: int | None = None
-        self._guard = threading.Lock()
         self._due = threading.Event()
-        self._closed = False
         self._next_log = 0.0
 
     def committed(self) -> None:
@@ -67,28 +67,18 @@ class WalCheckpointer:
         self._commits += 1
         if self._commits >= self.every:
             self._commits = 0
-            if self._pid != os.getpid():
-                self._start()
+            self._start()
             self._due.set()
 
     def close(self) -> None:
         """Stop the thread (idempotent); a checkpoint under way finishes on its own."""
-        if self._pid != os.getpid() or self._closed:
+        if not self._running_here():
             return
         self._closed = True
         self._due.set()
 
-    def _start(self) -> None:
-        with self._guard:
-            if self._pid == os.getpid():
-                return
-            # A fork inherits the parent's state but not its thread: start afresh.
-            self._due = threading.Event()
-            self._closed = False
-            thread = threading.Thread(target=self._run, name="cds-wal-checkpoint", daemon=True)
-            thread.start()
-            self._pid = os.getpid()
-            atexit.register(self.close)
+    def _fresh(self) -> None:
+        self._due = threading.Event()
 
     def _run(self) -> None:
         while True:

@@ -13,15 +13,14 @@ about a card this process has just issued finds it.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .background import ProcessThread
 from .base import IssuedCard, StorageError
 
 log = logging.getLogger("cds_service.storage")
@@ -37,7 +36,9 @@ SHUTDOWN_FLUSH_S = 5.0
 DROP_LOG_INTERVAL_S = 60.0
 
 
-class LedgerWriter:
+class LedgerWriter(ProcessThread):
+    thread_name = "cds-ledger"
+
     def __init__(
         self,
         write: Callable[[Sequence[IssuedCard]], None],
@@ -49,6 +50,7 @@ class LedgerWriter:
     ) -> None:
         """``write`` inserts one batch (``Store.record_cards``); ``on_drop(count, reason)``
         is told of every entry lost (``queue-full`` or ``database``)."""
+        super().__init__()
         self._write = write
         self.queue_size = queue_size
         self.batch_size = batch_size
@@ -57,13 +59,10 @@ class LedgerWriter:
         self.dropped = 0
         self._unlogged = 0
         self._next_log = 0.0
-        self._pid: int | None = None
-        self._guard = threading.Lock()
         self._queue: queue.Queue[IssuedCard | None] = queue.Queue(queue_size)  # None: stop
         self._idle = threading.Condition()
         self._write_now = threading.Event()
         self._pending = 0
-        self._closed = False
         self._failing = False
         self._batch_started: float | None = None
 
@@ -107,7 +106,7 @@ class LedgerWriter:
 
     def close(self, timeout_s: float = SHUTDOWN_FLUSH_S) -> None:
         """Flush (bounded) and stop the thread; idempotent."""
-        if self._pid != os.getpid() or self._closed:
+        if not self._running_here():
             return
         flushed = self.flush(timeout_s)
         self._closed = True
@@ -124,22 +123,11 @@ class LedgerWriter:
         return self._pending
 
     # -- the writer thread ----------------------------------------------------------------
-    def _start(self) -> None:
-        if self._pid == os.getpid():
-            return
-        with self._guard:
-            if self._pid == os.getpid():
-                return
-            # A fork inherits the parent's queue but not its thread: start afresh.
-            self._queue = queue.Queue(self.queue_size)
-            self._idle = threading.Condition()
-            self._write_now = threading.Event()
-            self._pending = 0
-            self._closed = False
-            thread = threading.Thread(target=self._run, name="cds-ledger", daemon=True)
-            thread.start()
-            self._pid = os.getpid()
-            atexit.register(self.close)
+    def _fresh(self) -> None:
+        self._queue = queue.Queue(self.queue_size)
+        self._idle = threading.Condition()
+        self._write_now = threading.Event()
+        self._pending = 0
 
     def _run(self) -> None:
         stop = False
