@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import statistics
-import subprocess
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import ContextManager
 
 from bench import loadgen, servers, workloads
+from bench.run import InstructionMeter
 from cds_service.compiled import MODULES
 
 PATH = "/cds-services/b12-order-sign"
@@ -51,22 +49,10 @@ def served_interpreted(workdir: Path) -> ContextManager[servers.Server]:
 
 def counted(server: servers.Server, body: Path, seconds: float) -> tuple[float, float, float]:
     """(req/s, M cycles per request, M instructions per request) of one wrk cell."""
-    pids = ",".join(str(p) for p in [server.pid, *server.workers()])
-    perf = subprocess.Popen(
-        ["perf", "stat", "-e", "cycles:u,instructions:u", "-x", ",", "-p", pids],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(0.2)
+    meter = InstructionMeter(server, events=("cycles:u", "instructions:u"))
+    meter.start()
     result = loadgen.run_wrk(server.base + PATH, body, None, connections=8, seconds=seconds)
-    perf.send_signal(signal.SIGINT)
-    _, report = perf.communicate(timeout=10)
-    counts: dict[str, int] = {}
-    for line in report.splitlines():
-        fields = line.split(",")
-        if len(fields) > 2 and fields[0].isdigit():
-            counts[fields[2]] = int(fields[0])
+    counts = meter.stop_all()
     if result.non2xx or result.socket_errors:
         raise RuntimeError(f"{server.base}: non-2xx or socket errors: {result}")
     per = max(result.requests, 1) * 1e6

@@ -95,10 +95,17 @@ class InstructionMeter:
     hardly moves with what else the machine runs, so its service / floor ratio is the steadiest
     figure of a run. None when perf is missing or not allowed here (``perf_event_paranoid``)."""
 
-    def __init__(self, server: servers.Server | None = None, pids: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        server: servers.Server | None = None,
+        pids: list[int] | None = None,
+        events: tuple[str, ...] = ("instructions:u",),
+    ) -> None:
         self.server = server
         #: Processes to count when there is no server (``bench.breakdown`` counts itself).
         self.pids = pids or []
+        #: What perf counts (``stop_all`` reads each; ``stop`` the instructions).
+        self.events = events
         self._perf: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -108,7 +115,7 @@ class InstructionMeter:
         counted = [self.server.pid, *self.server.workers()] if self.server else self.pids
         pids = ",".join(str(p) for p in counted)
         self._perf = subprocess.Popen(
-            [perf, "stat", "-e", "instructions:u", "-x", ",", "-p", pids],
+            [perf, "stat", "-e", ",".join(self.events), "-x", ",", "-p", pids],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -116,17 +123,21 @@ class InstructionMeter:
         time.sleep(0.2)  # attached before the load starts
 
     def stop(self) -> int | None:
+        return self.stop_all().get("instructions:u")
+
+    def stop_all(self) -> dict[str, int]:
+        """Each event's count; an event perf could not count is absent."""
         perf, self._perf = self._perf, None
         if perf is None:
-            return None
+            return {}
         perf.send_signal(signal.SIGINT)
         try:
             _, report = perf.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             perf.kill()
             perf.communicate()
-            return None
-        return perf_instructions(report)
+            return {}
+        return perf_counts(report)
 
 
 def own_instructions(loop: Callable[[], object]) -> int | None:
@@ -145,14 +156,22 @@ def own_instructions(loop: Callable[[], object]) -> int | None:
     return max(0, counted - baseline)
 
 
-def perf_instructions(report: str) -> int | None:
-    """The count in ``perf stat -x ,`` output (``<count>,<unit>,instructions:u,...``); None
-    when perf could not count (``<not supported>``, ``<not counted>``, an error message)."""
+def perf_counts(report: str) -> dict[str, int]:
+    """event -> count, from ``perf stat -x ,`` output (``<count>,<unit>,<event>,...``); an
+    event perf could not count (``<not supported>``, ``<not counted>``) is absent."""
+    counts: dict[str, int] = {}
     for line in report.splitlines():
         fields = line.split(",")
-        if len(fields) > 2 and fields[2].startswith("instructions") and fields[0].isdigit():
-            return int(fields[0])
-    return None
+        if len(fields) > 2 and fields[0].isdigit():
+            counts[fields[2]] = int(fields[0])
+    return counts
+
+
+def perf_instructions(report: str) -> int | None:
+    """The instruction count in ``perf stat -x ,`` output; None when perf could not count
+    (``<not supported>``, ``<not counted>``, an error message)."""
+    counts = perf_counts(report)
+    return next((n for event, n in counts.items() if event.startswith("instructions")), None)
 
 
 def _stat_ticks(pid: int, children: bool = False) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.run import perf_instructions
+from bench.run import perf_counts, perf_instructions
 
 
 def test_the_count_is_read_from_perf_csv_output():
@@ -28,3 +28,13 @@ def test_the_interpreted_copy_has_the_sources_and_no_extension(tmp_path):
         assert (root / (name.replace(".", "/") + ".py")).is_file()
     assert (root / "hooks").is_dir()
     assert not list(root.rglob("*.so"))
+
+
+def test_every_event_counted_is_read_and_an_uncounted_one_is_absent():
+    report = (
+        "8854123,,cycles:u,2000000,100.00,,\n"
+        "6281234,,instructions:u,2000000,100.00,0.71,insn per cycle\n"
+        "<not supported>,,cache-misses:u,0,100.00,,\n"
+    )
+    assert perf_counts(report) == {"cycles:u": 8854123, "instructions:u": 6281234}
+    assert perf_instructions(report) == 6281234
