@@ -31,16 +31,19 @@ MODULES = (
 )
 
 
+def extension(name: str) -> str | None:
+    """The compiled extension this interpreter would load ``name`` from, or None (its Python
+    source, or nothing)."""
+    spec = importlib.util.find_spec(name)
+    origin = spec.origin if spec is not None else None
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    return origin if origin is not None and origin.endswith(suffixes) else None
+
+
 def interpreted() -> list[str]:
     """The modules of ``MODULES`` this interpreter would load from Python source rather than
     from a compiled extension (none, in a build that compiled them)."""
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    found = []
-    for name in MODULES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None or not spec.origin.endswith(suffixes):
-            found.append(name)
-    return found
+    return [name for name in MODULES if extension(name) is None]
 
 
 if __name__ == "__main__":

@@ -103,17 +103,13 @@ def pytest_sessionstart(session):
     """An editable install builds the compiled modules' extensions beside their sources, and
     Python imports an extension before a ``.py`` of the same name: after an edit the tests
     would run the old code. Refuse to start instead (``make test`` rebuilds them)."""
-    import importlib.machinery
-    import importlib.util
+    from cds_service.compiled import MODULES, extension
 
-    from cds_service.compiled import MODULES
-
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
     for name in MODULES:
-        spec = importlib.util.find_spec(name)
-        origin = Path(spec.origin) if spec is not None and spec.origin else None
-        if origin is None or not origin.name.endswith(suffixes):
+        found = extension(name)
+        if found is None:
             continue
+        origin = Path(found)
         source = origin.parent / (name.rsplit(".", 1)[1] + ".py")
         if source.is_file() and source.stat().st_mtime > origin.stat().st_mtime:
             pytest.exit(

@@ -5,7 +5,6 @@ and these tests say so instead of failing. ``B12_COMPILE=0`` builds without them
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import shutil
 import sysconfig
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.compiled import MODULES, interpreted
+from cds_service.compiled import MODULES, extension, interpreted
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,12 +25,6 @@ def _can_compile() -> bool:
     return shutil.which(compiler) is not None and headers.is_file()
 
 
-def _origin(name: str) -> str:
-    spec = importlib.util.find_spec(name)
-    assert spec is not None and spec.origin is not None, name
-    return spec.origin
-
-
 def test_every_compiled_module_has_its_python_source():
     for name in MODULES:
         assert (ROOT / (name.replace(".", "/") + ".py")).is_file(), name
@@ -42,7 +35,7 @@ def test_every_compiled_module_has_its_python_source():
 def test_the_hot_modules_run_compiled():
     assert not interpreted(), "not compiled: is mypy in the build requirements?"
     for name in MODULES:
-        assert importlib.import_module(name).__file__ == _origin(name)
+        assert importlib.import_module(name).__file__ == extension(name)
 
 
 def test_the_check_names_a_module_that_runs_from_source(monkeypatch):
