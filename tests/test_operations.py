@@ -25,6 +25,7 @@ from cds_service.storage import SqlStore
 from cds_service.web import create_app
 from hooks import registry
 from tests.conftest import FIXTURES, load_json
+from tests.fhir.raw import observation, quantity
 from tests.metrics_text import value
 from tests.test_conformance import assert_outcome
 
@@ -229,7 +230,7 @@ def test_an_invocation_reads_a_blood_count_only_as_far_as_a_rule_looks(client, c
     caplog.set_level(logging.INFO, logger="cds_service")
     request = load_json(SCENARIO / "request.json")
     request["prefetch"]["bloodCounts"]["entry"] = [
-        {"resource": potassium(rid, day, value)}
+        {"resource": observation(rid, "2823-3", value=quantity(value, "mmol/L"), date=day)}
         for rid, day, value in [
             ("k-new", "2026-06-14", "high"),
             ("k-current", "2026-06-10", 4.1),
@@ -240,18 +241,6 @@ def test_an_invocation_reads_a_blood_count_only_as_far_as_a_rule_looks(client, c
     assert response.status_code == 200
     (event,) = events(caplog, "invocation")
     assert event["skipped_resources"] == ["Observation/k-new"]
-
-
-def potassium(rid: str, day: str, value) -> dict:
-    return {
-        "resourceType": "Observation",
-        "id": rid,
-        "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "2823-3"}]},
-        "subject": {"reference": "Patient/scenario-patient"},
-        "effectiveDateTime": day,
-        "valueQuantity": {"value": value, "unit": "mmol/L", "code": "mmol/L"},
-    }
 
 
 def test_a_failed_invocation_logs_its_status_and_code(client, caplog):
