@@ -223,7 +223,9 @@ def settings_read() -> dict[str, set[str]]:
         for rule in ALL_RULES:
             # A fresh picture per rule: what the picture derives for a rule is read for it.
             recorder: Any = _Recorder(DEFAULT_POLICY, "", reads[rule.id])
-            rule.evaluate(ClinicalPicture(chart, now, recorder))
+            finding = rule.evaluate(ClinicalPicture(chart, now, recorder))
+            if finding is not None:
+                finding.wording.text()  # written when a card needs it: settings read there too
     return reads
 
 

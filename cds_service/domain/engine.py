@@ -9,13 +9,13 @@ would have shown, had it been active, is returned apart (``Evaluation.silent``) 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
 from .facts import Facts
-from .findings import Finding
+from .findings import Finding, Wording
 from .formulary import localise
 from .picture import ClinicalPicture
 from .policy import DEFAULT_POLICY, Policy, RuleMode
@@ -46,8 +46,29 @@ def run_rules(
     picture: ClinicalPicture, rules: Sequence[Rule] | None = None
 ) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
     """Every finding, superseded ones removed, critical first (then rule order)."""
-    fired, failed = _fire(picture, ALL_RULES if rules is None else rules)
-    return _finished(_ranked(fired), picture, picture.policy), failed
+    fired, fired_failed = _fire(picture, ALL_RULES if rules is None else rules)
+    failed = list(fired_failed)
+    findings, _ = _cards(fired, picture, picture.policy, lambda f: True, failed)
+    return findings, tuple(failed)
+
+
+def _cards(
+    fired: Sequence[tuple[int, Finding]],
+    picture: ClinicalPicture,
+    policy: Policy,
+    wanted: Callable[[Finding], bool],
+    failed: list[str],
+) -> tuple[tuple[Finding, ...], tuple[Finding, ...]]:
+    """The ranked findings (``_ranked``, ``_finished``) and those of them ``wanted``, with
+    their text written. A rule whose text fails is handled like a rule that failed: it joins
+    ``failed`` and the ranking is done again without it, so that what its finding superseded
+    comes back, as when a rule fails outright."""
+    while True:
+        findings = _finished(_ranked(fired), picture, policy)
+        chosen, broken = _written(tuple(f for f in findings if wanted(f)), failed)
+        if not broken:
+            return findings, chosen
+        fired = [(o, f) for o, f in fired if f.rule_id not in broken]
 
 
 def _finished(
@@ -105,13 +126,38 @@ PAEDIATRIC_CAVEAT = (
 
 
 def with_paediatric_caveat(finding: Finding) -> Finding:
-    """The caveat as its own paragraph, before the closing "Source:" line when there is one."""
-    lines = finding.detail.rstrip().split("\n")
+    """The caveat as its own paragraph, before the closing "Source:" line when there is one
+    (written when the finding's text is)."""
+    return replace(finding, wording=Wording(lambda: (finding.summary, _caveated(finding.detail))))
+
+
+def _caveated(detail: str) -> str:
+    lines = detail.rstrip().split("\n")
     if lines and lines[-1].startswith("Source:"):
         lines[-1:-1] = [PAEDIATRIC_CAVEAT, ""]
     else:
         lines += ["", PAEDIATRIC_CAVEAT]
-    return replace(finding, detail="\n".join(lines))
+    return "\n".join(lines)
+
+
+def _written(
+    findings: tuple[Finding, ...], failed: list[str]
+) -> tuple[tuple[Finding, ...], frozenset[str]]:
+    """The findings whose text could be written, and the rules whose text failed: those are
+    handled like rules that failed (logged, listed in ``failed``, no card). Text is written
+    only for the findings the engine returns as cards or silent cards (``Wording``)."""
+    kept: list[Finding] = []
+    broken: set[str] = set()
+    for finding in findings:
+        try:
+            finding.wording.text()
+        except Exception as exc:  # as in _fire: type only, a message could quote patient data
+            log.error("rule failed", extra={"rule": finding.rule_id, "error": type(exc).__name__})
+            failed.append(finding.rule_id)
+            broken.add(finding.rule_id)
+            continue
+        kept.append(finding)
+    return tuple(kept), frozenset(broken)
 
 
 def within_budget(finding: Finding, hook: HookKind, focus: frozenset[str]) -> bool:
@@ -140,21 +186,26 @@ def evaluate(
         rules = [r for r in rules if modes[r.id] is not RuleMode.OFF]
     else:  # every rule active: the common case, nothing to look up
         modes = {}
-    fired, failed = _fire(picture, rules)
+    fired, fired_failed = _fire(picture, rules)
+    failed = list(fired_failed)
     if hook is HookKind.ORDER_SELECT and facts.selections:
         focus = facts.selections
     else:
         focus = facts.draft_ids
     silent_ids = {rid for rid, mode in modes.items() if mode is RuleMode.SILENT}
     visible = [(o, f) for o, f in fired if f.rule_id not in silent_ids]
-    findings = _finished(_ranked(visible), picture, policy)
-    shown = tuple(f for f in findings if within_budget(f, hook, focus))
+    findings, shown = _cards(
+        visible, picture, policy, lambda f: within_budget(f, hook, focus), failed
+    )
     silent: tuple[Finding, ...] = ()
     if len(visible) < len(fired):
-        # As if the silent rules were active: what of theirs would have been shown.
-        silent = tuple(
-            f
-            for f in _finished(_ranked(fired), picture, policy)
-            if f.rule_id in silent_ids and within_budget(f, hook, focus)
+        # As if the silent rules were active: what of theirs would have been shown (their text
+        # written too, so that a silent rule whose text fails says so before it is switched on).
+        _, silent = _cards(
+            [(o, f) for o, f in fired if f.rule_id not in failed],
+            picture,
+            policy,
+            lambda f: f.rule_id in silent_ids and within_budget(f, hook, focus),
+            failed,
         )
-    return Evaluation(findings, shown, failed, silent)
+    return Evaluation(findings, shown, tuple(failed), silent)

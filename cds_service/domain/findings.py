@@ -6,6 +6,7 @@ turns its actions into FHIR resources. Rules never build JSON.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -97,12 +98,63 @@ class Link:
     url: str
 
 
+class Wording:
+    """A finding's summary and detail, written when they are first read.
+
+    Most of what a rule costs is its text (numbers formatted, results described, paragraphs
+    joined), and a finding that a supersession or the hook's budget drops is never read: its
+    text is never written. A rule passes ``Wording(lambda: (summary, detail))``; the engine
+    writes the text of every finding it shows, where a rule whose text fails is handled like a
+    rule that failed (``engine._written``). The function runs at most once; it must only read
+    the picture (which never changes) and the rule's own values.
+    """
+
+    __slots__ = ("_write", "_text")
+
+    def __init__(self, write: Callable[[], tuple[str, str]]) -> None:
+        self._write: Callable[[], tuple[str, str]] | None = write
+        self._text: tuple[str, str] = ("", "")
+
+    @classmethod
+    def of(cls, summary: str, detail: str) -> Wording:
+        """Text already written."""
+        wording = cls.__new__(cls)
+        wording._write = None
+        wording._text = (summary, detail)
+        return wording
+
+    def text(self) -> tuple[str, str]:
+        """(summary, detail), written now if they were not yet; raises what the rule's
+        function raises (and again at the next read)."""
+        if self._write is not None:
+            self._text = self._write()
+            self._write = None
+        return self._text
+
+    @property
+    def summary(self) -> str:
+        return self.text()[0]
+
+    @property
+    def detail(self) -> str:
+        return self.text()[1]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Wording) and self.text() == other.text()
+
+    def __hash__(self) -> int:
+        return hash(self.text())
+
+    def __repr__(self) -> str:
+        return "Wording(unwritten)" if self._write is not None else f"Wording.of{self._text!r}"
+
+
 @dataclass(frozen=True)
 class Finding:
     rule_id: str
     indicator: Indicator
-    summary: str
-    detail: str
+    #: The card's summary and detail (``summary`` and ``detail`` read them).
+    wording: Wording
     source: Source
     suggestions: tuple[Suggestion, ...] = ()
     selection_behavior: SelectionBehavior | None = None
@@ -112,6 +164,14 @@ class Finding:
     concerns: frozenset[str] = frozenset()
     #: Rule ids this finding silences ("never two cards for one problem").
     supersedes: frozenset[str] = frozenset()
+
+    @property
+    def summary(self) -> str:
+        return self.wording.summary
+
+    @property
+    def detail(self) -> str:
+        return self.wording.detail
 
 
 #: rule book §2/4: summaries are under 140 characters.

@@ -25,6 +25,7 @@ from cds_service.domain.findings import (
     OrderMedication,
     RemoveDraft,
     Suggestion,
+    Wording,
 )
 from cds_service.domain.vocabulary import B12_PRODUCTS, FOLATES, Route
 from tests.builders import (
@@ -159,19 +160,24 @@ def test_the_reader_sees_the_example_of_the_specification_as_a_contradiction():
     monitoring = Finding(
         "b12-treatment-monitoring",
         1,
-        "Parenteral B12 starting: review response at 3 months; no routine B12 retest.",
-        "",
+        Wording.of(
+            "Parenteral B12 starting: review response at 3 months; no routine B12 retest.", ""
+        ),
         None,
     )
-    screening = Finding("b12-screening-due", 1, "No B12 result in 12 months: check B12.", "", None)
+    screening = Finding(
+        "b12-screening-due", 1, Wording.of("No B12 result in 12 months: check B12.", ""), None
+    )
     assert contradictions([monitoring, screening], facts()) != []
 
 
 def test_the_reader_sees_a_folate_removal_beside_keeping_it():
     folate = draft(DrugClass.FOLIC_ACID, rid="MedicationRequest/fa")
     removal = Suggestion("Remove draft", (RemoveDraft(folate.resource_id, "remove it"),))
-    remove = Finding("a", 1, "x", "", None, (removal,))
-    keep = Finding("b", 1, "Combined deficiency: start B12 now, give folic acid with it", "", None)
+    remove = Finding("a", 1, Wording.of("x", ""), None, (removal,))
+    keep = Finding(
+        "b", 1, Wording.of("Combined deficiency: start B12 now, give folic acid with it", ""), None
+    )
     assert contradictions([remove, keep], facts(folate)) != []
 
 

@@ -24,7 +24,7 @@ from datetime import datetime
 
 from ..cardtext import CardText
 from ..facts import LabResult, MedicationExposure
-from ..findings import Finding
+from ..findings import Finding, Wording
 from ..picture import ClinicalPicture
 from ..resulttext import describe, result_value_text
 from ..rule import Rule, summary_of
@@ -58,8 +58,9 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=Indicator.INFO,
-        summary=_summary(ordered, flagged),
-        detail=_detail(p, ordered, flagged, any_drug),
+        wording=Wording(
+            lambda: (_summary(ordered, flagged), _detail(p, ordered, flagged, any_drug))
+        ),
         source=CYANOCOBALAMIN_LABEL if any_drug else NICE_NG239,
     )
 

@@ -27,7 +27,7 @@ from ..cardtext import CardText
 from ..codes import LOINC_DISPLAY, LOINC_H_PYLORI_STOOL_AG, LOINC_IF_ANTIBODY
 from ..evidence import missing_data
 from ..facts import MedicationExposure
-from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion
+from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, Wording
 from ..picture import ClinicalPicture
 from ..resulttext import describe, duration_text
 from ..rule import Rule, summary_of
@@ -56,8 +56,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=Indicator.INFO,
-        summary=_summary(p),
-        detail=_detail(p, recent, ongoing, drafted, days),
+        wording=Wording(lambda: (_summary(p), _detail(p, recent, ongoing, drafted, days))),
         source=NICE_NG239,
         suggestions=tuple(suggestions),
         selection_behavior=SelectionBehavior.ANY,

@@ -32,7 +32,7 @@ from ..evidence import (
     neurological_lines,
     renal_mma_caveat,
 )
-from ..findings import Finding, OrderMedication, SelectionBehavior, Suggestion, shorten
+from ..findings import Finding, OrderMedication, SelectionBehavior, Suggestion, Wording, shorten
 from ..picture import ClinicalPicture
 from ..regimens import treatment_options
 from ..resulttext import result_value_text
@@ -53,8 +53,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=Indicator.CRITICAL if p.scd_recorded else Indicator.WARNING,
-        summary=_summary(p),
-        detail=_detail(p, options, stop_orders),
+        wording=Wording(lambda: (_summary(p), _detail(p, options, stop_orders))),
         source=NICE_NG239,
         suggestions=options,
         selection_behavior=SelectionBehavior.AT_MOST_ONE,

@@ -25,7 +25,7 @@ from ..cardtext import CardText
 from ..codes import LOINC_ACTIVE_B12, LOINC_DISPLAY, LOINC_MMA
 from ..evidence import b12_evidence_lines, first_neuro_kind, neurological_lines, renal_mma_caveat
 from ..facts import DraftLabOrder
-from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
+from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, Wording, shorten
 from ..picture import ClinicalPicture
 from ..resulttext import describe, result_value_text
 from ..rule import Rule, summary_of
@@ -51,10 +51,14 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=Indicator.WARNING if p.neurological else Indicator.INFO,
-        summary=_summary(
-            p, suggest_mma and not prefer_active, suggest_active, mma_drafts, active_drafts
+        wording=Wording(
+            lambda: (
+                _summary(
+                    p, suggest_mma and not prefer_active, suggest_active, mma_drafts, active_drafts
+                ),
+                _detail(p, suggest_mma, mma_drafts + active_drafts),
+            )
         ),
-        detail=_detail(p, suggest_mma, mma_drafts + active_drafts),
         source=NICE_NG239,
         suggestions=suggestions,
         selection_behavior=SelectionBehavior.ANY if suggestions else None,

@@ -34,6 +34,7 @@ from ..findings import (
     Regimen,
     SelectionBehavior,
     Suggestion,
+    Wording,
 )
 from ..picture import ClinicalPicture
 from ..regimens import BARIATRIC_IM, BARIATRIC_ORAL, maintenance_regimen
@@ -94,14 +95,25 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=Indicator.WARNING,
-        summary=_summary(p, causes, stops if stopping else ()),
-        detail=_detail(p, causes, stops if stopping else (), regimens, bool(baseline)),
+        wording=_wording(p, causes, stops if stopping else (), regimens, bool(baseline)),
         source=ASMBS_2016 if bariatric else NICE_NG239,
         suggestions=options,
         selection_behavior=SelectionBehavior.AT_MOST_ONE,
         override_reasons=STOP_OVERRIDE_REASONS if stopping else (),
         concerns=frozenset(m.resource_id for m in stops) if stopping else frozenset(),
         supersedes=RULE.always_supersedes,
+    )
+
+
+def _wording(
+    p: ClinicalPicture,
+    causes: list[ConditionKind],
+    stops: tuple[MedicationExposure, ...],
+    regimens: tuple[Regimen, ...],
+    baseline: bool,
+) -> Wording:
+    return Wording(
+        lambda: (_summary(p, causes, stops), _detail(p, causes, stops, regimens, baseline))
     )
 
 

@@ -24,7 +24,7 @@ from ..cardtext import CardText
 from ..codes import LOINC_DISPLAY, LOINC_MMA
 from ..evidence import first_neuro_kind, neurological_lines
 from ..facts import DraftLabOrder, LabResult
-from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
+from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, Wording, shorten
 from ..picture import ClinicalPicture
 from ..resulttext import describe, result_value_text
 from ..rule import Rule, summary_of
@@ -52,8 +52,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=Indicator.INFO,
-        summary=_summary(p, total),
-        detail=_detail(p, total, drafts),
+        wording=Wording(lambda: (_summary(p, total), _detail(p, total, drafts))),
         source=NICE_NG239,
         suggestions=suggestions,
         selection_behavior=SelectionBehavior.ANY if suggestions else None,

@@ -35,6 +35,7 @@ from ..findings import (
     RemoveDraft,
     SelectionBehavior,
     Suggestion,
+    Wording,
     shorten,
 )
 from ..picture import ClinicalPicture
@@ -80,8 +81,12 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=Indicator.WARNING,
-        summary=shorten(_summary(p, drafts[first_id], first_kind, regimen)),
-        detail=_detail(p, drafts, misfits, regimen),
+        wording=Wording(
+            lambda: (
+                shorten(_summary(p, drafts[first_id], first_kind, regimen)),
+                _detail(p, drafts, misfits, regimen),
+            )
+        ),
         source=NICE_NG239,
         suggestions=(suggestion,),
         selection_behavior=SelectionBehavior.AT_MOST_ONE,

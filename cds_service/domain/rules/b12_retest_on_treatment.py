@@ -24,6 +24,7 @@ from ..findings import (
     RemoveDraft,
     SelectionBehavior,
     Suggestion,
+    Wording,
 )
 from ..picture import ClinicalPicture
 from ..resulttext import duration_text
@@ -60,8 +61,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=Indicator.INFO,
-        summary=summary,
-        detail=_detail(p, tests, established),
+        wording=Wording(lambda: (summary, _detail(p, tests, established))),
         source=NICE_NG239,
         suggestions=(Suggestion(label, actions),),
         selection_behavior=SelectionBehavior.ANY,

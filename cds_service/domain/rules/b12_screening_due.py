@@ -30,7 +30,15 @@ from ..cardtext import CardText
 from ..codes import LOINC_ACTIVE_B12, LOINC_CBC, LOINC_DISPLAY, LOINC_FOLATE, LOINC_TOTAL_B12
 from ..evidence import missing_data, stale_reason
 from ..facts import LabResult, MedicationExposure
-from ..findings import SUMMARY_MAX, Finding, OrderLab, SelectionBehavior, Suggestion, shorten
+from ..findings import (
+    SUMMARY_MAX,
+    Finding,
+    OrderLab,
+    SelectionBehavior,
+    Suggestion,
+    Wording,
+    shorten,
+)
 from ..picture import ClinicalPicture, RiskFactor
 from ..resulttext import describe, result_value_text
 from ..rule import Rule, summary_of
@@ -66,8 +74,12 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=Indicator.WARNING if warning else Indicator.INFO,
-        summary=_summary(factors, months, b12_missing),
-        detail=_detail(p, factors, months, b12_missing),
+        wording=Wording(
+            lambda: (
+                _summary(factors, months, b12_missing),
+                _detail(p, factors, months, b12_missing),
+            )
+        ),
         source=NICE_NG239,
         suggestions=(_tests(p, drafted),),
         selection_behavior=SelectionBehavior.ANY,

@@ -28,7 +28,7 @@ from ..bands import below
 from ..cardtext import CardText
 from ..codes import LOINC_CBC, LOINC_DISPLAY, LOINC_POTASSIUM, LOINC_RETICULOCYTES
 from ..facts import LabResult, MedicationExposure
-from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, shorten
+from ..findings import Finding, OrderLab, SelectionBehavior, Suggestion, Wording, shorten
 from ..picture import ClinicalPicture
 from ..resulttext import describe
 from ..rule import Rule, summary_of
@@ -81,8 +81,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=indicator,
-        summary=shorten(summary),
-        detail=_detail(p, case),
+        wording=Wording(lambda: (shorten(summary), _detail(p, case))),
         source=CYANOCOBALAMIN_LABEL,
         suggestions=suggestions,
         selection_behavior=SelectionBehavior.ANY if suggestions else None,

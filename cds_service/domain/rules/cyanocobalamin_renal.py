@@ -37,6 +37,7 @@ from ..findings import (
     RemoveDraft,
     SelectionBehavior,
     Suggestion,
+    Wording,
     shorten,
 )
 from ..picture import ClinicalPicture
@@ -87,8 +88,12 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=Indicator.WARNING,
-        summary=shorten(f"{_lead(p)}: prefer hydroxocobalamin to cyanocobalamin."),
-        detail=_detail(p, qualifying, route_change, unreplaced),
+        wording=Wording(
+            lambda: (
+                shorten(f"{_lead(p)}: prefer hydroxocobalamin to cyanocobalamin."),
+                _detail(p, qualifying, route_change, unreplaced),
+            )
+        ),
         source=DIVINE,
         suggestions=suggestions,
         selection_behavior=SelectionBehavior.AT_MOST_ONE if suggestions else None,

@@ -53,6 +53,7 @@ from ..findings import (
     RemoveDraft,
     SelectionBehavior,
     Suggestion,
+    Wording,
     shorten,
 )
 from ..picture import ClinicalPicture
@@ -118,8 +119,12 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=indicator,
-        summary=_summary(p, folates, pregnancy_exception, methotrexate),
-        detail=_detail(p, folates, prophylaxis, methotrexate, test_drafts),
+        wording=Wording(
+            lambda: (
+                _summary(p, folates, pregnancy_exception, methotrexate),
+                _detail(p, folates, prophylaxis, methotrexate, test_drafts),
+            )
+        ),
         source=NICE_NG239,
         suggestions=_suggestions(p, removable, test_drafts),
         selection_behavior=SelectionBehavior.ANY,

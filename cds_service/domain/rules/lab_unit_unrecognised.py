@@ -15,8 +15,8 @@ Not when: every current result is readable; the result is older than the look-ba
 from __future__ import annotations
 
 from ..cardtext import CardText
-from ..facts import LabResult
-from ..findings import Finding, shorten
+from ..facts import LabResult, MedicationExposure
+from ..findings import Finding, Wording, shorten
 from ..picture import ClinicalPicture
 from ..rule import Rule, summary_of
 from ..safetext import request_text
@@ -40,9 +40,21 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     results = sorted(p.unrecognised_b12_results, key=lambda r: r.effective, reverse=True)
     if not results:
         return None
-    first = results[0]
     folate_drafts = p.medications_of(*FOLATES, drafts=True)
-    summary = shorten(f"{_NAMES[first.analyte]} result {_value(first)} could not be interpreted.")
+    return Finding(
+        RULE.id,
+        Indicator.WARNING if folate_drafts else Indicator.INFO,
+        Wording(lambda: (_summary(results[0]), _detail(results, folate_drafts))),
+        NICE_NG239,
+        concerns=frozenset(m.resource_id for m in folate_drafts),
+    )
+
+
+def _summary(first: LabResult) -> str:
+    return shorten(f"{_NAMES[first.analyte]} result {_value(first)} could not be interpreted.")
+
+
+def _detail(results: list[LabResult], folate_drafts: tuple[MedicationExposure, ...]) -> str:
     text = CardText(
         "These results have a value or unit this service cannot read, so they were **not** "
         "used to judge B12 status. Check the result with the laboratory:",
@@ -62,14 +74,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
             f"Folate is being ordered ({names}): without a readable B12 result the folate alert "
             "treats B12 as unknown. Settle B12 before giving folate alone."
         )
-    return Finding(
-        RULE.id,
-        Indicator.WARNING if folate_drafts else Indicator.INFO,
-        summary,
-        text.source(NICE_NG239).text(),
-        NICE_NG239,
-        concerns=frozenset(m.resource_id for m in folate_drafts),
-    )
+    return text.source(NICE_NG239).text()
 
 
 RULE = Rule(

@@ -34,6 +34,7 @@ from ..findings import (
     RemoveDraft,
     SelectionBehavior,
     Suggestion,
+    Wording,
     shorten,
 )
 from ..picture import ClinicalPicture
@@ -66,8 +67,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=Indicator.CRITICAL if neuro else Indicator.WARNING,
-        summary=shorten(_summary(p)),
-        detail=_detail(p, conditions, exposures),
+        wording=Wording(lambda: (shorten(_summary(p)), _detail(p, conditions, exposures))),
         source=NICE_NG239,
         suggestions=suggestions,
         selection_behavior=SelectionBehavior.ANY if suggestions else None,

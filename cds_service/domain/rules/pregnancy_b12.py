@@ -37,6 +37,7 @@ from ..findings import (
     OrderMedication,
     SelectionBehavior,
     Suggestion,
+    Wording,
     shorten,
 )
 from ..picture import ClinicalPicture
@@ -85,8 +86,7 @@ def evaluate(p: ClinicalPicture) -> Finding | None:
     return Finding(
         rule_id=RULE.id,
         indicator=Indicator.WARNING if deficient else Indicator.INFO,
-        summary=shorten(_summary(case)),
-        detail=_detail(p, case),
+        wording=Wording(lambda: (shorten(_summary(case)), _detail(p, case))),
         source=NICE_NG239,
         suggestions=suggestions,
         selection_behavior=SelectionBehavior.ANY if suggestions else None,
