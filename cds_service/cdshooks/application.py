@@ -12,9 +12,9 @@ out. The ledger is written by a background writer (``storage/ledger.py``), never
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -62,8 +62,18 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+#: The version (4, random) and variant (RFC 9562) bits of a UUID, and the bits they replace.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def random_uuid() -> str:
-    return str(uuid.uuid4())
+    """A random UUID, as ``str(uuid.uuid4())`` writes it (the same 122 random bits from
+    ``os.urandom``), without building a ``uuid.UUID`` on the way: a card and each of its
+    suggestions need one, and the object's validation cost 5 of uuid4's 7 microseconds."""
+    value = (int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR) | _UUID4_SET
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 #: Before storing feedback, the longest this process waits for its own queued ledger entries
