@@ -27,6 +27,7 @@ from cds_service.domain.vocabulary import DataCategory
 
 # FetchOutcome lives with the client (``fhir`` may not import ``cdshooks``); re-exported here.
 from cds_service.fhir.client import FetchOutcome
+from cds_service.fhir.jsonread import bundle_entries, bundle_links
 
 from .errors import PrefetchUnavailable
 from .service import ServiceDefinition
@@ -81,31 +82,13 @@ def classify(value: Any, present: bool = True) -> KeyValue:
         return KeyValue(KeyState.FAILED)
     # Lenient: a Bundle without ``type`` (or without resourceType but with entries) is a Bundle.
     if kind == "Bundle" or (kind is None and "entry" in value):
-        entries = value.get("entry")
         # Epic answers a failed (or empty) query with a searchset holding only an
         # OperationOutcome: error / fatal is a failed query, warning / information an empty one.
-        outcomes: list[dict[str, Any]] = []
-        found: list[dict[str, Any]] = []
-        for entry in entries if isinstance(entries, list) else ():  # one pass: every entry
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if isinstance(resource, dict):
-                if resource.get("resourceType") == "OperationOutcome":
-                    outcomes.append(resource)
-                else:
-                    found.append(resource)
+        found, outcomes = bundle_entries(value)
         resources = tuple(found)
         if outcomes and not resources:
             return KeyValue(KeyState.FAILED if _any_error(outcomes) else KeyState.EMPTY)
-        urls: dict[str, str] = {}
-        links = value.get("link")
-        if isinstance(links, list):
-            for link in links:
-                if (
-                    isinstance(link, dict)
-                    and link.get("relation") in ("next", "self")
-                    and isinstance(link.get("url"), str)
-                ):
-                    urls[link["relation"]] = link["url"]
+        urls = bundle_links(value)
         next_url, self_url = urls.get("next"), urls.get("self")
         if next_url is not None and next_url == self_url:
             next_url = None  # a page that names itself as the next one is the last one

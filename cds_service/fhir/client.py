@@ -48,6 +48,7 @@ from urllib3.exceptions import ConnectTimeoutError
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
+from .jsonread import bundle_entries, bundle_links
 from .ssrf import (
     AddressGuard,
     AddressPolicy,
@@ -565,19 +566,7 @@ def _page(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
         raise _Failure("the FHIR server answered with an OperationOutcome")
     if kind != "Bundle":
         return [body], None
-    entries = body.get("entry")
-    resources = [
-        e["resource"]
-        for e in (entries if isinstance(entries, list) else [])
-        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-    ]
-    next_url = None
-    links = body.get("link")
-    for link in links if isinstance(links, list) else []:
-        if (
-            isinstance(link, dict)
-            and link.get("relation") == "next"
-            and isinstance(link.get("url"), str)
-        ):
-            next_url = link["url"]
+    found, outcomes = bundle_entries(body)
+    resources = found + outcomes if outcomes else found
+    next_url = bundle_links(body).get("next")
     return resources, next_url

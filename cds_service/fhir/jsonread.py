@@ -168,3 +168,38 @@ def first_code(concept: Any) -> str | None:
         if code:
             return code
     return None
+
+
+def bundle_entries(bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The resources of a Bundle's entries in order, the OperationOutcomes among them apart;
+    an entry without a resource object is passed over. (Every prefetched Bundle is read
+    here: compiled.)"""
+    found: list[dict[str, Any]] = []
+    outcomes: list[dict[str, Any]] = []
+    entries: Any = bundle.get("entry")
+    if not isinstance(entries, list):
+        return found, outcomes
+    for entry in entries:
+        resource: Any = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict):
+            if resource.get("resourceType") == "OperationOutcome":
+                outcomes.append(resource)
+            else:
+                found.append(resource)
+    return found, outcomes
+
+
+def bundle_links(bundle: dict[str, Any]) -> dict[str, str]:
+    """relation -> url of a Bundle's links ("next", "self"), the last of a relation named
+    twice; a link without a string relation and url is passed over."""
+    urls: dict[str, str] = {}
+    links: Any = bundle.get("link")
+    if not isinstance(links, list):
+        return urls
+    for link in links:
+        if isinstance(link, dict):
+            relation: Any = link.get("relation")
+            url: Any = link.get("url")
+            if isinstance(relation, str) and isinstance(url, str):
+                urls[relation] = url
+    return urls
