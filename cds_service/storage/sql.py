@@ -665,7 +665,13 @@ class SqlStore:
 
     def feedback_report(self) -> list[RuleReport]:
         reports: dict[str, RuleReport] = {}
-        rule = func.coalesce(feedback.c.rule_id, UNKNOWN_CARD)
+        # Feedback is attributed when it is stored, from the ledger; a card the ledger had not
+        # written yet (it writes in batches, and another worker may have issued the card) is
+        # attributed here once it is there. card_uuid is the ledger's key: one row at most.
+        attributed = feedback.outerjoin(
+            issued_cards, issued_cards.c.card_uuid == feedback.c.card_uuid
+        )
+        rule = func.coalesce(feedback.c.rule_id, issued_cards.c.rule_id, UNKNOWN_CARD)
         with self._transaction("feedback_report", write=False) as db:
             for rule_id, silent, issued in db.execute(
                 select(issued_cards.c.rule_id, issued_cards.c.silent, func.count()).group_by(
@@ -681,12 +687,15 @@ class SqlStore:
                 select(func.coalesce(func.sum(invocation_counts.c.count), 0))
             ).scalar_one()
             for rule_id, outcome, count in db.execute(
-                select(rule, feedback.c.outcome, func.count()).group_by(rule, feedback.c.outcome)
+                select(rule, feedback.c.outcome, func.count())
+                .select_from(attributed)
+                .group_by(rule, feedback.c.outcome)
             ):
                 setattr(reports.setdefault(rule_id, RuleReport(rule_id)), outcome, count)
             reason = func.coalesce(feedback.c.override_display, feedback.c.override_code)
             for rule_id, text, count in db.execute(
                 select(rule, reason, func.count())
+                .select_from(attributed)
                 .where(feedback.c.outcome == "overridden", feedback.c.override_code.is_not(None))
                 .group_by(rule, reason)
             ):

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import threading
+import time
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 import requests
@@ -62,6 +66,20 @@ def server(tmp_path_factory):
         yield base, log_path, metrics_dir
 
 
+def ledgered(database: Path, card_uuid: str, timeout_s: float = 10) -> None:
+    """Wait until the ledger holds ``card_uuid`` (read-only, beside the running service)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as db:
+            found = db.execute(
+                "SELECT 1 FROM issued_cards WHERE card_uuid = ?", (card_uuid,)
+            ).fetchone()
+        if found:
+            return
+        assert time.monotonic() < deadline, "the card never reached the ledger"
+        time.sleep(0.05)
+
+
 def metrics(base: str) -> str:
     response = requests.get(f"{base}/metrics", timeout=10)
     assert response.status_code == 200
@@ -87,6 +105,9 @@ def test_metrics_show_the_counters_after_a_scenario_run(server, silent_fhir_serv
         )
         assert answer.status_code == 200
         cards += answer.json()["cards"]
+    # The feedback's rule is looked up in the ledger, which each worker writes in batches:
+    # sent to the other worker within a batch's wait, the card would not be there yet.
+    ledgered(metrics_dir.parent / "server.sqlite3", cards[0]["uuid"])
     feedback = {
         "feedback": [
             {

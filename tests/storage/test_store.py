@@ -454,3 +454,14 @@ def test_a_due_feedback_purge_goes_through_the_deadline_pool(tmp_path):
     store.record_feedback(SERVICE, [overridden("new")], T0 + timedelta(days=40))
     assert pool_calls == ["pool", "pool"]
     assert store.feedback_count() == 1  # the two past the 30 days were purged
+
+
+def test_feedback_stored_before_its_card_reached_the_ledger_is_attributed_once_it_has(store):
+    # Another worker issued the card and its ledger batch had not been written yet.
+    result = store.record_feedback(SERVICE, [overridden("late", "elsewhere")], T0)
+    assert result.unknown_cards == 1 and set(report(store)) == {"(unknown card)"}
+    store.record_cards([card("late")])
+    reports = report(store)
+    assert set(reports) == {"folate-before-b12"}
+    assert (reports["folate-before-b12"].issued, reports["folate-before-b12"].overridden) == (1, 1)
+    assert reports["folate-before-b12"].override_reasons == {"elsewhere": 1}
