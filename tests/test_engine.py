@@ -60,14 +60,19 @@ def _rules_with_text(rule_id, write):
     return tuple(_with_text(r, write) if r.id == rule_id else r for r in ALL_RULES)
 
 
-def test_the_text_of_a_finding_the_budget_drops_is_never_written():
-    written = []
+def _recording(written):
+    """A text writer that notes each rule whose text it writes, and writes the rule's own."""
 
     def write(finding):
         written.append(finding.rule_id)
         return finding.summary, finding.detail
 
-    rules = _rules_with_text("b12-screening-due", write)
+    return write
+
+
+def test_the_text_of_a_finding_the_budget_drops_is_never_written():
+    written = []
+    rules = _rules_with_text("b12-screening-due", _recording(written))
     chart = facts(_metformin_for_six_years())
     order_sign = evaluate(chart, NOW, HookKind.ORDER_SIGN, rules=rules)
     assert [f.rule_id for f in order_sign.findings] == ["b12-screening-due"]
@@ -83,12 +88,7 @@ def test_the_text_of_a_finding_the_budget_drops_is_never_written():
 
 def test_the_text_of_a_superseded_finding_is_never_written():
     written = []
-
-    def write(finding):
-        written.append(finding.rule_id)
-        return finding.summary, finding.detail
-
-    rules = _rules_with_text("b12-deficiency-untreated", write)
+    rules = _rules_with_text("b12-deficiency-untreated", _recording(written))
     result = evaluate(facts(b12(118), folic_acid_draft()), NOW, HookKind.PATIENT_VIEW, rules=rules)
     assert [f.rule_id for f in result.shown][0] == "folate-before-b12"
     assert "b12-deficiency-untreated" not in [f.rule_id for f in result.shown]
