@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from cds_service.config import load_settings
     from cds_service.domain.picture import latest_current_found
     from cds_service.fhir.extract import extract_facts
+    from cds_service.fhir.jsonread import bundle_entries
     from cds_service.storage import open_store
     from cds_service.storage.base import Store
     from cds_service.web import jsonbody
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     resolution = resolve(
         service, request.get("prefetch"), context, fhir_server=None, access_token=None, fetcher=None
     )
-    drafts = [e["resource"] for e in (context.get("draftOrders") or {}).get("entry") or []]
+    drafts, _ = bundle_entries(context.get("draftOrders") or {})  # as the invocation reads them
     enough = latest_current_found(NOW, core.policy)  # as the invocation reads them
     facts = extract_facts(
         resolution.resources,

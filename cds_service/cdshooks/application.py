@@ -27,6 +27,7 @@ from cds_service.domain.picture import latest_current_found
 from cds_service.domain.policy import DEFAULT_POLICY, Policy
 from cds_service.domain.vocabulary import DataCategory
 from cds_service.fhir.extract import extract_facts
+from cds_service.fhir.jsonread import bundle_entries
 from cds_service.storage import (
     FeedbackRecord,
     IssuedCard,
@@ -246,12 +247,8 @@ class CdsApplication:
             degrade_required=capabilities.degrade_without_patient,
         )
         evaluating = time.perf_counter()
-        draft_bundle = context.get("draftOrders") or {}
-        drafts = [
-            e["resource"]
-            for e in draft_bundle.get("entry") or []
-            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-        ]
+        # An OperationOutcome among the entries is no order (extraction passes it over).
+        drafts, _ = bundle_entries(context.get("draftOrders") or {})
         moment = now or self.clock()
         extraction = extract_facts(
             resolution.resources,
