@@ -46,8 +46,7 @@ def run_rules(
     picture: ClinicalPicture, rules: Sequence[Rule] | None = None
 ) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
     """Every finding, superseded ones removed, critical first (then rule order)."""
-    fired, fired_failed = _fire(picture, ALL_RULES if rules is None else rules)
-    failed = list(fired_failed)
+    fired, failed = _fire(picture, ALL_RULES if rules is None else rules)
     findings, _ = _cards(fired, picture, picture.policy, lambda f: True, failed)
     return findings, tuple(failed)
 
@@ -83,7 +82,9 @@ def _finished(
 
 def _fire(
     picture: ClinicalPicture, rules: Sequence[Rule]
-) -> tuple[list[tuple[int, Finding]], tuple[str, ...]]:
+) -> tuple[list[tuple[int, Finding]], list[str]]:
+    """The findings of ``rules`` with each rule's place, and the rules that failed (a list
+    the text writing adds to: ``_written``)."""
     fired: list[tuple[int, Finding]] = []
     failed: list[str] = []
     for order, rule in enumerate(rules):
@@ -106,7 +107,7 @@ def _fire(
             failed.append(rule.id)
             continue
         fired.append((order, finding))
-    return fired, tuple(failed)
+    return fired, failed
 
 
 def _ranked(fired: Sequence[tuple[int, Finding]]) -> tuple[Finding, ...]:
@@ -186,8 +187,7 @@ def evaluate(
         rules = [r for r in rules if modes[r.id] is not RuleMode.OFF]
     else:  # every rule active: the common case, nothing to look up
         modes = {}
-    fired, fired_failed = _fire(picture, rules)
-    failed = list(fired_failed)
+    fired, failed = _fire(picture, rules)
     if hook is HookKind.ORDER_SELECT and facts.selections:
         focus = facts.selections
     else:
