@@ -10,7 +10,7 @@ line between paragraphs. Text that came from a request must already be made safe
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from .sources import Source
 
@@ -24,6 +24,11 @@ def squeeze(text: str) -> str:
 
 def bullet(text: str) -> str:
     return f"- {text}"
+
+
+def join_words(words: Sequence[str]) -> str:
+    """ "a", "a and b", "a, b and c" (no serial comma, as the cards write lists)."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def source_line(*sources: Source | str) -> str:

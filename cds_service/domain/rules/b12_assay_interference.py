@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..cardtext import CardText
+from ..cardtext import CardText, join_words
 from ..facts import LabResult, MedicationExposure
 from ..findings import Finding, Wording
 from ..picture import ClinicalPicture
@@ -90,7 +90,7 @@ def _summary(ordered: list[LabResult], flagged: _Flagged) -> str:
     drugs, on_therapy = flagged[latest]
     reasons = []
     if drugs:
-        reasons.append("during " + _join(_drug_labels(drugs)))
+        reasons.append("during " + join_words(_drug_labels(drugs)))
     if on_therapy:
         reasons.append("after B12 therapy began")
     more = f" (+{len(ordered) - 1} more)" if len(ordered) > 1 else ""
@@ -123,10 +123,6 @@ def _running_at(m: MedicationExposure, when: datetime) -> bool:
 
 def _drug_labels(drugs: list[MedicationExposure]) -> list[str]:
     return [label for cls, label in _INTERFERING.items() if any(cls in m.classes for m in drugs)]
-
-
-def _join(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _detail(

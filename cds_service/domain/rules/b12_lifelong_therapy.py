@@ -23,7 +23,7 @@ Not when: B12 therapy active or drafted and not being stopped; no malabsorption 
 from __future__ import annotations
 
 from ..b12status import B12Status
-from ..cardtext import CardText
+from ..cardtext import CardText, join_words
 from ..codes import LOINC_CBC, LOINC_DISPLAY, LOINC_TOTAL_B12
 from ..facts import MedicationExposure
 from ..findings import (
@@ -121,7 +121,7 @@ def _summary(
     p: ClinicalPicture, causes: list[ConditionKind], stops: tuple[MedicationExposure, ...]
 ) -> str:
     names = [k.value for k in causes]
-    cause_text = _join(names)
+    cause_text = join_words(names)
     subject = cause_text[:1].upper() + cause_text[1:]
     verb = "mean" if len(names) > 1 else "means"
     if stops:
@@ -169,10 +169,6 @@ def _causes(p: ClinicalPicture) -> list[ConditionKind]:
 
 def _deficiency_evidence(p: ClinicalPicture) -> bool:
     return p.b12.status.is_deficient or bool(p.conditions_of(ConditionKind.B12_DEFICIENCY))
-
-
-def _join(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _detail(

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..b12status import B12_STATUS_SETTINGS, B12Status
-from ..cardtext import CardText
+from ..cardtext import CardText, join_words
 from ..codes import LOINC_ACTIVE_B12, LOINC_CBC, LOINC_DISPLAY, LOINC_FOLATE, LOINC_TOTAL_B12
 from ..evidence import missing_data, stale_reason
 from ..facts import LabResult, MedicationExposure
@@ -103,9 +103,7 @@ def _tests(p: ClinicalPicture, drafted: frozenset[Analyte]) -> Suggestion:
             OrderLab(LOINC_FOLATE, LOINC_DISPLAY[LOINC_FOLATE], "Serum folate (macrocytosis)")
         )
         parts.append("folate")
-    label = "Order " + (
-        parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    )
+    label = "Order " + join_words(parts)
     return Suggestion(label=label, actions=tuple(actions))
 
 
